@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The configuration file: YAML -> validated Config. Every value remembers
+ * where it was written, so that checks made after parsing still point at it.
+ * Loading collects every error of the file (FILE:LINE:COLUMN: message) rather
+ * than stopping at the first. Loading touches no network; it does look at the
+ * files a configuration names (secret files, the CA bundle) and resolves
+ * owner and group names. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define DEFAULT_CERT_DAYS 30
+#define DEFAULT_RENEW_AT_PERCENT 66
+#define DEFAULT_FILE_MODE 0600
+
+typedef struct ConfigPos {
+        unsigned line, column;  /* 1-based; line 0 = the file as a whole */
+} ConfigPos;
+
+typedef enum SecretSource {
+        SECRET_NONE,
+        SECRET_FILE,            /* ref is an absolute path */
+        SECRET_CREDENTIAL,      /* ref is a systemd credential name */
+} SecretSource;
+
+/* Where a secret is to be read from; never the secret itself. */
+typedef struct SecretRef {
+        SecretSource source;
+        char *ref;
+        ConfigPos pos;
+} SecretRef;
+
+typedef enum CredentialKind {
+        CREDENTIAL_AKSK,                /* permanent access key + secret key */
+        CREDENTIAL_TEMPORARY_AKSK,      /* ... plus a security token */
+        CREDENTIAL_ECS_METADATA,        /* temporary keys from the ECS metadata service */
+        CREDENTIAL_IAM_PASSWORD,        /* IAM user token from a password */
+        CREDENTIAL_TOKEN,               /* a ready X-Auth-Token in a file */
+        _CREDENTIAL_KIND_MAX,
+        _CREDENTIAL_KIND_INVALID = -1,
+} CredentialKind;
+
+typedef struct Credential {
+        char *name;
+        ConfigPos pos;
+        CredentialKind kind;
+
+        SecretRef access_key, secret_key, security_token;       /* AK/SK kinds */
+        char *metadata_endpoint;        /* ECS metadata: URL override, NULL = the standard address */
+        char *iam_domain, *iam_user;    /* IAM password */
+        SecretRef password;
+        SecretRef token;                /* static token */
+} Credential;
+
+typedef enum EndpointChoice {
+        ENDPOINT_AUTO,          /* what the API's current-context names */
+        ENDPOINT_INTERNAL,
+        ENDPOINT_EXTERNAL,
+        _ENDPOINT_CHOICE_MAX,
+} EndpointChoice;
+
+/* Per-cluster keys, in the order --dump-config prints them. */
+typedef enum ClusterSetting {
+        SETTING_NAME,
+        SETTING_PROJECT_ID,
+        SETTING_CLUSTER_ID,
+        SETTING_REGION,
+        SETTING_API_ENDPOINT,
+        SETTING_IAM_ENDPOINT,
+        SETTING_CA_FILE,
+        SETTING_CREDENTIALS,
+        SETTING_DURATION,
+        SETTING_RENEW_AT,
+        SETTING_RENEW_BEFORE,
+        SETTING_KUBECONFIG,
+        SETTING_MERGE,
+        SETTING_ENDPOINT,
+        SETTING_TLS_SERVER_NAME,
+        SETTING_SET_CURRENT_CONTEXT,
+        SETTING_CONTEXT_NAME,
+        SETTING_CLUSTER_ENTRY_NAME,
+        SETTING_USER_ENTRY_NAME,
+        SETTING_FILE_MODE,
+        SETTING_OWNER,
+        SETTING_GROUP,
+        _SETTING_MAX,
+} ClusterSetting;
+
+typedef struct ClusterConfig {
+        char *name;
+        char *project_id;
+        char *cluster_id;
+        char *region;                   /* NULL when api_endpoint is given */
+        char *api_endpoint;             /* https URL without trailing '/', or NULL */
+        char *iam_endpoint;             /* https URL, or NULL */
+        char *ca_file;                  /* CA bundle for the API, or NULL = system store */
+        char *credentials;              /* name of a Credential */
+        int duration_days;              /* 1..CERT_DAYS_MAX or CERT_DAYS_UNLIMITED */
+        unsigned renew_at_percent;      /* 0 when renew_before_sec is used */
+        uint64_t renew_before_sec;      /* 0 when renew_at_percent is used */
+        char *kubeconfig;               /* absolute path */
+        bool merge;
+        EndpointChoice endpoint;
+        char *tls_server_name;          /* or NULL */
+        bool set_current_context;
+        char *context_name, *cluster_entry_name, *user_entry_name;     /* default: name */
+        mode_t file_mode;
+        char *owner, *group;            /* as written; NULL = the daemon's own */
+        uid_t uid;                      /* resolved owner, (uid_t) -1 when unset */
+        gid_t gid;                      /* resolved group, (gid_t) -1 when unset */
+
+        ConfigPos pos;                  /* the cluster's mapping */
+        bool set[_SETTING_MAX];         /* given in the file (here or in defaults) */
+        ConfigPos setting_pos[_SETTING_MAX];
+
+        const Credential *credential;   /* borrowed from the Config */
+} ClusterConfig;
+
+typedef struct Config {
+        char *path;
+        Credential *credentials;
+        size_t n_credentials;
+        ClusterConfig *clusters;
+        size_t n_clusters;
+} Config;
+
+typedef struct ConfigError {
+        ConfigPos pos;
+        char *message;
+} ConfigError;
+
+/* What loading found: errors (the file is refused) and warnings (it is
+ * accepted, but something looks unintended). Each list is sorted by position. */
+typedef struct ConfigErrors {
+        ConfigError *errors;
+        size_t n_errors;
+        ConfigError *warnings;
+        size_t n_warnings;
+} ConfigErrors;
+
+/* Loads and validates. Returns 0 with *ret set (owned) when the file has no
+ * error; -EINVAL when it has errors (all of them in *errors, sorted by
+ * position); another negative errno (-ENOMEM) on internal failure. A file that
+ * cannot be read is reported as an error too. Warnings may come either way. */
+int config_load_file(const char *path, Config **ret, ConfigErrors *errors);
+int config_load_buffer(const char *path, const char *data, size_t size, Config **ret, ConfigErrors *errors);
+
+Config *config_free(Config *c);
+static inline void config_freep(Config **c) {
+        config_free(*c);
+}
+
+/* "FILE:LINE:COLUMN: message" lines ("FILE: message" for the file as a whole),
+ * warnings prefixed "warning: ". */
+void config_errors_print(const ConfigErrors *errors, const char *path, FILE *f);
+void config_errors_clear(ConfigErrors *errors);
+
+/* The effective configuration (defaults applied) as YAML that loads back to
+ * the same configuration. Secrets appear only as their references. */
+int config_dump(const Config *c, char **ret);
+
+const ClusterConfig *config_find_cluster(const Config *c, const char *name);
+const char *credential_kind_to_string(CredentialKind k);
+const char *endpoint_choice_to_string(EndpointChoice e);

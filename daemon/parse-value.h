@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Pure parsers and formatters for the value syntaxes of the configuration:
+ * durations ("90s", "15m", "12h", "10d", or several: "1d12h"), percentages
+ * ("66%"), octal file modes ("0600"), certificate lifetimes in days ("30",
+ * "max"), booleans and small unsigned numbers. Each returns 0 or a negative
+ * errno: -EINVAL for bad syntax, -ERANGE for a value out of range. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DURATION_MAX_SEC (UINT64_C(100) * 365 * 24 * 3600)
+#define CERT_DAYS_MAX 1827
+#define CERT_DAYS_UNLIMITED (-1)  /* "max": the API's -1, five years */
+
+int parse_duration(const char *s, uint64_t *ret_sec);
+/* Writes the shortest exact spelling ("1d12h", "90s", "0s") into buf. */
+const char *format_duration(uint64_t sec, char buf[static 32]);
+
+/* "66%" -> 66; the number must be 0..100 and the sign present. */
+int parse_percent(const char *s, unsigned *ret);
+
+/* Octal digits only, 3 or 4 of them, at most 07777. */
+int parse_file_mode(const char *s, mode_t *ret);
+
+/* Days 1..CERT_DAYS_MAX, or "max" for CERT_DAYS_UNLIMITED. */
+int parse_cert_days(const char *s, int *ret);
+
+/* true/True/TRUE/false/False/FALSE. */
+int parse_bool(const char *s, bool *ret);
+
+/* Decimal digits only, no sign, at most max. */
+int parse_unsigned(const char *s, uint64_t max, uint64_t *ret);
