@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""The command line as a user meets it: options, exit codes, --check,
+--dump-config and the daemon's start-up on good and bad configurations.
+Runs the built daemon named by $CCE_CERTD; prints TAP."""
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+DAEMON = os.path.abspath(os.environ["CCE_CERTD"])
+EXAMPLE = pathlib.Path(os.environ["SOURCE_ROOT"]) / "conf" / "cce-certd.yaml"
+results = []
+
+
+def run(*args, env=None, cwd=None):
+    e = {k: v for k, v in os.environ.items()
+         if k not in ("CREDENTIALS_DIRECTORY", "JOURNAL_STREAM", "CCE_CERTD_LOG_LEVEL")}
+    e.update(env or {})
+    return subprocess.run([DAEMON, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, env=e, cwd=cwd, timeout=30, text=True)
+
+
+def check(name, cond, detail=""):
+    results.append((name, bool(cond), detail))
+
+
+def main():
+    p = run("--help")
+    check("--help exits 0", p.returncode == 0, p.stderr)
+    for opt in ("--config", "--check", "--dump-config", "--help", "--version"):
+        check(f"--help mentions {opt}", opt in p.stdout)
+    check("--help names the default configuration", "/cce-certd/config.yaml" in p.stdout)
+    check("-h is --help", run("-h").stdout == p.stdout)
+
+    p = run("--version")
+    check("--version exits 0", p.returncode == 0)
+    check("--version prints the version", re.fullmatch(r"cce-certd \d+\.\d+\.\d+\n", p.stdout), p.stdout)
+
+    for args in (["--bogus"], ["-x"], ["-c"], ["--config"], ["extra"], ["--check", "--dump-config"]):
+        p = run(*args)
+        check(f"usage error {' '.join(args)} exits 64", p.returncode == 64, f"{p.returncode} {p.stderr}")
+        check(f"usage error {' '.join(args)} says why", p.stderr.strip() != "" and p.stdout == "")
+
+    p = run("--check", "-c", str(EXAMPLE))
+    check("the example configuration passes --check", p.returncode == 0, p.stderr)
+    check("--check prints configuration OK", p.stdout == "configuration OK: 2 clusters\n", p.stdout)
+    check("--check of the example warns about nothing", p.stderr == "", p.stderr)
+
+    p = run("--check", "--config", "/nonexistent/config.yaml")
+    check("--check of a missing file exits 78", p.returncode == 78)
+    check("--check of a missing file says so",
+          p.stderr == "/nonexistent/config.yaml: cannot read the configuration: No such file or directory\n", p.stderr)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = pathlib.Path(tmp)
+        (d / "dir.yaml").mkdir()
+        p = run("--check", "-c", str(d / "dir.yaml"))
+        check("--check of a directory exits 78", p.returncode == 78 and "not a regular file" in p.stderr, p.stderr)
+
+        big = d / "big.yaml"
+        big.write_text("#" * (1024 * 1024 + 1))
+        p = run("--check", "-c", str(big))
+        check("--check of a file over 1 MiB exits 78", p.returncode == 78 and "larger than" in p.stderr, p.stderr)
+
+        # --dump-config: effective values, secrets only as references.
+        secret_value = "SECRET-CONTENT-7f3a9c"
+        for name in ("ak", "sk"):
+            f = d / name
+            f.write_text(secret_value)
+            f.chmod(0o600)
+        cfg = d / "config.yaml"
+        cfg.write_text(f"""credentials:
+  ops:
+    access-key: {{file: {d}/ak}}
+    secret-key: {{file: {d}/sk}}
+defaults: {{region: cn-north-4, credentials: ops}}
+clusters:
+  - name: a
+    project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9
+    cluster-id: 4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c
+    kubeconfig: {d}/a.kubeconfig
+""")
+        p = run("--dump-config", "-c", str(cfg))
+        check("--dump-config exits 0", p.returncode == 0, p.stderr)
+        check("--dump-config applies defaults",
+              "  region: cn-north-4\n" in p.stdout and "  renew-at: 66%\n" in p.stdout
+              and "  duration: 30\n" in p.stdout and "  file-mode: \"0600\"\n" in p.stdout, p.stdout)
+        check("--dump-config shows secrets as references", f"file: {d}/ak" in p.stdout, p.stdout)
+        check("--dump-config never shows secret content", secret_value not in p.stdout + p.stderr)
+        dumped = d / "dumped.yaml"
+        dumped.write_text(p.stdout)
+        p2 = run("--dump-config", "-c", str(dumped))
+        check("--dump-config output is a configuration that dumps the same", p2.stdout == p.stdout, p2.stderr)
+
+        # The daemon itself: a good configuration starts (and, for now, stops).
+        p = run("-c", str(cfg))
+        check("the daemon starts on a good configuration", p.returncode == 0, p.stderr)
+        check("the daemon logs with a priority prefix", p.stderr.startswith("<6>cce-certd "), p.stderr)
+        check("the daemon never logs secret content", secret_value not in p.stdout + p.stderr)
+
+        bad = d / "bad.yaml"
+        bad.write_text("clusters:\n  - name: a\n    colour: blue\n")
+        p = run("-c", str(bad))
+        check("the daemon refuses a bad configuration with 78", p.returncode == 78, p.stderr)
+        check("the daemon logs every error at priority err",
+              f"<3>{bad}:3:5: unknown key 'colour' in cluster #1\n" in p.stderr
+              and f"<3>{bad}:2:5: cluster 'a' has no project-id\n" in p.stderr, p.stderr)
+
+        p = run(cwd=tmp, env={"PATH": os.environ.get("PATH", "")})
+        check("without -c the default path is read", "/cce-certd/config.yaml" in p.stderr, p.stderr)
+
+    print(f"1..{len(results)}")
+    for i, (name, ok, detail) in enumerate(results, 1):
+        print(f"{'ok' if ok else 'not ok'} {i} - {name}")
+        if not ok and detail:
+            for line in str(detail).splitlines():
+                print(f"# {line}")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

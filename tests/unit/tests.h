@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Assertions and a runner shared by the unit tests. A failing assertion
+ * prints where and what, then aborts (so sanitizers and valgrind show the
+ * stack). Exit status 77 means "skipped" to meson. */
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_TEST_SKIP 77
+
+#define ASSERT(expr)                                                            \
+        do {                                                                    \
+                if (!(expr)) {                                                  \
+                        fprintf(stderr, "%s:%d: assertion failed: %s\n",        \
+                                __FILE__, __LINE__, #expr);                     \
+                        abort();                                                \
+                }                                                               \
+        } while (0)
+
+#define ASSERT_EQ(a, b)                                                         \
+        do {                                                                    \
+                intmax_t _a = (intmax_t) (a), _b = (intmax_t) (b);              \
+                if (_a != _b) {                                                 \
+                        fprintf(stderr, "%s:%d: %s == %s failed: %jd != %jd\n", \
+                                __FILE__, __LINE__, #a, #b, _a, _b);            \
+                        abort();                                                \
+                }                                                               \
+        } while (0)
+
+#define ASSERT_STREQ(a, b)                                                      \
+        do {                                                                    \
+                const char *_a = (a), *_b = (b);                                \
+                if (!_a || !_b || strcmp(_a, _b) != 0) {                        \
+                        fprintf(stderr, "%s:%d: %s == %s failed:\n  \"%s\"\n  \"%s\"\n", \
+                                __FILE__, __LINE__, #a, #b,                     \
+                                _a ?: "(null)", _b ?: "(null)");                \
+                        abort();                                                \
+                }                                                               \
+        } while (0)
+
+#define ASSERT_NULL(a) ASSERT((a) == NULL)
+
+typedef struct TestCase {
+        const char *name;
+        void (*func)(void);
+} TestCase;
+
+#define TEST(n) static void test_##n(void)
+#define T(n) { #n, test_##n }
+
+/* Runs the tests named on the command line, or all; prints each name. */
+static inline int run_tests(const TestCase *tests, size_t n, int argc, char **argv) {
+        for (size_t i = 0; i < n; i++) {
+                bool selected = argc < 2;
+                for (int a = 1; a < argc && !selected; a++)
+                        selected = strcmp(argv[a], tests[i].name) == 0;
+                if (!selected)
+                        continue;
+                printf("== %s\n", tests[i].name);
+                fflush(stdout);
+                tests[i].func();
+        }
+        return EXIT_SUCCESS;
+}
+
+#define RUN_TESTS(...)                                                          \
+        int main(int argc, char **argv) {                                       \
+                static const TestCase tests[] = { __VA_ARGS__ };                \
+                return run_tests(tests, sizeof(tests) / sizeof(tests[0]), argc, argv); \
+        }
