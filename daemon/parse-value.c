@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <locale.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -143,5 +145,45 @@ int parse_bool(const char *s, bool *ret) {
                 *ret = false;
         else
                 return -EINVAL;
+        return 0;
+}
+
+int parse_http_date(const char *s, int64_t *ret) {
+        static const char *const formats[] = {
+                "%a, %d %b %Y %H:%M:%S GMT",    /* IMF-fixdate */
+                "%A, %d-%b-%y %H:%M:%S GMT",    /* RFC 850 */
+                "%a %b %e %H:%M:%S %Y",         /* asctime */
+        };
+        locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t) 0);
+
+        if (c == (locale_t) 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
+                struct tm tm = {};
+                const char *end = strptime_l(s, formats[i], &tm, c);
+                if (!end || *end != 0)
+                        continue;
+                time_t t = timegm(&tm);
+                if (t == (time_t) -1)
+                        break;
+                freelocale(c);
+                *ret = (int64_t) t;
+                return 0;
+        }
+        freelocale(c);
+        return -EINVAL;
+}
+
+int parse_retry_after(const char *s, int64_t now, uint64_t *ret_sec) {
+        int64_t when;
+        uint64_t v;
+
+        if (parse_unsigned(s, DURATION_MAX_SEC, &v) >= 0) {
+                *ret_sec = v;
+                return 0;
+        }
+        if (parse_http_date(s, &when) < 0)
+                return -EINVAL;
+        *ret_sec = when > now ? (uint64_t) (when - now) : 0;
         return 0;
 }

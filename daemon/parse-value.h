@@ -33,3 +33,11 @@ int parse_bool(const char *s, bool *ret);
 
 /* Decimal digits only, no sign, at most max. */
 int parse_unsigned(const char *s, uint64_t max, uint64_t *ret);
+
+/* An HTTP date (IMF-fixdate, RFC 850 or asctime form) as seconds since the
+ * epoch. */
+int parse_http_date(const char *s, int64_t *ret);
+
+/* Retry-After: delay seconds or an HTTP date; returns the delay from now
+ * (0 for a date in the past). */
+int parse_retry_after(const char *s, int64_t now, uint64_t *ret_sec);

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The CCE clustercert call (CreateKubernetesClusterCert): where it goes,
+ * what it sends, and the strict reading of its answer (pure). */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api-error.h"
+
+#define CCE_ANSWER_MAX (1024 * 1024)    /* body cap for the answer */
+#define CCE_FIELD_MAX (64 * 1024)       /* cap on any one string in it */
+#define CCE_ENTRIES_MAX 16              /* cap on clusters, users, contexts */
+
+typedef struct CceClusterEntry {
+        char *name;
+        char *server;                   /* https URL */
+        char *certificate_authority_data;       /* base64 as given, or NULL */
+        bool insecure_skip_tls_verify;
+} CceClusterEntry;
+
+typedef struct CceUserEntry {
+        char *name;
+        char *client_certificate_data;  /* base64 as given */
+        char *client_key_data;          /* base64 as given: key material, wiped when freed */
+} CceUserEntry;
+
+typedef struct CceContextEntry {
+        char *name;
+        char *cluster;                  /* names a CceClusterEntry */
+        char *user;                     /* names a CceUserEntry */
+} CceContextEntry;
+
+/* The answer: a kubeconfig in JSON, validated. */
+typedef struct CceKubeconfig {
+        CceClusterEntry *clusters;
+        size_t n_clusters;
+        CceUserEntry *users;
+        size_t n_users;
+        CceContextEntry *contexts;
+        size_t n_contexts;
+        char *current_context;          /* names a CceContextEntry */
+} CceKubeconfig;
+
+/* https://cce.REGION.myhuaweicloud.com (".eu" for eu-west-101). */
+int cce_endpoint_for_region(const char *region, char **ret);
+/* The decoded request path. */
+int cce_clustercert_path(const char *project_id, const char *cluster_id, char **ret);
+/* {"duration":N}; days = -1 for the maximum. */
+int cce_clustercert_body(int days, char **ret);
+
+/* Reads and validates a 200 answer: kind Config, apiVersion v1, every
+ * array and field with its type, names unique, references resolved, base64
+ * that decodes, https servers, sizes capped. On failure returns -EINVAL (or
+ * -ENOMEM) and fills e with class bad-response and what is wrong (never the
+ * answer's content). */
+int cce_parse_kubeconfig(const char *body, size_t size, CceKubeconfig **ret, ApiError *e);
+
+CceKubeconfig *cce_kubeconfig_free(CceKubeconfig *k);
+static inline void cce_kubeconfig_freep(CceKubeconfig **k) {
+        cce_kubeconfig_free(*k);
+}
+
+const CceContextEntry *cce_kubeconfig_context(const CceKubeconfig *k, const char *name);
+const CceClusterEntry *cce_kubeconfig_cluster(const CceKubeconfig *k, const char *name);
+const CceUserEntry *cce_kubeconfig_user(const CceKubeconfig *k, const char *name);
