@@ -263,3 +263,29 @@ int json_parse(const char *data, size_t size, JsonNode **ret, char *error, size_
         *ret = b.root;
         return 0;
 }
+
+int json_quote(const char *s, char **ret) {
+        size_t n = 2;
+        char *out, *p;
+
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+                n += (*c == '"' || *c == '\\') ? 2 : *c < 0x20 ? 6 : 1;
+        out = malloc(n + 1);
+        if (!out)
+                return -ENOMEM;
+        p = out;
+        *p++ = '"';
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+                if (*c == '"' || *c == '\\') {
+                        *p++ = '\\';
+                        *p++ = (char) *c;
+                } else if (*c < 0x20)
+                        p += sprintf(p, "\\u%04x", *c);
+                else
+                        *p++ = (char) *c;
+        }
+        *p++ = '"';
+        *p = 0;
+        *ret = out;
+        return 0;
+}

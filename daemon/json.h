@@ -48,3 +48,7 @@ static inline void json_node_freep(JsonNode **n) {
 const JsonNode *json_get(const JsonNode *object, const char *key);
 const char *json_get_string(const JsonNode *object, const char *key);
 const char *json_type_name(JsonType t);
+
+/* s as a JSON string literal, quotes included, in memory that the caller
+ * frees with free_wiped() (it may be a password). */
+int json_quote(const char *s, char **ret);

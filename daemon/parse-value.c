@@ -187,3 +187,26 @@ int parse_retry_after(const char *s, int64_t now, uint64_t *ret_sec) {
         *ret_sec = when > now ? (uint64_t) (when - now) : 0;
         return 0;
 }
+
+int parse_iso8601_utc(const char *s, int64_t *ret) {
+        struct tm tm = {};
+        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        time_t t;
+
+        if (!p)
+                return -EINVAL;
+        if (*p == '.') {
+                p++;
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                while (*p >= '0' && *p <= '9')
+                        p++;
+        }
+        if (strcmp(p, "Z") != 0)
+                return -EINVAL;
+        t = timegm(&tm);
+        if (t == (time_t) -1)
+                return -EINVAL;
+        *ret = (int64_t) t;
+        return 0;
+}

@@ -41,3 +41,7 @@ int parse_http_date(const char *s, int64_t *ret);
 /* Retry-After: delay seconds or an HTTP date; returns the delay from now
  * (0 for a date in the past). */
 int parse_retry_after(const char *s, int64_t now, uint64_t *ret_sec);
+
+/* "2020-01-04T09:05:22.701000Z" (fraction optional, UTC only) as seconds
+ * since the epoch. */
+int parse_iso8601_utc(const char *s, int64_t *ret);

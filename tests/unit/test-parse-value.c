@@ -129,4 +129,39 @@ TEST(bool_and_unsigned) {
         ASSERT_EQ(parse_unsigned("", 10, &u), -EINVAL);
 }
 
-RUN_TESTS(T(duration), T(format_duration), T(percent), T(file_mode), T(cert_days), T(bool_and_unsigned))
+TEST(http_date) {
+        int64_t t;
+        uint64_t d;
+        ASSERT_EQ(parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT", &t), 0);
+        ASSERT_EQ(t, 1700000000);
+        ASSERT_EQ(parse_http_date("Tuesday, 14-Nov-23 22:13:20 GMT", &t), 0);
+        ASSERT_EQ(t, 1700000000);
+        ASSERT_EQ(parse_http_date("Tue Nov 14 22:13:20 2023", &t), 0);
+        ASSERT_EQ(t, 1700000000);
+        ASSERT_EQ(parse_http_date("Tue, 14 Nov 2023 22:13:20 CET", &t), -EINVAL);
+        ASSERT_EQ(parse_http_date("yesterday", &t), -EINVAL);
+        ASSERT_EQ(parse_http_date("", &t), -EINVAL);
+
+        ASSERT_EQ(parse_retry_after("120", 0, &d), 0);
+        ASSERT_EQ(d, 120);
+        ASSERT_EQ(parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", 1700000000, &d), 0);
+        ASSERT_EQ(d, 10);
+        ASSERT_EQ(parse_retry_after("Tue, 14 Nov 2023 22:13:10 GMT", 1700000000, &d), 0);
+        ASSERT_EQ(d, 0);
+        ASSERT_EQ(parse_retry_after("-1", 0, &d), -EINVAL);
+        ASSERT_EQ(parse_retry_after("1.5", 0, &d), -EINVAL);
+}
+
+TEST(iso8601) {
+        int64_t t;
+        ASSERT_EQ(parse_iso8601_utc("2023-11-14T22:13:20.701000Z", &t), 0);
+        ASSERT_EQ(t, 1700000000);
+        ASSERT_EQ(parse_iso8601_utc("2023-11-14T22:13:20Z", &t), 0);
+        ASSERT_EQ(t, 1700000000);
+        ASSERT_EQ(parse_iso8601_utc("2023-11-14T22:13:20", &t), -EINVAL);
+        ASSERT_EQ(parse_iso8601_utc("2023-11-14T22:13:20+08:00", &t), -EINVAL);
+        ASSERT_EQ(parse_iso8601_utc("2023-11-14T22:13:20.Z", &t), -EINVAL);
+        ASSERT_EQ(parse_iso8601_utc("soon", &t), -EINVAL);
+}
+
+RUN_TESTS(T(http_date), T(iso8601), T(duration), T(format_duration), T(percent), T(file_mode), T(cert_days), T(bool_and_unsigned))

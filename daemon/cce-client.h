@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The clustercert call on the event loop: credentials -> signed request ->
+ * answer -> validated kubeconfig, or a classified error. A 401 with cached
+ * credentials (IAM token, ECS metadata keys) fetches them again once and
+ * retries once. Secrets used for a call are redacted from its error. */
+
+#include <stdint.h>
+
+#include "api-error.h"
+#include "cce.h"
+#include "config.h"
+#include "http.h"
+
+#define CLOCK_SKEW_WARN_SEC (5 * 60)
+
+typedef struct CceClient CceClient;
+typedef struct CceCall CceCall;
+
+typedef struct CceResult {
+        ApiError error;                 /* class none on success */
+        CceKubeconfig *kubeconfig;      /* on success; the callback may take it (TAKE_PTR) */
+        char port_id[128];
+        char request_id[128];
+        int64_t server_date;            /* the answer's Date, 0 when absent */
+        int64_t clock_skew_sec;         /* server_date minus our clock at arrival */
+        unsigned attempts;              /* HTTP requests made (2 after a retried 401) */
+} CceResult;
+
+/* The call is freed after the callback returns. */
+typedef void (*CceCallDone)(CceCall *call, CceResult *result, void *userdata);
+
+/* http is borrowed. */
+int cce_client_new(HttpClient *http, CceClient **ret);
+CceClient *cce_client_free(CceClient *c);
+static inline void cce_client_freep(CceClient **c) {
+        cce_client_free(*c);
+}
+
+/* Makes a credential provider for each credential of config (borrowed: it
+ * must outlive its use here). Providers of credentials that did not change
+ * keep their cache. */
+int cce_client_set_config(CceClient *c, const Config *config);
+
+/* Starts a call for cluster (borrowed until done or cancelled); done is
+ * called later, never from inside this call. A failure to start (no such
+ * credentials, a secret file that cannot be read) returns a negative errno
+ * with *error filled, and done is not called. */
+int cce_call_start(CceClient *c, const ClusterConfig *cluster, CceCallDone done, void *userdata,
+                   CceCall **ret, ApiError *error);
+/* Abandons a call; its callback is not called. Accepts NULL. */
+void cce_call_cancel(CceCall *call);
+
+/* The URL authority for the Host header ("host[:port]", without ":443"). */
+int cce_url_host(const char *url, char **ret_host, const char **ret_path);

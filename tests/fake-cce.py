@@ -1,0 +1,622 @@
+#!/usr/bin/python3
+"""A faithful fake of the parts of Huawei Cloud that cce-certd talks to, for
+tests. Loopback only; it stops by itself after --lifetime seconds.
+
+  * CCE: POST /api/v3/projects/{project}/clusters/{cluster}/clustercert over
+    HTTPS with a test CA made at start. Requests are authenticated like the
+    real gateway: SDK-HMAC-SHA256 signatures checked with this file's own
+    implementation of the algorithm (15-minute date window), temporary keys
+    with their X-Security-Token, or X-Auth-Token tokens; more than 5 failures
+    in a row lock an access key for --lockout-seconds. Each call issues a real
+    client certificate and key signed by a per-run cluster CA, valid for
+    `duration` "days" of --day-seconds seconds each.
+  * IAM: POST /v3/auth/tokens (password -> X-Subject-Token).
+  * ECS metadata, plain HTTP on its own port: PUT /meta-data/latest/api/token
+    and GET /openstack/latest/securitykey (temporary keys).
+  * Control, on the HTTPS port: POST /_fake/faults, /_fake/shape,
+    /_fake/accounts, /_fake/reset; GET /_fake/calls.
+
+Accounts come from --accounts FILE (JSON):
+  {"aksk": {"AK": "SK"}, "temporary": {"AK": {"sk": "SK", "token": "T"}},
+   "iam_users": [{"domain", "user", "password"}], "tokens": ["static-token"],
+   "missing_clusters": ["cluster-id"]}
+
+Faults are queued per cluster id (or "*" for every cluster), one consumed per
+clustercert call, or kept with "sticky": true. A fault is a string:
+  status:CODE[:SHAPE[:retry-after=N|retry-after-date=SECONDS_FROM_NOW]]
+      SHAPE is cce, apigw, apig, iam, keystone, html or empty
+  hang | slow:SECONDS | drop | reset-mid-body | truncated | invalid-json |
+  wrong-types | oversized | deep-json | bad-base64 | non-pem | key-mismatch |
+  expired | not-yet-valid | missing-ca | http-server | duplicate-entries |
+  missing-entries
+"""
+import argparse
+import base64
+import datetime
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import secrets
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+LOCK = threading.Lock()
+STATE = {}
+
+
+def now_utc():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+# ---- certificates -----------------------------------------------------------
+
+def make_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def make_ca(cn):
+    key = make_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    t = now_utc() - datetime.timedelta(days=1)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(t).not_valid_after(t + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def issue(ca_key, ca_cert, cn, not_before, not_after, server_names=None, client=True):
+    key = make_key()
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+         .issuer_name(ca_cert.subject).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(not_before).not_valid_after(not_after))
+    if server_names:
+        import ipaddress
+        alt = []
+        for n in server_names:
+            try:
+                alt.append(x509.IPAddress(ipaddress.ip_address(n)))
+            except ValueError:
+                alt.append(x509.DNSName(n))
+        b = b.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+    if client:
+        b = b.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    return key, b.sign(ca_key, hashes.SHA256())
+
+
+def pem_cert(c):
+    return c.public_bytes(serialization.Encoding.PEM)
+
+
+def pem_key(k):
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                           serialization.NoEncryption())
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+# ---- request signing (the fake's own implementation of the guide) -----------
+
+def enc(s):
+    return urllib.parse.quote(s, safe="-._~")
+
+
+def canonical_request(method, raw_path, raw_query, headers, signed, body):
+    path = urllib.parse.unquote(raw_path)
+    uri = "/".join(enc(seg) for seg in path.split("/"))
+    if not uri.endswith("/"):
+        uri += "/"
+    pairs = urllib.parse.parse_qsl(raw_query, keep_blank_values=True)
+    query = "&".join(f"{enc(k)}={enc(v)}" for k, v in sorted(pairs))
+    lower = {k.lower(): v.strip() for k, v in headers.items()}
+    canon_headers = "".join(f"{h}:{lower.get(h, '')}\n" for h in signed)
+    payload = hashlib.sha256(body).hexdigest()
+    if lower.get("x-sdk-content-sha256") == "UNSIGNED-PAYLOAD" and "x-sdk-content-sha256" in signed:
+        payload = "UNSIGNED-PAYLOAD"
+    return "\n".join([method, uri, query, canon_headers, ";".join(signed), payload])
+
+
+def verify_signature(method, raw_path, raw_query, headers, body, sk, auth):
+    try:
+        algo, rest = auth.split(" ", 1)
+        fields = dict(p.strip().split("=", 1) for p in rest.split(","))
+        signed = fields["SignedHeaders"].split(";")
+        signature = fields["Signature"]
+    except (ValueError, KeyError):
+        return False, "malformed Authorization"
+    if algo != "SDK-HMAC-SHA256":
+        return False, "unknown algorithm"
+    if signed != sorted(signed) or "x-sdk-date" not in signed or "host" not in signed:
+        return False, "signed headers incomplete"
+    creq = canonical_request(method, raw_path, raw_query, headers, signed, body)
+    sts = "SDK-HMAC-SHA256\n%s\n%s" % (headers.get("X-Sdk-Date", ""), hashlib.sha256(creq.encode()).hexdigest())
+    want = hmac.new(sk.encode(), sts.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, signature):
+        # Like the gateway: echo the canonical request with '|' for newlines.
+        return False, "verify aksk signature fail, CanonicalRequest: " + creq.replace("\n", "|")
+    return True, ""
+
+
+# ---- state ------------------------------------------------------------------
+
+def reset_state(args):
+    with LOCK:
+        STATE.update({
+            "calls": {"clustercert": {}, "clustercert_total": 0, "iam_tokens": 0, "connections": 0,
+                      "metadata_token": 0, "metadata_securitykey": 0, "auth_failures": 0},
+            "faults": {},           # cluster id or "*" -> list of [fault, sticky]
+            "shapes": {},           # cluster id -> internal | external | external-tls
+            "auth_failures": {},    # AK -> consecutive failures
+            "locked_until": {},     # AK -> time
+            "iam_tokens": {},       # token -> expiry (epoch)
+            "temporary": {},        # AK -> (SK, security token, expiry epoch)
+            "metadata_tokens": set(),
+        })
+
+
+def take_fault(cluster_id):
+    with LOCK:
+        for key in (cluster_id, "*"):
+            q = STATE["faults"].get(key)
+            if q:
+                fault, sticky = q[0]
+                if not sticky:
+                    q.pop(0)
+                return fault
+    return None
+
+
+# ---- HTTP handlers ----------------------------------------------------------
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-cce"
+    sys_version = ""
+
+    def setup(self):
+        super().setup()
+        with LOCK:
+            STATE["calls"]["connections"] += 1
+
+    def log_message(self, fmt, *a):
+        if self.server.args.verbose:
+            sys.stderr.write("fake-cce: " + (fmt % a) + "\n")
+
+    def date_time_string(self, timestamp=None):
+        t = time.time() + self.server.args.skew_seconds
+        return super().date_time_string(t)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def send(self, status, body, headers=None, content_type="application/json"):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Request-Id", secrets.token_hex(16))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def error_body(self, status, shape):
+        codes = {400: ("CCE.01400001", "APIGW.0201"), 401: ("CCE.01401001", "APIGW.0301"),
+                 403: ("CCE.01403001", "APIGW.0302"), 404: ("CCE.01404001", "APIGW.0101"),
+                 429: ("CCE.01429001", "APIGW.0308")}
+        cce_code, gw_code = codes.get(status, ("CCE.0%d0001" % (1000 + status), "APIGW.0%d" % status))
+        if shape == "cce":
+            return {"errorCode": cce_code, "errorMessage": "fake CCE error %d" % status}
+        if shape in ("apigw", "apig"):
+            code = gw_code if shape == "apigw" else gw_code.replace("APIGW.", "APIG.")
+            return {"error_code": code, "error_msg": "fake gateway error %d" % status,
+                    "request_id": secrets.token_hex(16)}
+        if shape == "iam":
+            return {"error_msg": "fake IAM error %d" % status, "error_code": "IAM.%04d" % (status % 10000)}
+        if shape == "keystone":
+            return {"error": {"code": status, "message": "fake Keystone error %d" % status, "title": "Error"}}
+        if shape == "html":
+            return "<html><body>%d</body></html>" % status
+        return ""
+
+    # -- authentication of CCE requests
+
+    def authenticate(self, body):
+        args = self.server.args
+        token = self.headers.get("X-Auth-Token")
+        if token:
+            with LOCK:
+                exp = STATE["iam_tokens"].get(token)
+            if token in self.server.accounts.get("tokens", []) or (exp and exp > time.time()):
+                return None
+            return (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: token invalid or expired"})
+        auth = self.headers.get("Authorization")
+        if not auth:
+            return (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: no credentials"})
+        try:
+            ak = auth.split("Access=", 1)[1].split(",", 1)[0]
+        except IndexError:
+            return (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: malformed"})
+        with LOCK:
+            if STATE["locked_until"].get(ak, 0) > time.time():
+                return (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: access key locked"})
+        sk = self.server.accounts.get("aksk", {}).get(ak)
+        why = ""
+        if sk is None:
+            with LOCK:
+                tmp = STATE["temporary"].get(ak)
+            given = self.server.accounts.get("temporary", {}).get(ak)
+            if given:
+                tmp = (given["sk"], given["token"], time.time() + 3600)
+            if tmp and tmp[2] > time.time():
+                sk = tmp[0]
+                if self.headers.get("X-Security-Token") != tmp[1]:
+                    sk, why = None, "security token mismatch"
+            else:
+                why = "unknown or expired access key"
+        if sk is not None:
+            date = self.headers.get("X-Sdk-Date", "")
+            try:
+                t = datetime.datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+                if abs((now_utc() - t).total_seconds() + args.skew_seconds) > 15 * 60:
+                    sk, why = None, "request expired (X-Sdk-Date more than 15 minutes off)"
+            except ValueError:
+                sk, why = None, "bad X-Sdk-Date"
+        if sk is not None:
+            u = urllib.parse.urlsplit(self.path)
+            ok, why = verify_signature(self.command, u.path, u.query, self.headers, body, sk, auth)
+            if ok:
+                with LOCK:
+                    STATE["auth_failures"][ak] = 0
+                return None
+        with LOCK:
+            STATE["calls"]["auth_failures"] += 1
+            n = STATE["auth_failures"].get(ak, 0) + 1
+            STATE["auth_failures"][ak] = n
+            if n > 5:
+                STATE["locked_until"][ak] = time.time() + args.lockout_seconds
+        return (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: " + why})
+
+    # -- clustercert
+
+    def kubeconfig(self, cluster_id, duration, fault):
+        srv = self.server
+        day = srv.args.day_seconds
+        days = 1826 if duration == -1 else duration
+        t0 = now_utc() - datetime.timedelta(seconds=1)
+        not_before, not_after = t0, t0 + datetime.timedelta(seconds=days * day)
+        if fault == "expired":
+            not_before, not_after = t0 - datetime.timedelta(days=2), t0 - datetime.timedelta(days=1)
+        if fault == "not-yet-valid":
+            not_before, not_after = t0 + datetime.timedelta(days=1), t0 + datetime.timedelta(days=2)
+        key, cert = issue(srv.cluster_ca_key, srv.cluster_ca, "fake-iam-user-" + cluster_id[:8], not_before, not_after)
+        cert_pem, key_pem = pem_cert(cert), pem_key(key)
+        if fault == "key-mismatch":
+            key_pem = pem_key(make_key())
+        ca_pem = pem_cert(srv.cluster_ca)
+        cert_data, key_data, ca_data = b64(cert_pem), b64(key_pem), b64(ca_pem)
+        if fault == "bad-base64":
+            cert_data = cert_data[:-3] + "!!="
+        if fault == "non-pem":
+            cert_data = b64(b"this is not a PEM certificate\n")
+        with LOCK:
+            shape = STATE["shapes"].get(cluster_id, "internal")
+        port = srv.server_address[1]
+        internal = {"name": "internalCluster", "cluster": {"server": "https://127.0.0.1:%d" % port,
+                                                           "certificate-authority-data": ca_data}}
+        if fault == "missing-ca":
+            del internal["cluster"]["certificate-authority-data"]
+        if fault == "http-server":
+            internal["cluster"]["server"] = "http://127.0.0.1:%d" % port
+        clusters = [internal]
+        contexts = [{"name": "internal", "context": {"cluster": "internalCluster", "user": "user"}}]
+        current = "internal"
+        if shape in ("external", "external-tls"):
+            clusters.append({"name": "externalCluster", "cluster": {"server": "https://localhost:%d" % port,
+                                                                    "insecure-skip-tls-verify": True}})
+            contexts.append({"name": "external", "context": {"cluster": "externalCluster", "user": "user"}})
+            current = "external"
+        if shape == "external-tls":
+            clusters.append({"name": "externalClusterTLSVerify",
+                             "cluster": {"server": "https://localhost:%d" % port, "certificate-authority-data": ca_data}})
+            contexts.append({"name": "externalTLSVerify", "context": {"cluster": "externalClusterTLSVerify", "user": "user"}})
+        users = [{"name": "user", "user": {"client-certificate-data": cert_data, "client-key-data": key_data}}]
+        if fault == "duplicate-entries":
+            clusters.append(dict(clusters[0]))
+        if fault == "missing-entries":
+            users = []
+        doc = {"kind": "Config", "apiVersion": "v1", "preferences": {}, "clusters": clusters,
+               "users": users, "contexts": contexts, "current-context": current}
+        if fault == "wrong-types":
+            doc["clusters"] = {"internalCluster": internal}
+        return doc
+
+    def clustercert(self, project_id, cluster_id):
+        body = self.read_body()
+        with LOCK:
+            c = STATE["calls"]
+            c["clustercert"][cluster_id] = c["clustercert"].get(cluster_id, 0) + 1
+            c["clustercert_total"] += 1
+        fault = take_fault(cluster_id)
+
+        if fault and fault.startswith("status:"):
+            parts = fault.split(":")
+            status = int(parts[1])
+            shape = parts[2] if len(parts) > 2 else "cce"
+            headers = {}
+            for extra in parts[3:]:
+                k, v = extra.split("=", 1)
+                if k == "retry-after":
+                    headers["Retry-After"] = v
+                elif k == "retry-after-date":
+                    headers["Retry-After"] = email_date(time.time() + int(v))
+            body_out = self.error_body(status, shape)
+            return self.send(status, body_out, headers,
+                             "text/html" if shape == "html" else "application/json")
+        if fault == "hang":
+            time.sleep(self.server.args.hang_seconds)
+            return self.close_now()
+        if fault and fault.startswith("slow:"):
+            time.sleep(float(fault.split(":")[1]))
+        if fault == "drop":
+            return self.close_now()
+
+        denied = self.authenticate(body)
+        if denied:
+            return self.send(*denied)
+        if cluster_id in self.server.accounts.get("missing_clusters", []):
+            return self.send(404, {"errorCode": "CCE.01404001", "errorMessage": "cluster not found"})
+        if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
+            return self.send(400, {"errorCode": "CCE.01400006", "errorMessage": "content type not supported"})
+        try:
+            duration = json.loads(body)["duration"]
+            if not isinstance(duration, int) or isinstance(duration, bool) or not (duration == -1 or 1 <= duration <= 1827):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            return self.send(400, {"errorCode": "CCE.01400001", "errorMessage": "invalid duration"})
+
+        if fault == "invalid-json":
+            return self.send(200, '{"kind": "Config", "apiVersion": ')
+        if fault == "oversized":
+            return self.send(200, '{"kind": "Config", "pad": "' + "x" * (2 * 1024 * 1024) + '"}')
+        if fault == "deep-json":
+            return self.send(200, "[" * 10000 + "]" * 10000)
+        doc = json.dumps(self.kubeconfig(cluster_id, duration, fault)).encode()
+        headers = {"Port-ID": "port-" + cluster_id[:8]}
+        if fault == "truncated":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(doc)))
+            self.end_headers()
+            self.wfile.write(doc[: len(doc) // 2])
+            return self.close_now()
+        if fault == "reset-mid-body":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(doc)))
+            self.end_headers()
+            self.wfile.write(doc[:100])
+            self.wfile.flush()
+            return self.reset_now()
+        return self.send(200, doc, headers)
+
+    def close_now(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def reset_now(self):
+        self.close_connection = True
+        try:
+            # Linger 0: close() sends a TCP reset.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.close()
+        except OSError:
+            pass
+
+    # -- IAM
+
+    def iam_tokens(self):
+        body = self.read_body()
+        with LOCK:
+            STATE["calls"]["iam_tokens"] += 1
+        try:
+            ident = json.loads(body)["auth"]["identity"]
+            user = ident["password"]["user"]
+            d, u, p = user["domain"]["name"], user["name"], user["password"]
+        except (ValueError, KeyError, TypeError):
+            return self.send(400, {"error_msg": "The request body is invalid.", "error_code": "IAM.0011"})
+        for acct in self.server.accounts.get("iam_users", []):
+            if (acct["domain"], acct["user"], acct["password"]) == (d, u, p):
+                token = "MII" + secrets.token_urlsafe(48)
+                exp = time.time() + self.server.args.token_seconds
+                with LOCK:
+                    STATE["iam_tokens"][token] = exp
+                expires = datetime.datetime.fromtimestamp(exp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                return self.send(201, {"token": {"expires_at": expires, "methods": ["password"],
+                                                 "user": {"name": u, "domain": {"name": d}}}},
+                                 {"X-Subject-Token": token})
+        return self.send(401, {"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}})
+
+    # -- control
+
+    def control(self):
+        if self.command == "GET" and self.path == "/_fake/calls":
+            with LOCK:
+                return self.send(200, STATE["calls"])
+        body = json.loads(self.read_body() or b"{}")
+        if self.path == "/_fake/faults":
+            with LOCK:
+                q = STATE["faults"].setdefault(body.get("cluster_id", "*"), [])
+                q.extend([f, bool(body.get("sticky"))] for f in body["faults"])
+            return self.send(200, {})
+        if self.path == "/_fake/clear-faults":
+            with LOCK:
+                STATE["faults"].clear()
+            return self.send(200, {})
+        if self.path == "/_fake/shape":
+            with LOCK:
+                STATE["shapes"][body["cluster_id"]] = body["shape"]
+            return self.send(200, {})
+        if self.path == "/_fake/accounts":
+            self.server.accounts.update(body)
+            return self.send(200, {})
+        if self.path == "/_fake/reset":
+            reset_state(self.server.args)
+            return self.send(200, {})
+        return self.send(404, {"error": "no such control"})
+
+    def route(self):
+        path = urllib.parse.urlsplit(self.path).path
+        if path.startswith("/_fake/"):
+            return self.control()
+        parts = path.strip("/").split("/")
+        if self.command == "POST" and len(parts) == 7 and parts[:3] == ["api", "v3", "projects"] \
+                and parts[4] == "clusters" and parts[6] == "clustercert":
+            return self.clustercert(parts[3], parts[5])
+        if self.command == "POST" and path == "/v3/auth/tokens":
+            return self.iam_tokens()
+        self.read_body()
+        return self.send(404, {"error_code": "APIGW.0101", "error_msg": "The API does not exist or has not been published in the environment"})
+
+    do_GET = do_POST = do_PUT = do_DELETE = route
+
+
+class MetadataHandler(Handler):
+    def route(self):
+        self.read_body()
+        args = self.server.args
+        if self.command == "PUT" and self.path == "/meta-data/latest/api/token":
+            with LOCK:
+                STATE["calls"]["metadata_token"] += 1
+                tok = secrets.token_hex(16)
+                STATE["metadata_tokens"].add(tok)
+            return self.send(200, tok, content_type="text/plain")
+        if self.command == "GET" and self.path == "/openstack/latest/securitykey":
+            with LOCK:
+                STATE["calls"]["metadata_securitykey"] += 1
+                tokens = set(STATE["metadata_tokens"])
+            if args.require_metadata_token and self.headers.get("X-Metadata-Token") not in tokens:
+                return self.send(401, "missing metadata token", content_type="text/plain")
+            ak = "TMPAK" + secrets.token_hex(8).upper()
+            sk = secrets.token_urlsafe(30)
+            st = secrets.token_urlsafe(60)
+            exp = time.time() + args.temporary_seconds
+            with LOCK:
+                STATE["temporary"][ak] = (sk, st, exp)
+            expires = datetime.datetime.fromtimestamp(exp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return self.send(200, {"credential": {"access": ak, "secret": sk, "securitytoken": st, "expires_at": expires}})
+        return self.send(404, "not found", content_type="text/plain")
+
+    do_GET = do_POST = do_PUT = route
+
+
+def email_date(t):
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(t))
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # Clients that give up (TLS refused, timeouts) are part of the tests.
+        if self.args.verbose:
+            super().handle_error(request, client_address)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--accounts")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--metadata-port", type=int, default=0)
+    p.add_argument("--day-seconds", type=float, default=86400)
+    p.add_argument("--token-seconds", type=float, default=86400)
+    p.add_argument("--temporary-seconds", type=float, default=3600)
+    p.add_argument("--lockout-seconds", type=float, default=300)
+    p.add_argument("--hang-seconds", type=float, default=120)
+    p.add_argument("--skew-seconds", type=float, default=0)
+    p.add_argument("--require-metadata-token", action="store_true")
+    p.add_argument("--lifetime", type=float, default=900)
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args()
+
+    os.makedirs(args.state_dir, exist_ok=True)
+    reset_state(args)
+    accounts = json.load(open(args.accounts)) if args.accounts else {}
+
+    tls_ca_key, tls_ca = make_ca("fake-cce test CA")
+    t = now_utc() - datetime.timedelta(days=1)
+    srv_key, srv_cert = issue(tls_ca_key, tls_ca, "127.0.0.1", t, t + datetime.timedelta(days=30),
+                              server_names=["127.0.0.1", "localhost", "::1"], client=False)
+    ca_file = os.path.join(args.state_dir, "ca.pem")
+    with open(ca_file, "wb") as f:
+        f.write(pem_cert(tls_ca))
+    with open(os.path.join(args.state_dir, "server.pem"), "wb") as f:
+        f.write(pem_cert(srv_cert) + pem_key(srv_key))
+    cluster_ca_key, cluster_ca = make_ca("fake-cce cluster CA")
+    with open(os.path.join(args.state_dir, "cluster-ca.pem"), "wb") as f:
+        f.write(pem_cert(cluster_ca))
+
+    httpd = Server(("127.0.0.1", args.port), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(args.state_dir, "server.pem"))
+    # The handshake happens in the handler thread, so a stalled client blocks no one.
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+    meta = Server(("127.0.0.1", args.metadata_port), MetadataHandler)
+    for s in (httpd, meta):
+        s.args = args
+        s.accounts = accounts
+        s.cluster_ca, s.cluster_ca_key = cluster_ca, cluster_ca_key
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+
+    info = {"port": httpd.server_address[1], "metadata_port": meta.server_address[1], "ca_file": ca_file,
+            "cluster_ca_file": os.path.join(args.state_dir, "cluster-ca.pem"), "pid": os.getpid()}
+    with open(os.path.join(args.state_dir, "ready.json.tmp"), "w") as f:
+        json.dump(info, f)
+    os.rename(os.path.join(args.state_dir, "ready.json.tmp"), os.path.join(args.state_dir, "ready.json"))
+    print("READY %d %d" % (info["port"], info["metadata_port"]), flush=True)
+
+    # Stops by itself: after --lifetime, or when stdin closes (the test ended).
+    deadline = time.time() + args.lifetime
+    def watch_stdin():
+        try:
+            while sys.stdin.read(1):
+                pass
+        except (OSError, ValueError):
+            return
+        os._exit(0)
+    import stat
+    if stat.S_ISFIFO(os.fstat(0).st_mode):
+        threading.Thread(target=watch_stdin, daemon=True).start()
+    while time.time() < deadline:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
