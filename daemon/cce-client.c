@@ -199,8 +199,13 @@ static void on_answer(HttpRequest *req, const HttpResponse *resp, void *userdata
                               "%s", resp->body_too_large ? "answer larger than the limit" :
                               resp->headers_too_large ? "answer headers larger than the limit" : resp->error);
         } else if (resp->status == 200) {
-                if (cce_parse_kubeconfig(resp->body, resp->body_size, &result.kubeconfig, &result.error) < 0 &&
-                    result.error.klass == API_ERROR_NONE)
+                int r = cce_parse_kubeconfig(resp->body, resp->body_size, &result.kubeconfig, &result.error);
+                if (r >= 0) {
+                        r = cce_check_certificates(result.kubeconfig, now_sec(), &result.certificate, &result.error);
+                        if (r < 0)
+                                result.kubeconfig = cce_kubeconfig_free(result.kubeconfig);
+                }
+                if (r < 0 && result.error.klass == API_ERROR_NONE)
                         api_error_set(&result.error, API_ERROR_TRANSIENT, "out of memory reading the answer");
                 result.error.http_status = 200;
         } else {

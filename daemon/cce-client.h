@@ -2,7 +2,8 @@
 #pragma once
 
 /* The clustercert call on the event loop: credentials -> signed request ->
- * answer -> validated kubeconfig, or a classified error. A 401 with cached
+ * answer -> validated kubeconfig (structure, and certificates: see
+ * cce_check_certificates()), or a classified error. A 401 with cached
  * credentials (IAM token, ECS metadata keys) fetches them again once and
  * retries once. Secrets used for a call are redacted from its error. */
 
@@ -21,6 +22,7 @@ typedef struct CceCall CceCall;
 typedef struct CceResult {
         ApiError error;                 /* class none on success */
         CceKubeconfig *kubeconfig;      /* on success; the callback may take it (TAKE_PTR) */
+        CertInfo certificate;           /* on success: the current context's client certificate */
         char port_id[128];
         char request_id[128];
         int64_t server_date;            /* the answer's Date, 0 when absent */

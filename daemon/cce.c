@@ -295,3 +295,37 @@ int cce_parse_kubeconfig(const char *body, size_t size, CceKubeconfig **ret, Api
         *ret = TAKE_PTR(k);
         return 0;
 }
+
+int cce_check_certificates(const CceKubeconfig *k, int64_t now, CertInfo *info, ApiError *e) {
+        const CceContextEntry *current = cce_kubeconfig_context(k, k->current_context);
+        const char *ca = cce_kubeconfig_cluster(k, current->cluster)->certificate_authority_data;
+        char why[256];
+        int r;
+
+        for (size_t i = 0; !ca && i < k->n_clusters; i++)
+                ca = k->clusters[i].certificate_authority_data;
+
+        for (size_t i = 0; i < k->n_users; i++) {
+                CertInfo this;
+                r = cert_check_answer(k->users[i].client_certificate_data, k->users[i].client_key_data, ca,
+                                      now, &this, why, sizeof(why));
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        api_error_set(e, API_ERROR_BAD_RESPONSE, "unusable clustercert answer: %s", why);
+                        return r;
+                }
+                if (strcmp(k->users[i].name, current->user) == 0)
+                        *info = this;
+        }
+        for (size_t i = 0; i < k->n_clusters; i++) {
+                const char *data = k->clusters[i].certificate_authority_data;
+                CertInfo unused;
+                if (data && cert_info_from_base64(data, &unused, why, sizeof(why)) < 0) {
+                        api_error_set(e, API_ERROR_BAD_RESPONSE, "unusable clustercert answer: the CA data of %s: %s",
+                                      k->clusters[i].name, why);
+                        return -EBADMSG;
+                }
+        }
+        return 0;
+}

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "api-error.h"
+#include "cert.h"
 
 #define CCE_ANSWER_MAX (1024 * 1024)    /* body cap for the answer */
 #define CCE_FIELD_MAX (64 * 1024)       /* cap on any one string in it */
@@ -56,6 +57,13 @@ int cce_clustercert_body(int days, char **ret);
  * -ENOMEM) and fills e with class bad-response and what is wrong (never the
  * answer's content). */
 int cce_parse_kubeconfig(const char *body, size_t size, CceKubeconfig **ret, ApiError *e);
+
+/* The certificate checks of cert_check_answer() on a parsed answer: every
+ * user's certificate and key, against the CA data of the current context's
+ * cluster (or, where that has none, of the first cluster that has some);
+ * every CA data present must parse too. Fills info from the current
+ * context's user. On failure: -EBADMSG and e of class bad-response. */
+int cce_check_certificates(const CceKubeconfig *k, int64_t now, CertInfo *info, ApiError *e);
 
 CceKubeconfig *cce_kubeconfig_free(CceKubeconfig *k);
 static inline void cce_kubeconfig_freep(CceKubeconfig **k) {

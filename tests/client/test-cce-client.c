@@ -228,6 +228,7 @@ typedef struct Outcome {
         size_t n_clusters;
         int64_t skew;
         unsigned attempts;
+        CertInfo certificate;
 } Outcome;
 
 static void on_done(CceCall *call, CceResult *result, void *userdata) {
@@ -237,6 +238,7 @@ static void on_done(CceCall *call, CceResult *result, void *userdata) {
         o->has_kubeconfig = result->kubeconfig != NULL;
         o->skew = result->clock_skew_sec;
         o->attempts = result->attempts;
+        o->certificate = result->certificate;
         if (result->kubeconfig) {
                 snprintf(o->current_context, sizeof(o->current_context), "%s", result->kubeconfig->current_context);
                 o->n_clusters = result->kubeconfig->n_clusters;
@@ -297,6 +299,11 @@ TEST(every_credential_kind) {
                 ASSERT(o.has_kubeconfig);
                 ASSERT_STREQ(o.current_context, "internal");
                 ASSERT_EQ(o.attempts, 1);
+                /* The answer's Date was read: this machine is the fake's. */
+                ASSERT(o.skew >= -5 && o.skew <= 5);
+                /* duration: 7 days, as asked */
+                ASSERT(o.certificate.not_after - o.certificate.not_before >= 7 * 86400 - 5);
+                ASSERT(o.certificate.not_after - o.certificate.not_before <= 7 * 86400 + 5);
         }
         ASSERT_EQ(calls("clustercert_total") - before, 5);
         ASSERT_EQ(calls("auth_failures"), 0);
@@ -363,6 +370,11 @@ TEST(error_classes) {
         expect_class("duplicate-entries", API_ERROR_BAD_RESPONSE, 200);
         expect_class("missing-entries", API_ERROR_BAD_RESPONSE, 200);
         expect_class("oversized", API_ERROR_BAD_RESPONSE, 0);
+        expect_class("non-pem", API_ERROR_BAD_RESPONSE, 200);
+        expect_class("key-mismatch", API_ERROR_BAD_RESPONSE, 200);
+        expect_class("expired", API_ERROR_BAD_RESPONSE, 200);
+        expect_class("not-yet-valid", API_ERROR_BAD_RESPONSE, 200);
+        expect_class("missing-ca", API_ERROR_BAD_RESPONSE, 200);
 
         Outcome o = call("missing");
         ASSERT_EQ(o.error.klass, API_ERROR_NOT_FOUND);

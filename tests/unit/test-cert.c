@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/* Certificate checks with certificates and keys made here (RSA and EC,
+ * expired, not yet valid, mismatched key, garbage). */
+#include <errno.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "base64.h"
+#include "cert.h"
+#include "macro.h"
+#include "tests.h"
+
+#define NOW INT64_C(1700000000)
+
+static EVP_PKEY *make_key(bool rsa) {
+        EVP_PKEY *k = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+        ASSERT(k);
+        return k;
+}
+
+static char *pem_b64_cert(X509 *x, const char *prefix_text) {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *data, *out;
+        ASSERT(b);
+        if (prefix_text)
+                BIO_puts(b, prefix_text);
+        ASSERT(PEM_write_bio_X509(b, x) == 1);
+        long n = BIO_get_mem_data(b, &data);
+        ASSERT_EQ(base64_encode(data, (size_t) n, &out), 0);
+        BIO_free(b);
+        return out;
+}
+
+static char *pem_b64_key(EVP_PKEY *k) {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *data, *out;
+        ASSERT(b);
+        ASSERT(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1);
+        long n = BIO_get_mem_data(b, &data);
+        ASSERT_EQ(base64_encode(data, (size_t) n, &out), 0);
+        BIO_free(b);
+        return out;
+}
+
+static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *signer, int64_t not_before, int64_t not_after, const char *cn) {
+        X509 *x = X509_new();
+        ASSERT(x);
+        ASSERT(X509_set_version(x, 2) == 1);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 0x1234abcd);
+        ASSERT(ASN1_TIME_set(X509_getm_notBefore(x), (time_t) not_before));
+        ASSERT(ASN1_TIME_set(X509_getm_notAfter(x), (time_t) not_after));
+        X509_NAME *n = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0);
+        X509_set_issuer_name(x, n);
+        ASSERT(X509_set_pubkey(x, key) == 1);
+        ASSERT(X509_sign(x, signer, EVP_sha256()) > 0);
+        return x;
+}
+
+typedef struct Fixture {
+        char *cert, *key, *ca;
+} Fixture;
+
+static Fixture fixture(bool rsa, int64_t nb, int64_t na) {
+        EVP_PKEY *k = make_key(rsa);
+        X509 *x = make_cert(k, k, nb, na, "0a1b2c3d-iam-user");
+        Fixture f = { pem_b64_cert(x, NULL), pem_b64_key(k), NULL };
+        EVP_PKEY *cak = make_key(false);
+        X509 *ca = make_cert(cak, cak, nb - 86400, na + 86400 * 365, "cluster-ca");
+        /* The API's CA data starts with "openssl x509 -text" output. */
+        f.ca = pem_b64_cert(ca, "Certificate:\n    Data:\n        Version: 3 (0x2)\n");
+        X509_free(x);
+        X509_free(ca);
+        EVP_PKEY_free(k);
+        EVP_PKEY_free(cak);
+        return f;
+}
+
+static void fixture_done(Fixture *f) {
+        free(f->cert);
+        free(f->key);
+        free(f->ca);
+}
+
+static void expect(const Fixture *f, const char *cert, const char *key, const char *ca, int r, const char *why) {
+        CertInfo info;
+        char error[512] = "";
+        int k = cert_check_answer(cert ?: f->cert, key ?: f->key, ca, NOW, &info, error, sizeof(error));
+        if (k != r || (why && !strstr(error, why))) {
+                fprintf(stderr, "got %d '%s', expected %d '%s'\n", k, error, r, why ?: "");
+                abort();
+        }
+}
+
+TEST(valid_rsa_and_ec) {
+        for (int rsa = 0; rsa <= 1; rsa++) {
+                Fixture f = fixture(rsa, NOW - 60, NOW + 30 * 86400);
+                CertInfo info;
+                char error[256];
+                ASSERT_EQ(cert_check_answer(f.cert, f.key, f.ca, NOW, &info, error, sizeof(error)), 0);
+                ASSERT_EQ(info.not_before, NOW - 60);
+                ASSERT_EQ(info.not_after, NOW + 30 * 86400);
+                ASSERT_STREQ(info.serial, "1234ABCD");
+                ASSERT_STREQ(info.subject_cn, "0a1b2c3d-iam-user");
+
+                CertInfo info2;
+                ASSERT_EQ(cert_info_from_base64(f.cert, &info2, error, sizeof(error)), 0);
+                ASSERT_EQ(info2.not_after, info.not_after);
+                fixture_done(&f);
+        }
+}
+
+TEST(validity) {
+        Fixture expired = fixture(false, NOW - 86400, NOW - 1);
+        expect(&expired, NULL, NULL, expired.ca, -EBADMSG, "expired at 2023-11-14 22:13:19 UTC");
+        fixture_done(&expired);
+
+        Fixture future = fixture(false, NOW + 3600, NOW + 86400);
+        expect(&future, NULL, NULL, future.ca, -EBADMSG, "not valid before 2023-11-14 23:13:20 UTC");
+        fixture_done(&future);
+
+        /* A few minutes ahead of our clock is skew, not an error. */
+        Fixture skew = fixture(false, NOW + 120, NOW + 86400);
+        expect(&skew, NULL, NULL, skew.ca, 0, NULL);
+        fixture_done(&skew);
+}
+
+TEST(mismatch_and_garbage) {
+        Fixture a = fixture(false, NOW - 60, NOW + 86400), b = fixture(true, NOW - 60, NOW + 86400);
+        _cleanup_free_ char *text = NULL, *not_key = NULL;
+        ASSERT_EQ(base64_encode("hello, world\n", 13, &text), 0);
+
+        expect(&a, NULL, b.key, a.ca, -EBADMSG, "private key does not match");
+        expect(&b, NULL, a.key, b.ca, -EBADMSG, "private key does not match");
+        expect(&a, "!!!", NULL, a.ca, -EBADMSG, "client-certificate-data is not valid base64");
+        expect(&a, text, NULL, a.ca, -EBADMSG, "client-certificate-data is not a PEM certificate");
+        expect(&a, NULL, text, a.ca, -EBADMSG, "client-key-data is not a PEM private key");
+        expect(&a, NULL, "", a.ca, -EBADMSG, "client-key-data is empty");
+        expect(&a, NULL, NULL, NULL, -EBADMSG, "no certificate-authority-data");
+        expect(&a, NULL, NULL, text, -EBADMSG, "certificate-authority-data holds no PEM certificate");
+        expect(&a, NULL, NULL, "Zm9v!", -EBADMSG, "certificate-authority-data is not valid base64");
+        /* A key where the certificate should be. */
+        expect(&a, a.key, NULL, a.ca, -EBADMSG, "not a PEM certificate");
+        fixture_done(&a);
+        fixture_done(&b);
+}
+
+TEST(error_messages_hold_no_key_material) {
+        Fixture a = fixture(false, NOW - 60, NOW + 86400), b = fixture(false, NOW - 60, NOW + 86400);
+        CertInfo info;
+        char error[512];
+        ASSERT(cert_check_answer(a.cert, b.key, a.ca, NOW, &info, error, sizeof(error)) < 0);
+        ASSERT(!strstr(error, "PRIVATE"));
+        ASSERT(!strstr(error, b.key));
+        fixture_done(&a);
+        fixture_done(&b);
+}
+
+TEST(format_time) {
+        char buf[32];
+        ASSERT_STREQ(cert_format_time(NOW, buf), "2023-11-14 22:13:20 UTC");
+}
+
+RUN_TESTS(T(valid_rsa_and_ec), T(validity), T(mismatch_and_garbage), T(error_messages_hold_no_key_material), T(format_time))
