@@ -1184,6 +1184,8 @@ enum {
         TOP_DEFAULTS,
         TOP_CREDENTIALS,
         TOP_CLUSTERS,
+        TOP_REQUEST_TIMEOUT,
+        TOP_PARALLEL_REQUESTS,
         _TOP_MAX,
 };
 
@@ -1191,6 +1193,8 @@ static const char *const top_keys[_TOP_MAX] = {
         [TOP_DEFAULTS] = "defaults",
         [TOP_CREDENTIALS] = "credentials",
         [TOP_CLUSTERS] = "clusters",
+        [TOP_REQUEST_TIMEOUT] = "request-timeout",
+        [TOP_PARALLEL_REQUESTS] = "parallel-requests",
 };
 
 typedef struct TopWalk {
@@ -1291,6 +1295,8 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
         cfg->path = strdup(path);
         if (!cfg->path)
                 return -ENOMEM;
+        cfg->request_timeout_sec = DEFAULT_REQUEST_TIMEOUT_SEC;
+        cfg->parallel_requests = DEFAULT_PARALLEL_REQUESTS;
 
         Loader l = {
                 .config = cfg,
@@ -1314,6 +1320,19 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
 
         walk_mapping(&l, root, "the top level", top_keys, _TOP_MAX, on_top_key, &top);
 
+        if (top.values[TOP_REQUEST_TIMEOUT] &&
+            parse_duration_value(&l, top.values[TOP_REQUEST_TIMEOUT], "request-timeout", &cfg->request_timeout_sec) >= 0 &&
+            cfg->request_timeout_sec > REQUEST_TIMEOUT_MAX_SEC)
+                error_at(&l, node_pos(top.values[TOP_REQUEST_TIMEOUT]), "request-timeout must be at most 10m");
+        if (top.values[TOP_PARALLEL_REQUESTS]) {
+                const char *t = scalar_text(&l, top.values[TOP_PARALLEL_REQUESTS], "parallel-requests");
+                uint64_t v;
+                if (t && (parse_unsigned(t, PARALLEL_REQUESTS_MAX, &v) < 0 || v == 0))
+                        error_at(&l, node_pos(top.values[TOP_PARALLEL_REQUESTS]),
+                                 "parallel-requests '%s' must be a number from 1 to %d", t, PARALLEL_REQUESTS_MAX);
+                else if (t)
+                        cfg->parallel_requests = (unsigned) v;
+        }
         if (top.values[TOP_DEFAULTS])
                 parse_settings(&l, top.values[TOP_DEFAULTS], "defaults", true, &defaults);
         if (top.values[TOP_CREDENTIALS])
@@ -1510,10 +1529,15 @@ static int dump_setting(YamlNode *m, const ClusterConfig *c, ClusterSetting s) {
 int config_dump(const Config *c, char **ret) {
         _cleanup_(yaml_node_freep) YamlNode *root = NULL;
         YamlNode *creds, *clusters;
+        char buf[32];
         size_t size;
         int r;
 
         if ((r = yaml_node_new_collection(YAML_TREE_MAPPING, &root)) < 0 ||
+            (r = yaml_mapping_append_plain(root, "request-timeout", format_duration(c->request_timeout_sec, buf))) < 0)
+                return r;
+        snprintf(buf, sizeof(buf), "%u", c->parallel_requests);
+        if ((r = yaml_mapping_append_plain(root, "parallel-requests", buf)) < 0 ||
             (r = yaml_node_new_collection(YAML_TREE_MAPPING, &creds)) < 0)
                 return r;
         if ((r = yaml_mapping_append(root, "credentials", creds)) < 0)

@@ -18,6 +18,10 @@
 #define DEFAULT_CERT_DAYS 30
 #define DEFAULT_RENEW_AT_PERCENT 66
 #define DEFAULT_FILE_MODE 0600
+#define DEFAULT_REQUEST_TIMEOUT_SEC 60
+#define REQUEST_TIMEOUT_MAX_SEC (10 * 60)
+#define DEFAULT_PARALLEL_REQUESTS 8
+#define PARALLEL_REQUESTS_MAX 256
 
 typedef struct ConfigPos {
         unsigned line, column;  /* 1-based; line 0 = the file as a whole */
@@ -124,6 +128,8 @@ typedef struct ClusterConfig {
 
 typedef struct Config {
         char *path;
+        uint64_t request_timeout_sec;   /* each HTTP request, all included */
+        unsigned parallel_requests;     /* HTTP requests in flight at once */
         Credential *credentials;
         size_t n_credentials;
         ClusterConfig *clusters;

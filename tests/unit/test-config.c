@@ -104,6 +104,16 @@ TEST(minimal_and_defaults) {
         ASSERT_NULL(config_find_cluster(c, "c"));
 }
 
+TEST(top_level_settings) {
+        _cleanup_(config_freep) Config *c = load_ok(
+                "request-timeout: 2m30s\nparallel-requests: 32\n" CREDENTIALS "clusters: []\n");
+        ASSERT_EQ(c->request_timeout_sec, 150);
+        ASSERT_EQ(c->parallel_requests, 32);
+        _cleanup_(config_freep) Config *d = load_ok("clusters: []\n");
+        ASSERT_EQ(d->request_timeout_sec, DEFAULT_REQUEST_TIMEOUT_SEC);
+        ASSERT_EQ(d->parallel_requests, DEFAULT_PARALLEL_REQUESTS);
+}
+
 TEST(builtin_defaults) {
         _cleanup_(config_freep) Config *c = load_ok(
                 CREDENTIALS
@@ -447,7 +457,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 int main(int argc, char **argv) {
         static const TestCase tests[] = {
-                T(minimal_and_defaults), T(builtin_defaults), T(all_errors_in_one_run), T(missing_keys),
+                T(minimal_and_defaults), T(top_level_settings), T(builtin_defaults), T(all_errors_in_one_run), T(missing_keys),
                 T(top_level), T(bad_bytes), T(secret_files), T(inline_secret_never_echoed),
                 T(credential_kinds), T(urls), T(shared_files), T(many_clusters), T(dump_round_trip),
         };
