@@ -6,6 +6,7 @@
 #include <yaml.h>
 
 #include "macro.h"
+#include "secure-memory.h"
 #include "yaml-tree.h"
 
 YamlNode *yaml_node_free(YamlNode *node) {
@@ -14,7 +15,7 @@ YamlNode *yaml_node_free(YamlNode *node) {
         for (size_t i = 0; i < node->n_children; i++)
                 yaml_node_free(node->children[i]);
         free(node->children);
-        free(node->value);
+        free_wiped(node->value);  /* kubeconfig trees hold private keys */
         free(node);
         return NULL;
 }
@@ -391,24 +392,40 @@ static void yaml_emitter_deletep(yaml_emitter_t *e) {
         yaml_emitter_delete(e);
 }
 
+typedef struct Output {
+        char *data;
+        size_t size, allocated;
+} Output;
+
+/* Grows without leaving copies behind: the document may hold a private key. */
+static int write_output(void *userdata, unsigned char *buffer, size_t size) {
+        Output *o = userdata;
+
+        if (o->size + size + 1 > o->allocated) {
+                size_t a = MAX(o->allocated * 2, o->size + size + 1);
+                char *d = realloc_wiped(o->data, MAX(a, (size_t) 4096));
+                if (!d)
+                        return 0;
+                o->data = d;
+                o->allocated = MAX(a, (size_t) 4096);
+        }
+        memcpy(o->data + o->size, buffer, size);
+        o->size += size;
+        o->data[o->size] = 0;
+        return 1;
+}
+
 int yaml_tree_emit(const YamlNode *root, char **ret, size_t *ret_size) {
         _cleanup_(yaml_emitter_deletep) yaml_emitter_t emitter = {};
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0;
+        Output out = {};
         yaml_event_t ev;
         int r = 0;
 
         assert(root);
 
-        FILE *f = open_memstream(&buf, &size);
-        if (!f)
+        if (!yaml_emitter_initialize(&emitter))
                 return -ENOMEM;
-
-        if (!yaml_emitter_initialize(&emitter)) {
-                fclose(f);
-                return -ENOMEM;
-        }
-        yaml_emitter_set_output_file(&emitter, f);
+        yaml_emitter_set_output(&emitter, write_output, &out);
         yaml_emitter_set_unicode(&emitter, 1);
         yaml_emitter_set_width(&emitter, -1);
         yaml_emitter_set_indent(&emitter, 2);
@@ -422,14 +439,12 @@ int yaml_tree_emit(const YamlNode *root, char **ret, size_t *ret_size) {
             (r = emit(&emitter, &ev)) < 0 ||
             !yaml_stream_end_event_initialize(&ev) ||
             (r = emit(&emitter, &ev)) < 0 ||
-            !yaml_emitter_flush(&emitter)) {
-                fclose(f);
+            !yaml_emitter_flush(&emitter) || !out.data) {
+                free_wiped(out.data);
                 return -ENOMEM;
         }
-        if (fclose(f) != 0)
-                return -ENOMEM;
 
-        *ret_size = size;
-        *ret = TAKE_PTR(buf);
+        *ret_size = out.size;
+        *ret = out.data;
         return 0;
 }

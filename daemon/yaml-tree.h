@@ -78,5 +78,6 @@ int yaml_mapping_append_plain(YamlNode *mapping, const char *key, const char *va
 /* True when the string, written plain, would not read back as that string. */
 bool yaml_string_needs_quotes(const char *s);
 
-/* Emits the document as block-style YAML into a new NUL-terminated buffer. */
+/* Emits the document as block-style YAML into a new NUL-terminated buffer
+ * (free it with free_wiped() when it may hold a key). */
 int yaml_tree_emit(const YamlNode *root, char **ret, size_t *ret_size);

@@ -11,67 +11,23 @@
 #include "base64.h"
 #include "cert.h"
 #include "macro.h"
+#include "fixtures.h"
 #include "tests.h"
 
 #define NOW INT64_C(1700000000)
-
-static EVP_PKEY *make_key(bool rsa) {
-        EVP_PKEY *k = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
-        ASSERT(k);
-        return k;
-}
-
-static char *pem_b64_cert(X509 *x, const char *prefix_text) {
-        BIO *b = BIO_new(BIO_s_mem());
-        char *data, *out;
-        ASSERT(b);
-        if (prefix_text)
-                BIO_puts(b, prefix_text);
-        ASSERT(PEM_write_bio_X509(b, x) == 1);
-        long n = BIO_get_mem_data(b, &data);
-        ASSERT_EQ(base64_encode(data, (size_t) n, &out), 0);
-        BIO_free(b);
-        return out;
-}
-
-static char *pem_b64_key(EVP_PKEY *k) {
-        BIO *b = BIO_new(BIO_s_mem());
-        char *data, *out;
-        ASSERT(b);
-        ASSERT(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1);
-        long n = BIO_get_mem_data(b, &data);
-        ASSERT_EQ(base64_encode(data, (size_t) n, &out), 0);
-        BIO_free(b);
-        return out;
-}
-
-static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *signer, int64_t not_before, int64_t not_after, const char *cn) {
-        X509 *x = X509_new();
-        ASSERT(x);
-        ASSERT(X509_set_version(x, 2) == 1);
-        ASN1_INTEGER_set(X509_get_serialNumber(x), 0x1234abcd);
-        ASSERT(ASN1_TIME_set(X509_getm_notBefore(x), (time_t) not_before));
-        ASSERT(ASN1_TIME_set(X509_getm_notAfter(x), (time_t) not_after));
-        X509_NAME *n = X509_get_subject_name(x);
-        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0);
-        X509_set_issuer_name(x, n);
-        ASSERT(X509_set_pubkey(x, key) == 1);
-        ASSERT(X509_sign(x, signer, EVP_sha256()) > 0);
-        return x;
-}
 
 typedef struct Fixture {
         char *cert, *key, *ca;
 } Fixture;
 
 static Fixture fixture(bool rsa, int64_t nb, int64_t na) {
-        EVP_PKEY *k = make_key(rsa);
-        X509 *x = make_cert(k, k, nb, na, "0a1b2c3d-iam-user");
-        Fixture f = { pem_b64_cert(x, NULL), pem_b64_key(k), NULL };
-        EVP_PKEY *cak = make_key(false);
-        X509 *ca = make_cert(cak, cak, nb - 86400, na + 86400 * 365, "cluster-ca");
+        EVP_PKEY *k = fixture_key(rsa);
+        X509 *x = fixture_cert(k, k, nb, na, "0a1b2c3d-iam-user");
+        Fixture f = { fixture_cert_b64(x, NULL), fixture_key_b64(k), NULL };
+        EVP_PKEY *cak = fixture_key(false);
+        X509 *ca = fixture_cert(cak, cak, nb - 86400, na + 86400 * 365, "cluster-ca");
         /* The API's CA data starts with "openssl x509 -text" output. */
-        f.ca = pem_b64_cert(ca, "Certificate:\n    Data:\n        Version: 3 (0x2)\n");
+        f.ca = fixture_cert_b64(ca, "Certificate:\n    Data:\n        Version: 3 (0x2)\n");
         X509_free(x);
         X509_free(ca);
         EVP_PKEY_free(k);

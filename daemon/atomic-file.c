@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic-file.h"
+#include "log.h"
+#include "macro.h"
+#include "secure-memory.h"
+
+struct FileLock {
+        char *lock_path;
+        int lock_fd;
+        int target_fd;          /* flocked, or -1 when the target does not exist */
+};
+
+__attribute__((format(printf, 4, 5)))
+static int fail(char *error, size_t size, int r, const char *format, ...) {
+        va_list ap;
+        if (error && size > 0) {
+                va_start(ap, format);
+                vsnprintf(error, size, format, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_size) {
+        _cleanup_free_ char *copy1 = NULL, *copy2 = NULL;
+        char resolved[PATH_MAX];
+        struct stat st;
+
+        if (lstat(path, &st) == 0) {
+                if (!realpath(path, resolved))
+                        return fail(error, error_size, -ELOOP, "%s is a symlink that leads nowhere: %m", path);
+                *ret = strdup(resolved);
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (errno != ENOENT)
+                return fail(error, error_size, negative_errno(), "cannot look at %s: %m", path);
+
+        /* Not there yet: resolve the directory, keep the name. */
+        copy1 = strdup(path);
+        copy2 = strdup(path);
+        if (!copy1 || !copy2)
+                return -ENOMEM;
+        if (!realpath(dirname(copy1), resolved))
+                return fail(error, error_size, negative_errno(), "the directory of %s cannot be used: %m", path);
+        if (asprintf(ret, "%s/%s", strcmp(resolved, "/") == 0 ? "" : resolved, basename(copy2)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* True when the lock file is left over: written by a process of ours that
+ * is gone, or (kubectl writes nothing into it) older than the stale age. */
+static bool lock_is_stale(const char *lock_path) {
+        char buf[64] = "";
+        struct stat st;
+        int fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        ssize_t n;
+
+        if (fd < 0)
+                return errno == ENOENT;
+        if (fstat(fd, &st) < 0) {
+                close(fd);
+                return false;
+        }
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n > 0) {
+                long pid;
+                buf[n] = 0;
+                if (sscanf(buf, "cce-certd %ld", &pid) == 1 && pid > 0)
+                        return kill((pid_t) pid, 0) < 0 && errno == ESRCH;
+        }
+        return time(NULL) - st.st_mtime > FILE_LOCK_STALE_SEC;
+}
+
+FileLock *file_lock_release(FileLock *l) {
+        if (!l)
+                return NULL;
+        if (l->target_fd >= 0)
+                close(l->target_fd);  /* drops the flock */
+        if (l->lock_fd >= 0) {
+                unlink(l->lock_path);
+                close(l->lock_fd);
+        }
+        free(l->lock_path);
+        free(l);
+        return NULL;
+}
+
+int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t error_size) {
+        _cleanup_(file_lock_releasep) FileLock *l = NULL;
+        char owner[64];
+
+        l = calloc(1, sizeof(FileLock));
+        if (!l)
+                return -ENOMEM;
+        l->lock_fd = l->target_fd = -1;
+        if (asprintf(&l->lock_path, "%s.lock", target) < 0) {
+                l->lock_path = NULL;
+                return -ENOMEM;
+        }
+
+        for (int attempt = 0; attempt < 2; attempt++) {
+                l->lock_fd = open(l->lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (l->lock_fd >= 0)
+                        break;
+                if (errno != EEXIST)
+                        return fail(error, error_size, negative_errno(), "cannot create the lock %s: %m", l->lock_path);
+                if (attempt == 0 && lock_is_stale(l->lock_path) && unlink(l->lock_path) == 0)
+                        continue;  /* a dead writer's lock: take it over */
+                return fail(error, error_size, -EAGAIN, "%s is locked by another program (%s exists)",
+                            target, l->lock_path);
+        }
+        snprintf(owner, sizeof(owner), "cce-certd %ld\n", (long) getpid());
+        if (write(l->lock_fd, owner, strlen(owner)) < 0) {
+                /* The lock holds without the note; only stale detection is weaker. */
+        }
+
+        l->target_fd = open(target, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (l->target_fd < 0 && errno != ENOENT)
+                return fail(error, error_size, negative_errno(), "cannot open %s: %m", target);
+        if (l->target_fd >= 0 && flock(l->target_fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK)
+                        return fail(error, error_size, -EAGAIN, "%s is locked (flock) by another program", target);
+                return fail(error, error_size, negative_errno(), "cannot lock %s: %m", target);
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_wiped_ char *buf = NULL;
+        struct stat st;
+        size_t size = 0, allocated;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        /* One allocation of the final size: no realloc leaves key material behind. */
+        allocated = (size_t) st.st_size + 4096;
+        if (allocated > max + 1)
+                allocated = max + 1;
+        buf = malloc(allocated + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, buf + size, allocated - size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size > max || size == allocated)
+                        return -EFBIG;  /* grew while we read it */
+        }
+        buf[size] = 0;
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
+static int write_all(int fd, const void *data, size_t size) {
+        const char *p = data;
+        while (size > 0) {
+                ssize_t n = write(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += n;
+                size -= (size_t) n;
+        }
+        return 0;
+}
+
+int atomic_file_write(const char *target, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
+                      char *error, size_t error_size) {
+        _cleanup_free_ char *copy = NULL, *dir = NULL, *tmp = NULL;
+        _cleanup_close_ int fd = -1, dir_fd = -1;
+        int r;
+
+        copy = strdup(target);
+        if (!copy)
+                return -ENOMEM;
+        dir = strdup(dirname(copy));
+        if (!dir)
+                return -ENOMEM;
+        free(copy);
+        copy = strdup(target);
+        if (!copy)
+                return -ENOMEM;
+        const char *name = basename(copy);
+
+        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return fail(error, error_size, negative_errno(), "cannot open the directory %s: %m", dir);
+
+        /* A fresh name in the same directory, created exclusively, with the
+         * final mode from the start (never wider, even for a moment). */
+        for (int i = 0; i < 16 && fd < 0; i++) {
+                uint64_t rnd;
+                if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+                        rnd = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ (uint64_t) i;
+                free(tmp);
+                if (asprintf(&tmp, "%s/.%s.cce-certd-%016llx", dir, name, (unsigned long long) rnd) < 0) {
+                        tmp = NULL;
+                        return -ENOMEM;
+                }
+                fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
+                if (fd < 0 && errno != EEXIST)
+                        return fail(error, error_size, negative_errno(),
+                                    "cannot create a temporary file in %s: %m", dir);
+        }
+        if (fd < 0)
+                return fail(error, error_size, -EEXIST, "cannot find a free temporary file name in %s", dir);
+
+        /* umask may have narrowed the mode; owner and group as asked. */
+        if (fchmod(fd, mode & 07777) < 0) {
+                r = fail(error, error_size, negative_errno(), "cannot set the mode of %s: %m", tmp);
+                goto fail;
+        }
+        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0) {
+                r = fail(error, error_size, negative_errno(), "cannot give %s to owner %d group %d: %m",
+                         tmp, (int) uid, (int) gid);
+                goto fail;
+        }
+        r = write_all(fd, data, size);
+        if (r < 0) {
+                errno = -r;
+                r = fail(error, error_size, r, "cannot write %s: %m", tmp);
+                goto fail;
+        }
+        if (fsync(fd) < 0) {
+                r = fail(error, error_size, negative_errno(), "cannot write %s to disk: %m", tmp);
+                goto fail;
+        }
+        r = close(fd);
+        fd = -1;
+        if (r < 0) {
+                r = fail(error, error_size, negative_errno(), "cannot write %s: %m", tmp);
+                goto fail;
+        }
+        if (rename(tmp, target) < 0) {
+                if (errno == EBUSY)
+                        r = fail(error, error_size, -EBUSY,
+                                 "cannot replace %s: it is a mount point (a bind-mounted file?); "
+                                 "files are replaced by rename, so mount its directory instead", target);
+                else
+                        r = fail(error, error_size, negative_errno(), "cannot rename %s to %s: %m", tmp, target);
+                goto fail;
+        }
+        if (fsync(dir_fd) < 0)
+                /* The new file is in place and is what readers see: not a failure
+                 * to retry (that would ask for another certificate). */
+                log_warning_errno(errno, "Replaced %s, but syncing its directory %s failed: %m", target, dir);
+        return 0;
+
+fail:
+        unlink(tmp);
+        return r;
+}

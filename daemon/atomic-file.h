@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Replacing a file so that no reader and no crash ever sees a partial one:
+ * lock (kubectl's "<file>.lock" convention, created O_EXCL, plus flock),
+ * temporary file in the same directory created O_EXCL with the final mode
+ * and owner, write, fsync, rename over the file, fsync the directory. On any
+ * error the old file is untouched and the temporary file is gone.
+ *
+ * Every function that can fail returns a negative errno and, where it takes
+ * one, fills error with a sentence naming the file and what to do. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A stale lock (its writer died, or it is older than this) is removed. */
+#define FILE_LOCK_STALE_SEC 60
+
+typedef struct FileLock FileLock;
+
+/* The file a path names: symlinks followed (also for a file that does not
+ * exist yet, through its directory). -ENOENT when the directory is missing,
+ * -ELOOP for a dangling or looping symlink. */
+int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_size);
+
+/* Takes "<target>.lock" and an flock on the target when it exists.
+ * -EAGAIN (with error set) when another process holds it. */
+int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t error_size);
+/* Releases and removes the lock; accepts NULL; returns NULL. */
+FileLock *file_lock_release(FileLock *l);
+static inline void file_lock_releasep(FileLock **l) {
+        file_lock_release(*l);
+}
+
+/* Reads a whole file (at most max bytes: -EFBIG beyond). -ENOENT when it
+ * does not exist; -EISDIR for a directory. The buffer is NUL-terminated and
+ * allocated so that it can be freed with free_wiped(). */
+int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* Replaces target with data: temp file, fsync, rename, directory fsync.
+ * uid/gid (uid_t) -1 / (gid_t) -1 keep the process's own. */
+int atomic_file_write(const char *target, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
+                      char *error, size_t error_size);

@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "atomic-file.h"
+#include "kubeconfig.h"
+#include "macro.h"
+#include "secure-memory.h"
+#include "yaml-tree.h"
+
+static const char *const state_names[_KUBECONFIG_STATE_MAX] = {
+        [KUBECONFIG_OK] = "ok",
+        [KUBECONFIG_MISSING] = "missing",
+        [KUBECONFIG_UNREADABLE] = "unreadable",
+        [KUBECONFIG_NOT_OURS] = "not-ours",
+        [KUBECONFIG_MISMATCH] = "mismatch",
+        [KUBECONFIG_BAD_CERTIFICATE] = "bad-certificate",
+};
+
+const char *kubeconfig_state_to_string(KubeconfigState s) {
+        return s >= 0 && s < _KUBECONFIG_STATE_MAX ? state_names[s] : "unknown";
+}
+
+__attribute__((format(printf, 4, 5)))
+static int fail(char *error, size_t size, int r, const char *format, ...) {
+        va_list ap;
+        va_start(ap, format);
+        vsnprintf(error, size, format, ap);
+        va_end(ap);
+        return r;
+}
+
+/* ---- the tree ----------------------------------------------------------- */
+
+static const char *scalar(const YamlNode *n) {
+        return n && n->type == YAML_TREE_SCALAR && !yaml_node_is_null(n) ? n->value : NULL;
+}
+
+static const char *get_scalar(const YamlNode *map, const char *key) {
+        return scalar(yaml_mapping_get(map, key));
+}
+
+/* The entry named name in sequence seq (clusters, users, contexts). */
+static YamlNode *find_entry(const YamlNode *seq, const char *name, size_t *ret_index) {
+        if (!seq || seq->type != YAML_TREE_SEQUENCE)
+                return NULL;
+        for (size_t i = 0; i < seq->n_children; i++) {
+                const char *n = get_scalar(seq->children[i], "name");
+                if (n && strcmp(n, name) == 0) {
+                        if (ret_index)
+                                *ret_index = i;
+                        return seq->children[i];
+                }
+        }
+        return NULL;
+}
+
+/* Our extension in a cluster mapping, or NULL. */
+static const YamlNode *our_extension(const YamlNode *cluster) {
+        const YamlNode *ext = yaml_mapping_get(cluster, "extensions");
+        if (!ext || ext->type != YAML_TREE_SEQUENCE)
+                return NULL;
+        for (size_t i = 0; i < ext->n_children; i++) {
+                const char *n = get_scalar(ext->children[i], "name");
+                if (n && strcmp(n, KUBECONFIG_EXTENSION) == 0)
+                        return yaml_mapping_get(ext->children[i], "extension");
+        }
+        return NULL;
+}
+
+static const char *const foreign_user_keys[] = {
+        "token", "tokenFile", "exec", "auth-provider", "username", "password",
+};
+
+static bool user_is_certificate_based(const YamlNode *user) {
+        for (size_t i = 0; i < ELEMENTSOF(foreign_user_keys); i++)
+                if (yaml_mapping_get(user, foreign_user_keys[i]))
+                        return false;
+        return true;
+}
+
+/* ---- reading back -------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4)))
+static void set_state(KubeconfigStatus *st, KubeconfigState s, const char *format, ...) {
+        va_list ap;
+        st->state = s;
+        va_start(ap, format);
+        vsnprintf(st->reason, sizeof(st->reason), format, ap);
+        va_end(ap);
+}
+
+void kubeconfig_inspect_text(const ClusterConfig *cl, const char *text, size_t size, KubeconfigStatus *st) {
+        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        YamlError yerr;
+        const YamlNode *cluster_entry, *user_entry, *context_entry, *cluster, *user, *context, *ext;
+        const char *s;
+        char why[256];
+
+        *st = (KubeconfigStatus) {};
+        if (size == 0)
+                return set_state(st, KUBECONFIG_MISSING, "%s is empty", cl->kubeconfig);
+        if (yaml_tree_parse(text, size, &root, &yerr) < 0)
+                return set_state(st, KUBECONFIG_UNREADABLE, "%s:%u:%u: %s", cl->kubeconfig, yerr.line, yerr.column,
+                                 yerr.message);
+        if (!root)
+                return set_state(st, KUBECONFIG_MISSING, "%s is empty", cl->kubeconfig);
+        if (root->type != YAML_TREE_MAPPING)
+                return set_state(st, KUBECONFIG_UNREADABLE, "%s is not a kubeconfig (not a mapping)", cl->kubeconfig);
+
+        cluster_entry = find_entry(yaml_mapping_get(root, "clusters"), cl->cluster_entry_name, NULL);
+        user_entry = find_entry(yaml_mapping_get(root, "users"), cl->user_entry_name, NULL);
+        context_entry = find_entry(yaml_mapping_get(root, "contexts"), cl->context_name, NULL);
+        if (!cluster_entry && !user_entry && !context_entry)
+                return set_state(st, KUBECONFIG_MISSING, "%s has no entries for %s", cl->kubeconfig, cl->name);
+        if (!cluster_entry)
+                return set_state(st, KUBECONFIG_MISMATCH, "%s has no cluster entry %s", cl->kubeconfig,
+                                 cl->cluster_entry_name);
+
+        cluster = yaml_mapping_get(cluster_entry, "cluster");
+        ext = our_extension(cluster);
+        if (!ext)
+                return set_state(st, KUBECONFIG_NOT_OURS, "the cluster entry %s in %s was not written by cce-certd",
+                                 cl->cluster_entry_name, cl->kubeconfig);
+        s = get_scalar(ext, "cluster-id");
+        if (!s || strcmp(s, cl->cluster_id) != 0)
+                return set_state(st, KUBECONFIG_MISMATCH, "the cluster entry %s in %s was written for cluster %s",
+                                 cl->cluster_entry_name, cl->kubeconfig, s ?: "?");
+        s = get_scalar(ext, "endpoint");
+        if (!s || strcmp(s, endpoint_choice_to_string(cl->endpoint)) != 0)
+                return set_state(st, KUBECONFIG_MISMATCH, "%s holds the %s endpoint, the configuration asks for %s",
+                                 cl->kubeconfig, s ?: "?", endpoint_choice_to_string(cl->endpoint));
+        s = get_scalar(cluster, "tls-server-name");
+        if ((s || cl->tls_server_name) && (!s || !cl->tls_server_name || strcmp(s, cl->tls_server_name) != 0))
+                return set_state(st, KUBECONFIG_MISMATCH, "the tls-server-name in %s differs from the configuration",
+                                 cl->kubeconfig);
+        s = get_scalar(cluster, "server");
+        if (!s || strncmp(s, "https://", 8) != 0)
+                return set_state(st, KUBECONFIG_MISMATCH, "the cluster entry %s in %s has no https server",
+                                 cl->cluster_entry_name, cl->kubeconfig);
+
+        if (!user_entry)
+                return set_state(st, KUBECONFIG_MISMATCH, "%s has no user entry %s", cl->kubeconfig, cl->user_entry_name);
+        if (!context_entry)
+                return set_state(st, KUBECONFIG_MISMATCH, "%s has no context %s", cl->kubeconfig, cl->context_name);
+        context = yaml_mapping_get(context_entry, "context");
+        if (!get_scalar(context, "cluster") || strcmp(get_scalar(context, "cluster"), cl->cluster_entry_name) != 0 ||
+            !get_scalar(context, "user") || strcmp(get_scalar(context, "user"), cl->user_entry_name) != 0)
+                return set_state(st, KUBECONFIG_MISMATCH, "the context %s in %s does not join %s and %s",
+                                 cl->context_name, cl->kubeconfig, cl->cluster_entry_name, cl->user_entry_name);
+
+        user = yaml_mapping_get(user_entry, "user");
+        s = get_scalar(user, "client-certificate-data");
+        if (!s)
+                return set_state(st, KUBECONFIG_MISMATCH, "the user entry %s in %s has no client-certificate-data",
+                                 cl->user_entry_name, cl->kubeconfig);
+        if (cert_info_from_base64(s, &st->certificate, why, sizeof(why)) < 0)
+                return set_state(st, KUBECONFIG_BAD_CERTIFICATE, "the client certificate in %s: %s", cl->kubeconfig, why);
+        st->state = KUBECONFIG_OK;
+}
+
+void kubeconfig_inspect(const ClusterConfig *cl, KubeconfigStatus *st) {
+        _cleanup_free_wiped_ char *text = NULL;
+        size_t size;
+        int r;
+
+        r = atomic_file_read(cl->kubeconfig, KUBECONFIG_FILE_MAX, &text, &size);
+        if (r == -ENOENT) {
+                *st = (KubeconfigStatus) {};
+                return set_state(st, KUBECONFIG_MISSING, "%s does not exist", cl->kubeconfig);
+        }
+        if (r < 0) {
+                *st = (KubeconfigStatus) {};
+                return set_state(st, KUBECONFIG_UNREADABLE, "cannot read %s: %s", cl->kubeconfig,
+                                 r == -EFBIG ? "larger than 4 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
+        }
+        kubeconfig_inspect_text(cl, text, size, st);
+}
+
+/* ---- choosing the endpoint --------------------------------------------- */
+
+int kubeconfig_choose(const ClusterConfig *cl, const CceKubeconfig *a, KubeconfigChoice *ret,
+                      char *error, size_t error_size) {
+        const CceContextEntry *ctx = NULL;
+        KubeconfigChoice c = {};
+
+        switch (cl->endpoint) {
+        case ENDPOINT_INTERNAL:
+                ctx = cce_kubeconfig_context(a, "internal");
+                if (!ctx)
+                        return fail(error, error_size, -ENOENT, "the answer for %s offers no internal endpoint", cl->name);
+                break;
+        case ENDPOINT_EXTERNAL:
+                ctx = cce_kubeconfig_context(a, "externalTLSVerify") ?: cce_kubeconfig_context(a, "external");
+                if (!ctx)
+                        return fail(error, error_size, -ENOENT,
+                                    "the answer for %s offers no external endpoint (does the cluster have an EIP?)", cl->name);
+                break;
+        default:
+                ctx = cce_kubeconfig_context(a, a->current_context);
+                break;
+        }
+        c.cluster = cce_kubeconfig_cluster(a, ctx->cluster);
+        c.user = cce_kubeconfig_user(a, ctx->user);
+        c.ca_data = c.cluster->certificate_authority_data;
+        c.insecure = c.cluster->insecure_skip_tls_verify || !c.ca_data;
+        if (cl->tls_server_name) {
+                /* Verify the server against the cluster CA under the given name. */
+                for (size_t i = 0; !c.ca_data && i < a->n_clusters; i++)
+                        c.ca_data = a->clusters[i].certificate_authority_data;
+                if (!c.ca_data)
+                        return fail(error, error_size, -ENOENT, "the answer for %s has no CA data to verify with", cl->name);
+                c.insecure = false;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* ---- building entries --------------------------------------------------- */
+
+static int put(YamlNode *map, const char *key, const char *value) {
+        return yaml_mapping_append_string(map, key, value);
+}
+
+/* Removes key from a mapping (every occurrence). */
+static void mapping_remove(YamlNode *map, const char *key) {
+        for (size_t i = 0; i + 1 < map->n_children;) {
+                const YamlNode *k = map->children[i];
+                if (k->type == YAML_TREE_SCALAR && strcmp(k->value, key) == 0) {
+                        yaml_node_free(map->children[i]);
+                        yaml_node_free(map->children[i + 1]);
+                        memmove(map->children + i, map->children + i + 2, (map->n_children - i - 2) * sizeof(YamlNode *));
+                        map->n_children -= 2;
+                } else
+                        i += 2;
+        }
+}
+
+/* Sets key to value, in place when it exists (keeping the order), else at the end. */
+static int mapping_set(YamlNode *map, const char *key, YamlNode *value) {
+        for (size_t i = 0; i + 1 < map->n_children; i += 2) {
+                const YamlNode *k = map->children[i];
+                if (k->type == YAML_TREE_SCALAR && strcmp(k->value, key) == 0) {
+                        yaml_node_free(map->children[i + 1]);
+                        map->children[i + 1] = value;
+                        return 0;
+                }
+        }
+        return yaml_mapping_append(map, key, value);
+}
+
+static int mapping_set_string(YamlNode *map, const char *key, const char *value) {
+        YamlNode *v;
+        int r = yaml_node_new_scalar(value, false, &v);
+        return r < 0 ? r : mapping_set(map, key, v);
+}
+
+/* The mapping under key, created (or replaced, when not a mapping). */
+static int mapping_child(YamlNode *map, const char *key, YamlNodeType type, YamlNode **ret) {
+        YamlNode *v = yaml_mapping_get(map, key);
+        int r;
+
+        if (v && v->type == type && !yaml_node_is_null(v)) {
+                *ret = v;
+                return 0;
+        }
+        r = yaml_node_new_collection(type, &v);
+        if (r < 0)
+                return r;
+        r = mapping_set(map, key, v);
+        if (r < 0)
+                return r;
+        *ret = v;
+        return 0;
+}
+
+static int new_mapping(YamlNode **ret) {
+        return yaml_node_new_collection(YAML_TREE_MAPPING, ret);
+}
+
+/* Our extension, replacing an older one of ours and keeping the others. */
+static int set_extension(YamlNode *cluster, const ClusterConfig *cl) {
+        YamlNode *list, *item, *ext;
+        int r;
+
+        r = mapping_child(cluster, "extensions", YAML_TREE_SEQUENCE, &list);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < list->n_children;) {
+                const char *n = get_scalar(list->children[i], "name");
+                if (n && strcmp(n, KUBECONFIG_EXTENSION) == 0) {
+                        yaml_node_free(list->children[i]);
+                        memmove(list->children + i, list->children + i + 1, (list->n_children - i - 1) * sizeof(YamlNode *));
+                        list->n_children--;
+                } else
+                        i++;
+        }
+        if ((r = new_mapping(&item)) < 0)
+                return r;
+        if ((r = yaml_node_append(list, item)) < 0 ||
+            (r = put(item, "name", KUBECONFIG_EXTENSION)) < 0 ||
+            (r = new_mapping(&ext)) < 0)
+                return r;
+        if ((r = yaml_mapping_append(item, "extension", ext)) < 0 ||
+            (r = put(ext, "cluster-id", cl->cluster_id)) < 0 ||
+            (r = put(ext, "endpoint", endpoint_choice_to_string(cl->endpoint))) < 0)
+                return r;
+        return 0;
+}
+
+/* Fills (or updates, keeping fields that are not ours) the inner mappings. */
+static int fill_cluster(YamlNode *cluster, const ClusterConfig *cl, const KubeconfigChoice *c) {
+        int r;
+
+        if ((r = mapping_set_string(cluster, "server", c->cluster->server)) < 0)
+                return r;
+        mapping_remove(cluster, "certificate-authority");
+        mapping_remove(cluster, "certificate-authority-data");
+        mapping_remove(cluster, "insecure-skip-tls-verify");
+        mapping_remove(cluster, "tls-server-name");
+        if (c->ca_data && (r = put(cluster, "certificate-authority-data", c->ca_data)) < 0)
+                return r;
+        if (cl->tls_server_name && (r = put(cluster, "tls-server-name", cl->tls_server_name)) < 0)
+                return r;
+        if (c->insecure && (r = yaml_mapping_append_plain(cluster, "insecure-skip-tls-verify", "true")) < 0)
+                return r;
+        return set_extension(cluster, cl);
+}
+
+static int fill_user(YamlNode *user, const KubeconfigChoice *c) {
+        int r;
+        mapping_remove(user, "client-certificate");
+        mapping_remove(user, "client-key");
+        if ((r = mapping_set_string(user, "client-certificate-data", c->user->client_certificate_data)) < 0 ||
+            (r = mapping_set_string(user, "client-key-data", c->user->client_key_data)) < 0)
+                return r;
+        return 0;
+}
+
+static int fill_context(YamlNode *context, const ClusterConfig *cl) {
+        int r;
+        if ((r = mapping_set_string(context, "cluster", cl->cluster_entry_name)) < 0 ||
+            (r = mapping_set_string(context, "user", cl->user_entry_name)) < 0)
+                return r;
+        return 0;
+}
+
+/* Finds or appends the entry named name in root[list]; returns its inner
+ * mapping (root[list][i][inner]). */
+static int entry(YamlNode *root, const char *list, const char *inner, const char *name, YamlNode **ret) {
+        YamlNode *seq, *e;
+        int r;
+
+        r = mapping_child(root, list, YAML_TREE_SEQUENCE, &seq);
+        if (r < 0)
+                return r;
+        e = find_entry(seq, name, NULL);
+        if (!e) {
+                if ((r = new_mapping(&e)) < 0)
+                        return r;
+                if ((r = yaml_node_append(seq, e)) < 0 || (r = put(e, "name", name)) < 0)
+                        return r;
+        }
+        return mapping_child(e, inner, YAML_TREE_MAPPING, ret);
+}
+
+static int add_entries(YamlNode *root, const ClusterConfig *cl, const KubeconfigChoice *c) {
+        YamlNode *m;
+        int r;
+
+        if ((r = entry(root, "clusters", "cluster", cl->cluster_entry_name, &m)) < 0 ||
+            (r = fill_cluster(m, cl, c)) < 0 ||
+            (r = entry(root, "users", "user", cl->user_entry_name, &m)) < 0 ||
+            (r = fill_user(m, c)) < 0 ||
+            (r = entry(root, "contexts", "context", cl->context_name, &m)) < 0 ||
+            (r = fill_context(m, cl)) < 0)
+                return r;
+        return 0;
+}
+
+/* Same-named entries that cce-certd did not write (for this cluster) are
+ * left alone: the file is refused instead. */
+static int check_ours(const YamlNode *root, const ClusterConfig *cl, const CceKubeconfig *a,
+                      char *error, size_t error_size) {
+        const YamlNode *e;
+
+        e = find_entry(yaml_mapping_get(root, "clusters"), cl->cluster_entry_name, NULL);
+        if (e) {
+                const YamlNode *cluster = yaml_mapping_get(e, "cluster");
+                const YamlNode *ext = our_extension(cluster);
+                const char *id = get_scalar(ext, "cluster-id"), *server = get_scalar(cluster, "server");
+                bool ours = false;
+                if (ext)
+                        ours = id && strcmp(id, cl->cluster_id) == 0;
+                else
+                        /* Adopt an entry made by hand for this very cluster. */
+                        for (size_t i = 0; !ours && server && i < a->n_clusters; i++)
+                                ours = strcmp(server, a->clusters[i].server) == 0;
+                if (!ours)
+                        return fail(error, error_size, -EEXIST,
+                                    "%s already has a cluster entry %s for another cluster (%s); "
+                                    "rename it or set cluster-entry-name", cl->kubeconfig, cl->cluster_entry_name,
+                                    ext ? "written by cce-certd for another cluster-id" : "another server");
+        }
+        e = find_entry(yaml_mapping_get(root, "users"), cl->user_entry_name, NULL);
+        if (e && !user_is_certificate_based(yaml_mapping_get(e, "user")))
+                return fail(error, error_size, -EEXIST,
+                            "%s already has a user entry %s that authenticates otherwise (token, exec, ...); "
+                            "rename it or set user-entry-name", cl->kubeconfig, cl->user_entry_name);
+        e = find_entry(yaml_mapping_get(root, "contexts"), cl->context_name, NULL);
+        if (e) {
+                const YamlNode *ctx = yaml_mapping_get(e, "context");
+                const char *c = get_scalar(ctx, "cluster"), *u = get_scalar(ctx, "user");
+                if ((c && strcmp(c, cl->cluster_entry_name) != 0) || (u && strcmp(u, cl->user_entry_name) != 0))
+                        return fail(error, error_size, -EEXIST,
+                                    "%s already has a context %s for other entries; rename it or set context-name",
+                                    cl->kubeconfig, cl->context_name);
+        }
+        return 0;
+}
+
+/* In own-file mode, a file that holds anything but this cluster's entries
+ * is not overwritten. */
+static int check_own_file(const YamlNode *root, const ClusterConfig *cl, char *error, size_t error_size) {
+        static const struct {
+                const char *list;
+                size_t name_offset;
+        } lists[] = {
+                { "clusters", offsetof(ClusterConfig, cluster_entry_name) },
+                { "users", offsetof(ClusterConfig, user_entry_name) },
+                { "contexts", offsetof(ClusterConfig, context_name) },
+        };
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
+                const YamlNode *seq = yaml_mapping_get(root, lists[l].list);
+                const char *ours = *(char *const *) ((const char *) cl + lists[l].name_offset);
+                if (!seq || seq->type != YAML_TREE_SEQUENCE)
+                        continue;
+                for (size_t i = 0; i < seq->n_children; i++) {
+                        const char *n = get_scalar(seq->children[i], "name");
+                        if (!n || strcmp(n, ours) != 0)
+                                return fail(error, error_size, -EEXIST,
+                                            "%s holds %s entries of others (%s); it is not overwritten: "
+                                            "set merge: true to keep them, or move the file away",
+                                            cl->kubeconfig, lists[l].list, n ?: "unnamed");
+                }
+        }
+        return 0;
+}
+
+int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
+                      const char *existing, size_t existing_size,
+                      char **ret, size_t *ret_size, bool *ret_insecure,
+                      char *error, size_t error_size) {
+        _cleanup_(yaml_node_freep) YamlNode *old = NULL, *root = NULL;
+        KubeconfigChoice choice;
+        YamlError yerr;
+        int r;
+
+        r = kubeconfig_choose(cl, answer, &choice, error, error_size);
+        if (r < 0)
+                return r;
+
+        if (existing && existing_size > 0) {
+                r = yaml_tree_parse(existing, existing_size, &old, &yerr);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail(error, error_size, -EBADMSG, "%s:%u:%u: cannot parse the existing file: %s; "
+                                    "it is left as it is", cl->kubeconfig, yerr.line, yerr.column, yerr.message);
+                if (old && old->type != YAML_TREE_MAPPING)
+                        return fail(error, error_size, -EBADMSG,
+                                    "the existing %s is not a kubeconfig (not a mapping); it is left as it is", cl->kubeconfig);
+        }
+        if (old) {
+                r = cl->merge ? check_ours(old, cl, answer, error, error_size) : check_own_file(old, cl, error, error_size);
+                if (r < 0)
+                        return r;
+        }
+
+        if (cl->merge && old) {
+                root = TAKE_PTR(old);
+                const char *cur = get_scalar(root, "current-context");
+                if (cl->set_current_context || !cur || !cur[0])
+                        if ((r = mapping_set_string(root, "current-context", cl->context_name)) < 0)
+                                return r;
+        } else {
+                YamlNode *prefs;
+                if ((r = new_mapping(&root)) < 0 ||
+                    (r = put(root, "apiVersion", "v1")) < 0 ||
+                    (r = put(root, "kind", "Config")) < 0 ||
+                    (r = new_mapping(&prefs)) < 0 ||
+                    (r = yaml_mapping_append(root, "preferences", prefs)) < 0)
+                        return r;
+                /* The own file's context is current; a new shared file's too. */
+                if ((r = mapping_set_string(root, "current-context", cl->context_name)) < 0)
+                        return r;
+        }
+        r = add_entries(root, cl, &choice);
+        if (r < 0)
+                return r;
+        if (ret_insecure)
+                *ret_insecure = choice.insecure;
+        return yaml_tree_emit(root, ret, ret_size);
+}
+
+int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool *ret_insecure,
+                      char *error, size_t error_size) {
+        _cleanup_free_ char *target = NULL;
+        _cleanup_(file_lock_releasep) FileLock *lock = NULL;
+        _cleanup_free_wiped_ char *old = NULL, *new = NULL;
+        size_t old_size = 0, new_size = 0;
+        int r;
+
+        r = atomic_file_resolve(cl->kubeconfig, &target, error, error_size);
+        if (r < 0)
+                return r;
+        r = file_lock_acquire(target, &lock, error, error_size);
+        if (r < 0)
+                return r;
+
+        r = atomic_file_read(target, KUBECONFIG_FILE_MAX, &old, &old_size);
+        if (r == -EISDIR)
+                return fail(error, error_size, r, "%s is a directory", cl->kubeconfig);
+        if (r < 0 && r != -ENOENT)
+                return fail(error, error_size, r, "cannot read %s: %s; it is left as it is", cl->kubeconfig,
+                            r == -EFBIG ? "larger than 4 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
+
+        r = kubeconfig_render(cl, answer, old, old_size, &new, &new_size, ret_insecure, error, error_size);
+        if (r < 0)
+                return r;
+        if (old && old_size == new_size && memcmp(old, new, new_size) == 0)
+                return 0;
+
+        r = atomic_file_write(target, new, new_size, cl->file_mode, cl->uid, cl->gid, error, error_size);
+        return r < 0 ? r : 1;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The kubeconfig files cce-certd keeps: turning an API answer into this
+ * cluster's entries, merging them into an existing file or writing a file of
+ * their own, and reading a file back to tell the scheduler what is there.
+ *
+ * Entries are named after the cluster (context-name, cluster-entry-name,
+ * user-entry-name override). The cluster entry carries an extension named
+ * "cce-certd" with the cluster id and endpoint choice, so that a file can be
+ * told apart from one written for another cluster or another setting:
+ *
+ *   clusters:
+ *   - name: prod
+ *     cluster:
+ *       server: https://...
+ *       certificate-authority-data: ...
+ *       extensions:
+ *       - name: cce-certd
+ *         extension: {cluster-id: ..., endpoint: external}
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cce.h"
+#include "cert.h"
+#include "config.h"
+
+#define KUBECONFIG_FILE_MAX (4 * 1024 * 1024)
+#define KUBECONFIG_EXTENSION "cce-certd"
+
+typedef enum KubeconfigState {
+        KUBECONFIG_OK,                  /* our entries, matching the configuration */
+        KUBECONFIG_MISSING,             /* no file, an empty one, or no entries of ours in it */
+        KUBECONFIG_UNREADABLE,          /* cannot be read or parsed */
+        KUBECONFIG_NOT_OURS,            /* entries with our names that cce-certd did not write */
+        KUBECONFIG_MISMATCH,            /* ours, but for another cluster id, endpoint or entry names */
+        KUBECONFIG_BAD_CERTIFICATE,     /* our entries, but the certificate does not parse */
+        _KUBECONFIG_STATE_MAX,
+} KubeconfigState;
+
+typedef struct KubeconfigStatus {
+        KubeconfigState state;
+        CertInfo certificate;           /* when OK */
+        char reason[320];               /* when not OK: why, for the log */
+} KubeconfigStatus;
+
+const char *kubeconfig_state_to_string(KubeconfigState s);
+
+/* What the file at cl->kubeconfig holds for this cluster. */
+void kubeconfig_inspect(const ClusterConfig *cl, KubeconfigStatus *ret);
+/* The same, on a file's content (pure). */
+void kubeconfig_inspect_text(const ClusterConfig *cl, const char *text, size_t size, KubeconfigStatus *ret);
+
+/* The entry of the answer to write, per cl->endpoint: internal; external
+ * (preferring one that verifies TLS); auto (the answer's current context). */
+typedef struct KubeconfigChoice {
+        const CceClusterEntry *cluster;
+        const CceUserEntry *user;
+        const char *ca_data;            /* CA to write: the entry's, or with tls-server-name the answer's */
+        bool insecure;                  /* the written entry skips TLS verification */
+} KubeconfigChoice;
+
+/* -ENOENT with error set when the answer offers no such endpoint. */
+int kubeconfig_choose(const ClusterConfig *cl, const CceKubeconfig *answer, KubeconfigChoice *ret,
+                      char *error, size_t error_size);
+
+/* The new content of the file (pure). existing is the current content or
+ * NULL. Own-file mode: a complete kubeconfig of this cluster alone (refused,
+ * -EEXIST, when the existing file holds entries of others). Merge mode:
+ * this cluster's entries replaced or added, everything else kept,
+ * current-context set only with set-current-context or when there was none.
+ * -EBADMSG when the existing file does not parse; -EEXIST when same-named
+ * entries are not ours. */
+int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
+                      const char *existing, size_t existing_size,
+                      char **ret, size_t *ret_size, bool *ret_insecure,
+                      char *error, size_t error_size);
+
+/* Lock, read, render, and replace the file if the content changed. Returns
+ * 1 when written, 0 when nothing changed, or a negative errno with error set
+ * (-EAGAIN: locked by someone else, try again soon). */
+int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool *ret_insecure,
+                      char *error, size_t error_size);

@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: MIT */
+/* The kubeconfig model: endpoint choice, own-file and merge rendering,
+ * refusals, reading back; kubectl reading what we write (when installed);
+ * and two processes merging different clusters into one file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic-file.h"
+#include "config.h"
+#include "json.h"
+#include "kubeconfig.h"
+#include "macro.h"
+#include "secure-memory.h"
+#include "yaml-tree.h"
+#include "fixtures.h"
+
+static char dir[] = "/tmp/test-kubeconfig-XXXXXX";
+static int64_t now;
+
+static Config *load(const char *extra_defaults, const char *path) {
+        char text[4096];
+        Config *c = NULL;
+        ConfigErrors errors = {};
+        snprintf(text, sizeof(text),
+                 "credentials: {t: {token: {credential: t}}}\n"
+                 "defaults: {region: r, credentials: t, kubeconfig: \"%s\"%s}\n"
+                 "clusters:\n"
+                 "  - {name: prod, project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9, cluster-id: 4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c}\n"
+                 "  - {name: staging, project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9, cluster-id: 7c2d9e4f-5a6b-11ee-8c1d-0255ac100b0d,\n"
+                 "     context-name: staging-admin%s%s%s}\n",
+                 path, extra_defaults,
+                 /* Own files need a path each. */
+                 strstr(extra_defaults, "merge: true") ? "" : ", kubeconfig: \"", strstr(extra_defaults, "merge: true") ? "" : path,
+                 strstr(extra_defaults, "merge: true") ? "" : ".staging\"");
+        if (config_load_buffer("t.yaml", text, strlen(text), &c, &errors) < 0) {
+                config_errors_print(&errors, "t.yaml", stderr);
+                abort();
+        }
+        config_errors_clear(&errors);
+        return c;
+}
+
+static char *render(const ClusterConfig *cl, const CceKubeconfig *a, const char *existing, int expect) {
+        char *out = NULL, error[512] = "";
+        size_t size;
+        bool insecure;
+        int r = kubeconfig_render(cl, a, existing, existing ? strlen(existing) : 0, &out, &size, &insecure, error, sizeof(error));
+        if (r != expect) {
+                fprintf(stderr, "render: %d (%s), expected %d\n", r, error, expect);
+                abort();
+        }
+        if (r < 0) {
+                printf("  refused: %s\n", error);
+                return NULL;
+        }
+        ASSERT_EQ(strlen(out), size);
+        return out;
+}
+
+static YamlNode *parse(const char *text) {
+        YamlNode *root;
+        YamlError e;
+        ASSERT_EQ(yaml_tree_parse(text, strlen(text), &root, &e), 0);
+        return root;
+}
+
+static const YamlNode *entry(const YamlNode *root, const char *list, const char *name) {
+        const YamlNode *seq = yaml_mapping_get(root, list);
+        for (size_t i = 0; seq && i < seq->n_children; i++) {
+                const YamlNode *n = yaml_mapping_get(seq->children[i], "name");
+                if (n && strcmp(n->value, name) == 0)
+                        return seq->children[i];
+        }
+        return NULL;
+}
+
+static const char *at(const YamlNode *root, const char *list, const char *name, const char *inner, const char *key) {
+        const YamlNode *e = entry(root, list, name);
+        const YamlNode *v = yaml_mapping_get(yaml_mapping_get(e, inner), key);
+        return v ? v->value : NULL;
+}
+
+TEST(choose) {
+        _cleanup_(config_freep) Config *c = load("", "/k/a");
+        ClusterConfig cl = c->clusters[0];
+        CceKubeconfig *in = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        CceKubeconfig *ex = fixture_answer(SHAPE_EXTERNAL, now - 60, now + 86400);
+        CceKubeconfig *tls = fixture_answer(SHAPE_EXTERNAL_TLS, now - 60, now + 86400);
+        KubeconfigChoice ch;
+        char error[256];
+
+        cl.endpoint = ENDPOINT_AUTO;
+        ASSERT_EQ(kubeconfig_choose(&cl, in, &ch, error, sizeof(error)), 0);
+        ASSERT_STREQ(ch.cluster->name, "internalCluster");
+        ASSERT(!ch.insecure);
+        ASSERT_EQ(kubeconfig_choose(&cl, ex, &ch, error, sizeof(error)), 0);
+        ASSERT_STREQ(ch.cluster->name, "externalCluster");
+        ASSERT(ch.insecure);
+
+        cl.endpoint = ENDPOINT_INTERNAL;
+        ASSERT_EQ(kubeconfig_choose(&cl, ex, &ch, error, sizeof(error)), 0);
+        ASSERT_STREQ(ch.cluster->name, "internalCluster");
+
+        cl.endpoint = ENDPOINT_EXTERNAL;
+        ASSERT_EQ(kubeconfig_choose(&cl, in, &ch, error, sizeof(error)), -ENOENT);
+        ASSERT(strstr(error, "no external endpoint"));
+        ASSERT_EQ(kubeconfig_choose(&cl, ex, &ch, error, sizeof(error)), 0);
+        ASSERT(ch.insecure);
+        /* The verifying external entry is preferred. */
+        ASSERT_EQ(kubeconfig_choose(&cl, tls, &ch, error, sizeof(error)), 0);
+        ASSERT_STREQ(ch.cluster->name, "externalClusterTLSVerify");
+        ASSERT(!ch.insecure);
+
+        /* tls-server-name: CA data instead of skipping verification. */
+        cl.tls_server_name = (char *) "kubernetes";
+        ASSERT_EQ(kubeconfig_choose(&cl, ex, &ch, error, sizeof(error)), 0);
+        ASSERT_STREQ(ch.cluster->name, "externalCluster");
+        ASSERT(!ch.insecure);
+        ASSERT(ch.ca_data);
+
+        cce_kubeconfig_free(in);
+        cce_kubeconfig_free(ex);
+        cce_kubeconfig_free(tls);
+}
+
+TEST(own_file) {
+        _cleanup_(config_freep) Config *c = load("", "/k/a");
+        const ClusterConfig *cl = &c->clusters[0];
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        _cleanup_free_wiped_ char *out = render(cl, a, NULL, 0);
+        _cleanup_(yaml_node_freep) YamlNode *root = parse(out);
+        KubeconfigStatus st;
+
+        ASSERT_STREQ(yaml_mapping_get(root, "apiVersion")->value, "v1");
+        ASSERT_STREQ(yaml_mapping_get(root, "kind")->value, "Config");
+        ASSERT_STREQ(yaml_mapping_get(root, "current-context")->value, "prod");
+        ASSERT_EQ(yaml_node_size(yaml_mapping_get(root, "clusters")), 1);
+        ASSERT_STREQ(at(root, "clusters", "prod", "cluster", "server"), "https://192.168.0.10:5443");
+        ASSERT_STREQ(at(root, "contexts", "prod", "context", "cluster"), "prod");
+        ASSERT_STREQ(at(root, "contexts", "prod", "context", "user"), "prod");
+        ASSERT_STREQ(at(root, "users", "prod", "user", "client-key-data"), a->users[0].client_key_data);
+
+        kubeconfig_inspect_text(cl, out, strlen(out), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        ASSERT_EQ(st.certificate.not_after, now + 86400);
+
+        /* The same answer renders the same bytes: nothing would be written. */
+        _cleanup_free_wiped_ char *again = render(cl, a, out, 0);
+        ASSERT_STREQ(again, out);
+        cce_kubeconfig_free(a);
+}
+
+TEST(endpoint_and_insecure_flag) {
+        _cleanup_(config_freep) Config *c = load(", endpoint: external", "/k/a");
+        CceKubeconfig *a = fixture_answer(SHAPE_EXTERNAL, now - 60, now + 86400);
+        _cleanup_free_wiped_ char *out = render(&c->clusters[0], a, NULL, 0);
+        _cleanup_(yaml_node_freep) YamlNode *root = parse(out);
+        ASSERT_STREQ(at(root, "clusters", "prod", "cluster", "server"), "https://203.0.113.7:5443");
+        ASSERT_STREQ(at(root, "clusters", "prod", "cluster", "insecure-skip-tls-verify"), "true");
+        ASSERT(yaml_mapping_get(yaml_mapping_get(entry(root, "clusters", "prod"), "cluster"), "insecure-skip-tls-verify")->plain);
+        ASSERT_NULL(at(root, "clusters", "prod", "cluster", "certificate-authority-data"));
+        cce_kubeconfig_free(a);
+
+        _cleanup_(config_freep) Config *d = load(", endpoint: external, tls-server-name: kubernetes", "/k/a");
+        a = fixture_answer(SHAPE_EXTERNAL, now - 60, now + 86400);
+        _cleanup_free_wiped_ char *out2 = render(&d->clusters[0], a, NULL, 0);
+        _cleanup_(yaml_node_freep) YamlNode *root2 = parse(out2);
+        ASSERT_STREQ(at(root2, "clusters", "prod", "cluster", "tls-server-name"), "kubernetes");
+        ASSERT_NULL(at(root2, "clusters", "prod", "cluster", "insecure-skip-tls-verify"));
+        ASSERT(at(root2, "clusters", "prod", "cluster", "certificate-authority-data"));
+        cce_kubeconfig_free(a);
+}
+
+static const char existing[] =
+        "apiVersion: v1\n"
+        "kind: Config\n"
+        "preferences:\n"
+        "  colors: true\n"
+        "clusters:\n"
+        "- name: other\n"
+        "  cluster:\n"
+        "    server: https://other.example:6443\n"
+        "    proxy-url: http://proxy:3128\n"
+        "users:\n"
+        "- name: other-admin\n"
+        "  user:\n"
+        "    token: abc\n"
+        "contexts:\n"
+        "- name: other\n"
+        "  context:\n"
+        "    cluster: other\n"
+        "    user: other-admin\n"
+        "    namespace: apps\n"
+        "current-context: other\n"
+        "extensions:\n"
+        "- name: something\n"
+        "  extension:\n"
+        "    x: 1\n";
+
+TEST(merge_keeps_everything_else) {
+        _cleanup_(config_freep) Config *c = load(", merge: true", "/k/shared");
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        _cleanup_free_wiped_ char *one = render(&c->clusters[0], a, existing, 0);
+        _cleanup_free_wiped_ char *two = render(&c->clusters[1], a, one, 0);
+        _cleanup_(yaml_node_freep) YamlNode *root = parse(two);
+
+        ASSERT_STREQ(yaml_mapping_get(yaml_mapping_get(root, "preferences"), "colors")->value, "true");
+        ASSERT_STREQ(at(root, "clusters", "other", "cluster", "proxy-url"), "http://proxy:3128");
+        ASSERT_STREQ(at(root, "users", "other-admin", "user", "token"), "abc");
+        ASSERT_STREQ(at(root, "contexts", "other", "context", "namespace"), "apps");
+        ASSERT(entry(root, "clusters", "prod") && entry(root, "clusters", "staging"));
+        ASSERT(entry(root, "contexts", "staging-admin"));
+        ASSERT_EQ(yaml_node_size(yaml_mapping_get(root, "clusters")), 3);
+        ASSERT_STREQ(yaml_mapping_get(root, "current-context")->value, "other");  /* kept */
+        ASSERT(yaml_mapping_get(root, "extensions"));
+
+        /* Renewing one cluster replaces its entries in place. */
+        CceKubeconfig *b = fixture_answer(SHAPE_INTERNAL, now - 60, now + 2 * 86400);
+        _cleanup_free_wiped_ char *three = render(&c->clusters[0], b, two, 0);
+        _cleanup_(yaml_node_freep) YamlNode *root3 = parse(three);
+        ASSERT_EQ(yaml_node_size(yaml_mapping_get(root3, "clusters")), 3);
+        ASSERT_EQ(yaml_node_size(yaml_mapping_get(root3, "users")), 3);
+        ASSERT_STREQ(at(root3, "users", "prod", "user", "client-certificate-data"), b->users[0].client_certificate_data);
+        ASSERT_STREQ(at(root3, "users", "staging", "user", "client-certificate-data"), a->users[0].client_certificate_data);
+
+        KubeconfigStatus st;
+        kubeconfig_inspect_text(&c->clusters[0], three, strlen(three), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        ASSERT_EQ(st.certificate.not_after, now + 2 * 86400);
+        kubeconfig_inspect_text(&c->clusters[1], three, strlen(three), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        ASSERT_EQ(st.certificate.not_after, now + 86400);
+        cce_kubeconfig_free(a);
+        cce_kubeconfig_free(b);
+}
+
+TEST(merge_current_context) {
+        _cleanup_(config_freep) Config *c = load(", merge: true", "/k/shared");
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+
+        /* No current context in the file: ours becomes it. */
+        _cleanup_free_wiped_ char *out = render(&c->clusters[0], a, "clusters: []\n", 0);
+        _cleanup_(yaml_node_freep) YamlNode *root = parse(out);
+        ASSERT_STREQ(yaml_mapping_get(root, "current-context")->value, "prod");
+
+        /* set-current-context: true takes it over. */
+        _cleanup_(config_freep) Config *d = load(", merge: true, set-current-context: true", "/k/shared");
+        _cleanup_free_wiped_ char *out2 = render(&d->clusters[0], a, existing, 0);
+        _cleanup_(yaml_node_freep) YamlNode *root2 = parse(out2);
+        ASSERT_STREQ(yaml_mapping_get(root2, "current-context")->value, "prod");
+        cce_kubeconfig_free(a);
+}
+
+TEST(json_existing_file) {
+        _cleanup_(config_freep) Config *c = load(", merge: true", "/k/shared");
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        _cleanup_free_wiped_ char *out = render(&c->clusters[0], a,
+                "{\"apiVersion\": \"v1\", \"kind\": \"Config\", \"clusters\": [{\"name\": \"x\", \"cluster\": {\"server\": \"https://x:1\"}}],"
+                " \"users\": null, \"contexts\": [], \"current-context\": \"\"}", 0);
+        _cleanup_(yaml_node_freep) YamlNode *root = parse(out);
+        ASSERT(entry(root, "clusters", "x"));
+        ASSERT(entry(root, "users", "prod"));
+        ASSERT_STREQ(yaml_mapping_get(root, "current-context")->value, "prod");
+        cce_kubeconfig_free(a);
+}
+
+TEST(refusals) {
+        _cleanup_(config_freep) Config *m = load(", merge: true", "/k/shared");
+        _cleanup_(config_freep) Config *o = load("", "/k/own");
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+
+        /* Unparsable files are left alone, in both modes. */
+        ASSERT_NULL(render(&m->clusters[0], a, "clusters: [\n", -EBADMSG));
+        ASSERT_NULL(render(&o->clusters[0], a, "clusters: [\n", -EBADMSG));
+        ASSERT_NULL(render(&m->clusters[0], a, "- a list\n", -EBADMSG));
+        /* An own file never overwrites entries of others. */
+        ASSERT_NULL(render(&o->clusters[0], a, existing, -EEXIST));
+        /* Same-named entries that are not ours. */
+        ASSERT_NULL(render(&m->clusters[0], a,
+                           "clusters:\n- name: prod\n  cluster:\n    server: https://elsewhere:6443\n", -EEXIST));
+        ASSERT_NULL(render(&m->clusters[0], a,
+                           "users:\n- name: prod\n  user:\n    exec: {command: aws}\n", -EEXIST));
+        ASSERT_NULL(render(&m->clusters[0], a,
+                           "contexts:\n- name: prod\n  context: {cluster: other, user: prod}\n", -EEXIST));
+        ASSERT_NULL(render(&m->clusters[0], a,
+                           "clusters:\n- name: prod\n  cluster:\n    server: https://192.168.0.10:5443\n"
+                           "    extensions:\n    - name: cce-certd\n      extension: {cluster-id: 11111111-2222-3333-4444-555555555555}\n",
+                           -EEXIST));
+        /* A hand-made entry for this very cluster (same server) is adopted. */
+        _cleanup_free_wiped_ char *adopted = render(&m->clusters[0], a,
+                "clusters:\n- name: prod\n  cluster:\n    server: https://192.168.0.10:5443\n    insecure-skip-tls-verify: true\n", 0);
+        ASSERT(adopted && !strstr(adopted, "insecure-skip-tls-verify"));
+        cce_kubeconfig_free(a);
+}
+
+TEST(inspect_states) {
+        _cleanup_(config_freep) Config *c = load(", merge: true", "/k/shared");
+        _cleanup_(config_freep) Config *e = load(", merge: true, endpoint: external", "/k/shared");
+        CceKubeconfig *a = fixture_answer(SHAPE_EXTERNAL, now - 60, now + 86400);
+        _cleanup_free_wiped_ char *out = render(&c->clusters[0], a, NULL, 0);
+        KubeconfigStatus st;
+
+        kubeconfig_inspect_text(&c->clusters[0], "", 0, &st);
+        ASSERT_EQ(st.state, KUBECONFIG_MISSING);
+        kubeconfig_inspect_text(&c->clusters[0], "a: [", 4, &st);
+        ASSERT_EQ(st.state, KUBECONFIG_UNREADABLE);
+        kubeconfig_inspect_text(&c->clusters[0], existing, strlen(existing), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_MISSING);
+        kubeconfig_inspect_text(&c->clusters[1], out, strlen(out), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_MISSING);
+        static const char hand_made[] = "clusters:\n- name: prod\n  cluster: {server: \"https://a:1\"}\n";
+        kubeconfig_inspect_text(&c->clusters[0], hand_made, strlen(hand_made), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_NOT_OURS);
+        /* The configuration now asks for another endpoint. */
+        kubeconfig_inspect_text(&e->clusters[0], out, strlen(out), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_MISMATCH);
+        ASSERT(strstr(st.reason, "endpoint"));
+        /* Another cluster id with the same names. */
+        ClusterConfig other = c->clusters[0];
+        other.cluster_id = (char *) "11111111-2222-3333-4444-555555555555";
+        kubeconfig_inspect_text(&other, out, strlen(out), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_MISMATCH);
+        /* Renamed context in the configuration. */
+        other = c->clusters[0];
+        other.context_name = (char *) "prod-admin";
+        kubeconfig_inspect_text(&other, out, strlen(out), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_MISMATCH);
+        /* A broken certificate. */
+        char *broken = strdup(out);
+        char *p = strstr(broken, "client-certificate-data: ");
+        ASSERT(p);
+        memcpy(p + strlen("client-certificate-data: "), "QUFB", 4);
+        kubeconfig_inspect_text(&c->clusters[0], broken, strlen(broken), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_BAD_CERTIFICATE);
+        free(broken);
+        cce_kubeconfig_free(a);
+}
+
+/* Reads a kubeconfig with kubectl and returns its JSON view. */
+static JsonNode *kubectl_view(const char *path) {
+        char cmd[512], *out = NULL, why[128];
+        size_t size = 0;
+        snprintf(cmd, sizeof(cmd), "kubectl config view --raw -o json --kubeconfig '%s' 2>&1", path);
+        FILE *p = popen(cmd, "r");
+        ASSERT(p);
+        FILE *m = open_memstream(&out, &size);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+                fwrite(buf, 1, n, m);
+        fclose(m);
+        ASSERT_EQ(pclose(p), 0);
+        JsonNode *root = NULL;
+        if (json_parse(out, size, &root, why, sizeof(why)) < 0) {
+                fprintf(stderr, "kubectl said: %s\n", out);
+                abort();
+        }
+        free(out);
+        return root;
+}
+
+static const JsonNode *json_entry(const JsonNode *root, const char *list, const char *name) {
+        const JsonNode *seq = json_get(root, list);
+        for (size_t i = 0; seq && i < seq->n_children; i++)
+                if (strcmp(json_get_string(seq->children[i], "name") ?: "", name) == 0)
+                        return seq->children[i];
+        return NULL;
+}
+
+TEST(kubectl_reads_it_back) {
+        char path[256], error[512];
+        bool insecure;
+
+        if (system("kubectl version --client >/dev/null 2>&1") != 0) {
+                printf("  kubectl not installed: skipped\n");
+                return;
+        }
+        snprintf(path, sizeof(path), "%s/kubectl-view", dir);
+        _cleanup_(config_freep) Config *c = load(", merge: true, endpoint: external", path);
+        CceKubeconfig *a = fixture_answer(SHAPE_EXTERNAL, now - 60, now + 86400);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(write(fd, existing, strlen(existing)), (ssize_t) strlen(existing));
+        close(fd);
+        ASSERT_EQ(kubeconfig_update(&c->clusters[0], a, &insecure, error, sizeof(error)), 1);
+        ASSERT(insecure);
+        ASSERT_EQ(kubeconfig_update(&c->clusters[1], a, &insecure, error, sizeof(error)), 1);
+
+        JsonNode *v = kubectl_view(path);
+        const JsonNode *cl = json_get(json_entry(v, "clusters", "prod"), "cluster");
+        ASSERT_STREQ(json_get_string(cl, "server"), "https://203.0.113.7:5443");
+        ASSERT(json_get(cl, "insecure-skip-tls-verify")->boolean);
+        const JsonNode *u = json_get(json_entry(v, "users", "prod"), "user");
+        ASSERT_STREQ(json_get_string(u, "client-certificate-data"), a->users[0].client_certificate_data);
+        ASSERT_STREQ(json_get_string(u, "client-key-data"), a->users[0].client_key_data);
+        const JsonNode *ctx = json_get(json_entry(v, "contexts", "staging-admin"), "context");
+        ASSERT_STREQ(json_get_string(ctx, "cluster"), "staging");
+        ASSERT_STREQ(json_get_string(ctx, "user"), "staging");
+        ASSERT_STREQ(json_get_string(v, "current-context"), "other");
+        ASSERT_STREQ(json_get_string(json_get(json_entry(v, "users", "other-admin"), "user"), "token"), "abc");
+        ASSERT_STREQ(json_get_string(json_get(json_entry(v, "clusters", "other"), "cluster"), "proxy-url"), "http://proxy:3128");
+        /* Our extension survives kubectl. */
+        const JsonNode *ext = json_get(cl, "extensions");
+        ASSERT(ext && ext->n_children == 1);
+        ASSERT_STREQ(json_get_string(ext->children[0], "name"), "cce-certd");
+        ASSERT_STREQ(json_get_string(json_get(ext->children[0], "extension"), "cluster-id"),
+                     "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c");
+        json_node_free(v);
+
+        /* And a file kubectl itself rewrote still reads as ours. */
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "kubectl config set-context staging-admin --namespace=apps --kubeconfig '%s' >/dev/null", path);
+        ASSERT_EQ(system(cmd), 0);
+        KubeconfigStatus st;
+        kubeconfig_inspect(&c->clusters[0], &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        kubeconfig_inspect(&c->clusters[1], &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        cce_kubeconfig_free(a);
+}
+
+TEST(two_processes_merge_one_file) {
+        char path[256];
+        pid_t pids[2];
+
+        snprintf(path, sizeof(path), "%s/shared", dir);
+        Config *c = load(", merge: true", path);
+        for (int w = 0; w < 2; w++) {
+                pids[w] = fork();
+                ASSERT(pids[w] >= 0);
+                if (pids[w] == 0) {
+                        /* Two answers in turn, so that every update writes. */
+                        CceKubeconfig *a[2] = {
+                                fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400 + w),
+                                fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400 + w),
+                        };
+                        char error[512];
+                        for (int i = 0; i < 500;) {
+                                int r = kubeconfig_update(&c->clusters[w], a[i % 2], NULL, error, sizeof(error));
+                                if (r == -EAGAIN)
+                                        continue;  /* the other process holds the lock */
+                                if (r < 0) {
+                                        fprintf(stderr, "writer %d: %s\n", w, error);
+                                        _exit(1);
+                                }
+                                ASSERT_EQ(r, 1);
+                                i++;
+                        }
+                        cce_kubeconfig_free(a[0]);
+                        cce_kubeconfig_free(a[1]);
+                        _exit(0);
+                }
+        }
+        for (int w = 0; w < 2; w++) {
+                int status;
+                ASSERT_EQ(waitpid(pids[w], &status, 0), pids[w]);
+                ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        KubeconfigStatus st;
+        kubeconfig_inspect(&c->clusters[0], &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        ASSERT_EQ(st.certificate.not_after, now + 86400);
+        kubeconfig_inspect(&c->clusters[1], &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        ASSERT_EQ(st.certificate.not_after, now + 86401);
+        config_free(c);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+int main(int argc, char **argv) {
+        static const TestCase tests[] = {
+                T(choose), T(own_file), T(endpoint_and_insecure_flag), T(merge_keeps_everything_else),
+                T(merge_current_context), T(json_existing_file), T(refusals), T(inspect_states),
+                T(kubectl_reads_it_back), T(two_processes_merge_one_file),
+        };
+        int r;
+
+        now = (int64_t) time(NULL);
+        ASSERT(mkdtemp(dir));
+        r = run_tests(tests, ELEMENTSOF(tests), argc, argv);
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return r;
+}
