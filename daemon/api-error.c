@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,33 +126,39 @@ void api_error_from_response(ApiError *e, long status, const char *body, size_t 
                          status >= 200 && status < 400 ? "unexpected HTTP status" : "no error details in the answer");
 }
 
-void api_error_redact(ApiError *e, const char *secret) {
+/* Rewrites field with every occurrence of secret replaced by the mark, cut
+ * to the field's size; then cuts a trailing prefix of the secret that a
+ * truncation may have left. */
+static void redact_field(char *field, size_t size, const char *secret) {
         static const char mark[] = "[redacted]";
-        size_t n = secret ? strlen(secret) : 0;
-        char *p;
+        size_t n = strlen(secret), len = 0;
+        char out[512];
+        const char *p = field;
 
-        if (n < 4)
-                return;
-        char *fields[] = { e->message, e->code, e->request_id };
-        size_t sizes[] = { sizeof(e->message), sizeof(e->code), sizeof(e->request_id) };
-        for (size_t f = 0; f < ELEMENTSOF(fields); f++)
-                while ((p = strstr(fields[f], secret))) {
-                        size_t tail = strlen(p + n);
-                        if ((size_t) (p - fields[f]) + strlen(mark) + tail >= sizes[f])
-                                tail = sizes[f] - (size_t) (p - fields[f]) - strlen(mark) - 1;
-                        memmove(p + strlen(mark), p + n, tail);
-                        memcpy(p, mark, strlen(mark));
-                        p[strlen(mark) + tail] = 0;
-                }
-        /* A secret cut by truncation could leave a prefix behind: cut there. */
-        for (size_t f = 0; f < ELEMENTSOF(fields); f++) {
-                size_t len = strlen(fields[f]);
-                for (size_t k = MIN(n - 1, len); k >= 4; k--)
-                        if (memcmp(fields[f] + len - k, secret, k) == 0) {
-                                fields[f][len - k] = 0;
-                                break;
-                        }
+        assert(size <= sizeof(out));
+        while (*p && len + 1 < size) {
+                if (strncmp(p, secret, n) == 0) {
+                        for (const char *m = mark; *m && len + 1 < size; m++)
+                                out[len++] = *m;
+                        p += n;
+                } else
+                        out[len++] = *p++;
         }
+        out[len] = 0;
+        for (size_t k = MIN(n - 1, len); k >= 4; k--)
+                if (memcmp(out + len - k, secret, k) == 0) {
+                        out[len - k] = 0;
+                        break;
+                }
+        memcpy(field, out, strlen(out) + 1);
+}
+
+void api_error_redact(ApiError *e, const char *secret) {
+        if (!secret || strlen(secret) < 4)
+                return;
+        redact_field(e->message, sizeof(e->message), secret);
+        redact_field(e->code, sizeof(e->code), secret);
+        redact_field(e->request_id, sizeof(e->request_id), secret);
 }
 
 const char *api_error_describe(const ApiError *e, char *buf, size_t size) {

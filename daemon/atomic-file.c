@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -183,6 +184,27 @@ int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size)
         *ret = TAKE_PTR(buf);
         *ret_size = size;
         return 0;
+}
+
+int atomic_file_remove_leftovers(const char *target) {
+        _cleanup_free_ char *copy1 = strdup(target), *copy2 = strdup(target), *prefix = NULL;
+        struct dirent *e;
+        DIR *d;
+        int n = 0;
+
+        if (!copy1 || !copy2)
+                return -ENOMEM;
+        if (asprintf(&prefix, ".%s.cce-certd-", basename(copy2)) < 0)
+                return -ENOMEM;
+        d = opendir(dirname(copy1));
+        if (!d)
+                return negative_errno();
+        while ((e = readdir(d)))
+                if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+                    unlinkat(dirfd(d), e->d_name, 0) == 0)
+                        n++;
+        closedir(d);
+        return n;
 }
 
 static int write_all(int fd, const void *data, size_t size) {

@@ -38,6 +38,11 @@ static inline void file_lock_releasep(FileLock **l) {
  * allocated so that it can be freed with free_wiped(). */
 int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size);
 
+/* Removes temporary files that writers of target killed before their rename
+ * left behind (".NAME.cce-certd-*" beside it). Call with the lock held.
+ * Returns how many were removed. */
+int atomic_file_remove_leftovers(const char *target);
+
 /* Replaces target with data: temp file, fsync, rename, directory fsync.
  * uid/gid (uid_t) -1 / (gid_t) -1 keep the process's own. */
 int atomic_file_write(const char *target, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,

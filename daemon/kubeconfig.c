@@ -519,6 +519,7 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
         r = file_lock_acquire(target, &lock, error, error_size);
         if (r < 0)
                 return r;
+        (void) atomic_file_remove_leftovers(target);
 
         r = atomic_file_read(target, KUBECONFIG_FILE_MAX, &old, &old_size);
         if (r == -EISDIR)

@@ -96,6 +96,13 @@ TEST(redact) {
         api_error_redact(&e, NULL);
         api_error_redact(&e, "abc");
 
+        /* Near the end of a full field (found by fuzzing: the bound underflowed). */
+        memset(e.code, 'x', sizeof(e.code) - 1);
+        memcpy(e.code + sizeof(e.code) - 8, "secret!", 8);
+        api_error_redact(&e, "secret");
+        ASSERT(strlen(e.code) < sizeof(e.code));
+        ASSERT(!strstr(e.code, "secret"));
+
         /* A secret cut short by truncation leaves no prefix behind. */
         api_error_set(&e, API_ERROR_TRANSIENT, "tail HPUAEXAMPLE");
         api_error_redact(&e, "HPUAEXAMPLEAK0000001");

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define EXIT_TEST_SKIP 77
 
@@ -44,6 +46,35 @@
         } while (0)
 
 #define ASSERT_NULL(a) ASSERT((a) == NULL)
+
+/* Runs f(arg) in a forked child and returns its result (0..254), passed
+ * back through a pipe rather than the exit status: under valgrind a child's
+ * exit status reports valgrind's findings on memory the parent allocated. */
+static inline int run_in_child(int (*f)(void *arg), void *arg) {
+        int p[2], status;
+        unsigned char result = 255;
+
+        fflush(stdout);
+        fflush(stderr);
+        ASSERT(pipe(p) == 0);
+        pid_t child = fork();
+        ASSERT(child >= 0);
+        if (child == 0) {
+                close(p[0]);
+                unsigned char r = (unsigned char) f(arg);
+                fflush(stdout);
+                fflush(stderr);
+                if (write(p[1], &r, 1) != 1)
+                        _exit(1);
+                _exit(0);
+        }
+        close(p[1]);
+        if (read(p[0], &result, 1) != 1)
+                result = 255;  /* died */
+        close(p[0]);
+        ASSERT(waitpid(child, &status, 0) == child);
+        return result;
+}
 
 typedef struct TestCase {
         const char *name;

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/* Replacing files: locks, symlinks, modes, and every failure leaving the old
+ * file untouched and no temporary file behind: full disk (a small tmpfs),
+ * read-only file system, permission denied, a directory in the way, a
+ * bind-mounted file; and a writer SIGKILLed 200 times while a reader checks
+ * that every read is a whole old or new file. Tests that need a private
+ * mount namespace are skipped where one cannot be made. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic-file.h"
+#include "macro.h"
+#include "secure-memory.h"
+#include "tests.h"
+
+static char dir[] = "/tmp/test-atomic-file-XXXXXX";
+
+static void path_of(char *buf, size_t n, const char *name) {
+        snprintf(buf, n, "%s/%s", dir, name);
+}
+
+static void write_plain(const char *path, const char *content) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+        close(fd);
+}
+
+static char *read_plain(const char *path) {
+        char *data;
+        size_t size;
+        ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
+        return data;
+}
+
+/* Files in d whose name contains ".cce-certd-" (temporary files). */
+static unsigned count_temp_files(const char *d) {
+        DIR *dd = opendir(d);
+        struct dirent *e;
+        unsigned n = 0;
+        ASSERT(dd);
+        while ((e = readdir(dd)))
+                n += strstr(e->d_name, ".cce-certd-") != NULL;
+        closedir(dd);
+        return n;
+}
+
+TEST(write_and_mode) {
+        char path[256], error[256];
+        struct stat st;
+        mode_t old = umask(077);
+
+        path_of(path, sizeof(path), "config");
+        ASSERT_EQ(atomic_file_write(path, "one\n", 4, 0640, (uid_t) -1, (gid_t) -1, error, sizeof(error)), 0);
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_mode & 07777, 0640);  /* exactly, despite the umask */
+        _cleanup_free_ char *a = read_plain(path);
+        ASSERT_STREQ(a, "one\n");
+        ASSERT_EQ(atomic_file_write(path, "two\n", 4, 0600, 65534, 65534, error, sizeof(error)), 0);
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_mode & 07777, 0600);
+        if (getuid() == 0) {
+                ASSERT_EQ(st.st_uid, 65534);
+                ASSERT_EQ(st.st_gid, 65534);
+        }
+        ASSERT_EQ(count_temp_files(dir), 0);
+        umask(old);
+}
+
+TEST(resolve) {
+        char target[256], link[256], dangling[256], error[256];
+        _cleanup_free_ char *r1 = NULL, *r2 = NULL, *r3 = NULL;
+
+        path_of(target, sizeof(target), "real");
+        path_of(link, sizeof(link), "link");
+        path_of(dangling, sizeof(dangling), "dangling");
+        write_plain(target, "x");
+        ASSERT_EQ(symlink("real", link), 0);
+        ASSERT_EQ(atomic_file_resolve(link, &r1, error, sizeof(error)), 0);
+        ASSERT(strstr(r1, "/real") && !strstr(r1, "/link"));
+
+        /* Not there yet: the directory is resolved, the name kept. */
+        char fresh[256];
+        path_of(fresh, sizeof(fresh), "fresh");
+        ASSERT_EQ(atomic_file_resolve(fresh, &r2, error, sizeof(error)), 0);
+        ASSERT(strstr(r2, "/fresh"));
+
+        ASSERT_EQ(symlink("nowhere", dangling), 0);
+        ASSERT_EQ(atomic_file_resolve(dangling, &r3, error, sizeof(error)), -ELOOP);
+        ASSERT(strstr(error, "leads nowhere"));
+        ASSERT_EQ(atomic_file_resolve("/nonexistent-dir-cce/x", &r3, error, sizeof(error)), -ENOENT);
+
+        /* Writing through the link replaces the target and keeps the link. */
+        ASSERT_EQ(atomic_file_write(r1, "new", 3, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)), 0);
+        struct stat st;
+        ASSERT_EQ(lstat(link, &st), 0);
+        ASSERT(S_ISLNK(st.st_mode));
+        _cleanup_free_ char *c = read_plain(link);
+        ASSERT_STREQ(c, "new");
+}
+
+TEST(locks) {
+        char path[256], lock_path[300], error[256];
+        FileLock *a = NULL, *b = NULL;
+
+        path_of(path, sizeof(path), "locked");
+        snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+        write_plain(path, "x");
+
+        ASSERT_EQ(file_lock_acquire(path, &a, error, sizeof(error)), 0);
+        ASSERT_EQ(access(lock_path, F_OK), 0);
+        ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), -EAGAIN);
+        ASSERT(strstr(error, "locked by another program"));
+        a = file_lock_release(a);
+        ASSERT(access(lock_path, F_OK) < 0);
+
+        /* kubectl's lock, fresh: respected. */
+        write_plain(lock_path, "");
+        ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), -EAGAIN);
+        /* ... and old: stale, taken over. */
+        struct timespec old[2] = { { .tv_sec = time(NULL) - 2 * FILE_LOCK_STALE_SEC }, { .tv_sec = time(NULL) - 2 * FILE_LOCK_STALE_SEC } };
+        ASSERT_EQ(utimensat(AT_FDCWD, lock_path, old, 0), 0);
+        ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), 0);
+        b = file_lock_release(b);
+
+        /* A lock of a process of ours that died: taken over at once. */
+        pid_t child = fork();
+        ASSERT(child >= 0);
+        if (child == 0)
+                _exit(0);
+        ASSERT_EQ(waitpid(child, NULL, 0), child);
+        char note[64];
+        snprintf(note, sizeof(note), "cce-certd %d\n", (int) child);
+        write_plain(lock_path, note);
+        ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), 0);
+        b = file_lock_release(b);
+
+        /* ... but not while it lives. */
+        snprintf(note, sizeof(note), "cce-certd %d\n", (int) getpid());
+        write_plain(lock_path, note);
+        ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), -EAGAIN);
+        unlink(lock_path);
+
+        /* An flock held by another process on the file itself. */
+        int locked[2], done[2];
+        ASSERT_EQ(pipe(locked), 0);
+        ASSERT_EQ(pipe(done), 0);
+        child = fork();
+        ASSERT(child >= 0);
+        if (child == 0) {
+                int fd = open(path, O_RDONLY);
+                char c;
+                flock(fd, LOCK_EX);
+                ASSERT_EQ(write(locked[1], "l", 1), 1);
+                (void) read(done[0], &c, 1);  /* until the parent says */
+                _exit(0);
+        }
+        char c;
+        ASSERT_EQ(read(locked[0], &c, 1), 1);
+        ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), -EAGAIN);
+        ASSERT(strstr(error, "flock"));
+        ASSERT(access(lock_path, F_OK) < 0);  /* our .lock is gone again */
+        ASSERT_EQ(write(done[1], "x", 1), 1);
+        ASSERT_EQ(waitpid(child, NULL, 0), child);
+        close(locked[0]);
+        close(locked[1]);
+        close(done[0]);
+        close(done[1]);
+}
+
+TEST(directory_in_the_way_and_missing_directory) {
+        char path[256], error[256];
+        path_of(path, sizeof(path), "adir");
+        ASSERT_EQ(mkdir(path, 0700), 0);
+        ASSERT(atomic_file_write(path, "x", 1, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)) < 0);
+        ASSERT_EQ(count_temp_files(dir), 0);
+        char *data;
+        size_t size;
+        ASSERT_EQ(atomic_file_read(path, 100, &data, &size), -EISDIR);
+        ASSERT_EQ(atomic_file_write("/nonexistent-dir-cce/x", "x", 1, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)), -ENOENT);
+        ASSERT(strstr(error, "/nonexistent-dir-cce"));
+}
+
+static int write_as_nobody(void *path) {
+        char error[256];
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+                return 2;
+        int r = atomic_file_write(path, "new", 3, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error));
+        return r == -EACCES && strstr(error, "Permission denied") ? 0 : 1;
+}
+
+TEST(permission_denied) {
+        char sub[256], path[300];
+
+        if (getuid() != 0) {
+                printf("  not root: skipped\n");
+                return;
+        }
+        path_of(sub, sizeof(sub), "root-only");
+        ASSERT_EQ(mkdir(sub, 0755), 0);
+        snprintf(path, sizeof(path), "%s/file", sub);
+        write_plain(path, "old");
+        ASSERT_EQ(run_in_child(write_as_nobody, path), 0);
+        _cleanup_free_ char *c = read_plain(path);
+        ASSERT_STREQ(c, "old");
+        ASSERT_EQ(count_temp_files(sub), 0);
+}
+
+static int namespace_child(void *f) {
+        if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return 77;
+        return ((int (*)(void)) f)();
+}
+
+/* Runs f in a child inside a private mount namespace; false when no
+ * namespace can be made here. */
+static bool in_mount_namespace(int (*f)(void)) {
+        int r = run_in_child(namespace_child, (void *) f);
+        if (r == 77) {
+                printf("  no private mount namespace here: skipped\n");
+                return false;
+        }
+        if (r != 0) {
+                fprintf(stderr, "check in the mount namespace failed at step %d\n", r);
+                abort();
+        }
+        return true;
+}
+
+#define CHECK(step, cond)                                                               \
+        do {                                                                            \
+                if (!(cond)) {                                                          \
+                        fprintf(stderr, "step %d: %s: %m\n", step, #cond);              \
+                        return step;                                                    \
+                }                                                                       \
+        } while (0)
+
+static int full_disk(void) {
+        char mnt[256], path[300], error[256], *data;
+        size_t size;
+        path_of(mnt, sizeof(mnt), "small");
+        CHECK(1, mkdir(mnt, 0700) == 0);
+        CHECK(2, mount("tmpfs", mnt, "tmpfs", 0, "size=64k") == 0);
+        snprintf(path, sizeof(path), "%s/kubeconfig", mnt);
+        CHECK(3, atomic_file_write(path, "old content\n", 12, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)) == 0);
+        size_t big = 256 * 1024;
+        char *blob = malloc(big);
+        CHECK(4, blob != NULL);
+        memset(blob, 'x', big);
+        int r = atomic_file_write(path, blob, big, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error));
+        free(blob);
+        printf("  full disk: %s\n", error);
+        CHECK(5, r == -ENOSPC);
+        CHECK(6, atomic_file_read(path, 1 << 20, &data, &size) == 0);
+        CHECK(7, strcmp(data, "old content\n") == 0);
+        free(data);
+        CHECK(8, count_temp_files(mnt) == 0);
+        umount(mnt);
+        return 0;
+}
+
+TEST(full_disk) {
+        in_mount_namespace(full_disk);
+}
+
+static int read_only(void) {
+        char mnt[256], path[300], error[256], *data;
+        size_t size;
+        path_of(mnt, sizeof(mnt), "ro");
+        CHECK(1, mkdir(mnt, 0700) == 0);
+        CHECK(2, mount("tmpfs", mnt, "tmpfs", 0, "size=64k") == 0);
+        snprintf(path, sizeof(path), "%s/kubeconfig", mnt);
+        CHECK(3, atomic_file_write(path, "old\n", 4, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)) == 0);
+        CHECK(4, mount("none", mnt, "none", MS_REMOUNT | MS_RDONLY, NULL) == 0);
+        CHECK(5, atomic_file_write(path, "new\n", 4, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)) == -EROFS);
+        printf("  read-only: %s\n", error);
+        CHECK(6, atomic_file_read(path, 1 << 20, &data, &size) == 0 && strcmp(data, "old\n") == 0);
+        free(data);
+        umount(mnt);
+        return 0;
+}
+
+TEST(read_only_file_system) {
+        in_mount_namespace(read_only);
+}
+
+static int bind_mounted(void) {
+        char path[300], source[300], error[512], *data;
+        size_t size;
+        path_of(path, sizeof(path), "bound");
+        path_of(source, sizeof(source), "bound-source");
+        write_plain(path, "old\n");
+        write_plain(source, "source\n");
+        CHECK(1, mount(source, path, "none", MS_BIND, NULL) == 0);
+        int r = atomic_file_write(path, "new\n", 4, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error));
+        printf("  bind mount: %s\n", error);
+        CHECK(2, r == -EBUSY);
+        CHECK(3, strstr(error, "mount its directory instead") != NULL);
+        CHECK(4, atomic_file_read(path, 1 << 20, &data, &size) == 0 && strcmp(data, "source\n") == 0);
+        free(data);
+        CHECK(5, count_temp_files(dir) == 0);
+        umount(path);
+        return 0;
+}
+
+TEST(bind_mounted_file) {
+        in_mount_namespace(bind_mounted);
+}
+
+/* Content i: a header, a body whose length depends on i, and a trailer that
+ * repeats the number, so a torn read is detected. */
+static size_t content(unsigned i, char *buf, size_t n) {
+        size_t len = (size_t) snprintf(buf, n, "begin %u\n", i);
+        size_t body = 1000 + (i % 7) * 3000;
+        memset(buf + len, 'a' + (char) (i % 26), body);
+        len += body;
+        len += (size_t) snprintf(buf + len, n - len, "\nend %u\n", i);
+        return len;
+}
+
+static bool content_valid(const char *data, size_t size, unsigned *ret) {
+        char expect[32768];
+        unsigned i;
+        if (sscanf(data, "begin %u", &i) != 1)
+                return false;
+        size_t n = content(i, expect, sizeof(expect));
+        *ret = i;
+        return n == size && memcmp(expect, data, n) == 0;
+}
+
+TEST(crash_safety) {
+        char path[256], error[256], buf[32768];
+        unsigned kills = 0, reads = 0, last = 0;
+
+        path_of(path, sizeof(path), "crash");
+        size_t n = content(0, buf, sizeof(buf));
+        ASSERT_EQ(atomic_file_write(path, buf, n, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)), 0);
+
+        srand(12345);  /* reproducible */
+        for (unsigned round = 0; round < 200; round++) {
+                pid_t writer = fork();
+                ASSERT(writer >= 0);
+                if (writer == 0) {
+                        for (unsigned i = last + 1;; i++) {
+                                char b[32768], e[256];
+                                size_t len = content(i, b, sizeof(b));
+                                if (atomic_file_write(path, b, len, 0600, (uid_t) -1, (gid_t) -1, e, sizeof(e)) < 0)
+                                        _exit(1);
+                        }
+                }
+                /* Read while it writes, for a random moment, then kill it. */
+                struct timespec deadline;
+                clock_gettime(CLOCK_MONOTONIC, &deadline);
+                long wait_ns = (rand() % 20) * 1000000L;
+                for (;;) {
+                        char *data;
+                        size_t size;
+                        unsigned seen;
+                        ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
+                        if (!content_valid(data, size, &seen)) {
+                                fprintf(stderr, "torn read of %zu bytes in round %u\n", size, round);
+                                abort();
+                        }
+                        ASSERT(seen >= last);  /* never older than what was seen before */
+                        last = seen;
+                        free(data);
+                        reads++;
+                        struct timespec now;
+                        clock_gettime(CLOCK_MONOTONIC, &now);
+                        if ((now.tv_sec - deadline.tv_sec) * 1000000000L + (now.tv_nsec - deadline.tv_nsec) >= wait_ns)
+                                break;
+                }
+                ASSERT_EQ(kill(writer, SIGKILL), 0);
+                int status;
+                ASSERT_EQ(waitpid(writer, &status, 0), writer);
+                ASSERT(WIFSIGNALED(status));
+                kills++;
+
+                /* After the crash: the file is whole. */
+                char *data;
+                size_t size;
+                unsigned seen;
+                ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
+                ASSERT(content_valid(data, size, &seen));
+                last = seen;
+                free(data);
+        }
+        printf("  %u kills, %u reads, last version %u; all reads whole\n", kills, reads, last);
+        ASSERT_EQ(kills, 200);
+
+        /* Writers killed between creating and renaming leave temporary
+         * files; the next writer holding the lock removes them. */
+        unsigned left = count_temp_files(dir);
+        printf("  %u temporary files left by killed writers\n", left);
+        ASSERT_EQ(atomic_file_remove_leftovers(path), (int) left);
+        ASSERT_EQ(count_temp_files(dir), 0);
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(p);
+}
+
+int main(int argc, char **argv) {
+        static const TestCase tests[] = {
+                T(write_and_mode), T(resolve), T(locks), T(directory_in_the_way_and_missing_directory),
+                T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
+        };
+        int r;
+
+        ASSERT(mkdtemp(dir));
+        chmod(dir, 0755);  /* the permission test's unprivileged child must enter it */
+        r = run_tests(tests, ELEMENTSOF(tests), argc, argv);
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return r;
+}
