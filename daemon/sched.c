@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdint.h>
+
+#include "macro.h"
+#include "sched.h"
+
+uint64_t sched_jitter_seed(const char *cluster_id) {
+        uint64_t h = UINT64_C(14695981039346656037);
+        for (const unsigned char *p = (const unsigned char *) cluster_id; *p; p++) {
+                h ^= *p;
+                h *= UINT64_C(1099511628211);
+        }
+        return h;
+}
+
+int64_t sched_renewal_time(int64_t not_before, int64_t not_after,
+                           unsigned renew_at_percent, uint64_t renew_before_sec, uint64_t jitter_seed) {
+        int64_t lifetime = not_after - not_before, when, floor_sec;
+        uint64_t jitter_max;
+
+        if (lifetime <= 0)
+                return not_before;  /* nonsense dates: renew now */
+
+        if (renew_before_sec > 0)
+                when = not_after - (int64_t) MIN(renew_before_sec, (uint64_t) lifetime);
+        else
+                when = not_before + (int64_t) ((__int128) lifetime * renew_at_percent / 100);
+
+        jitter_max = (uint64_t) lifetime * SCHED_JITTER_PERCENT / 100;
+        if (jitter_max > 0)
+                when -= (int64_t) (jitter_seed % (jitter_max + 1));
+
+        floor_sec = MIN((int64_t) SCHED_FLOOR_MAX_SEC, lifetime * SCHED_FLOOR_PERCENT / 100);
+        when = MIN(when, not_after - floor_sec);
+        return MAX(when, not_before);
+}
+
+int64_t sched_retry_time(int64_t now, unsigned failures, const ApiError *error,
+                         int64_t not_after, uint64_t random) {
+        uint64_t cap, delay;
+
+        if (sched_parks(error->klass))
+                return INT64_MAX;
+
+        /* 30 s, 60 s, 120 s, ... up to an hour. */
+        cap = SCHED_RETRY_START_SEC;
+        for (unsigned i = 1; i < failures && cap < SCHED_RETRY_CAP_SEC; i++)
+                cap *= 2;
+        cap = MIN(cap, (uint64_t) SCHED_RETRY_CAP_SEC);
+
+        /* Closer to expiry, try more often: never wait past a quarter of what is left. */
+        if (not_after > now)
+                cap = MIN(cap, MAX((uint64_t) (not_after - now) / 4, (uint64_t) SCHED_RETRY_MIN_SEC));
+
+        /* Full jitter: uniform in [min, cap]. */
+        delay = SCHED_RETRY_MIN_SEC + (cap > SCHED_RETRY_MIN_SEC ? random % (cap - SCHED_RETRY_MIN_SEC + 1) : 0);
+
+        if (error->klass == API_ERROR_AUTHENTICATION)
+                delay = MAX(delay, (uint64_t) SCHED_AUTH_RETRY_MIN_SEC);
+        if (error->has_retry_after)
+                delay = MAX(delay, MIN(error->retry_after_sec, (uint64_t) SCHED_RETRY_AFTER_MAX_SEC));
+        return now + (int64_t) delay;
+}

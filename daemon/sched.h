@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* When to renew, and when to try again after a failure (pure: the current
+ * time and randomness are parameters). Every rule scales with the
+ * certificate's lifetime, so that certificates living seconds (tests) and
+ * years follow the same logic. Times are seconds since the epoch. */
+
+#include <stdint.h>
+
+#include "api-error.h"
+
+#define SCHED_JITTER_PERCENT 5          /* of the lifetime, at most */
+#define SCHED_FLOOR_MAX_SEC (30 * 60)   /* renew at least this long before expiry ... */
+#define SCHED_FLOOR_PERCENT 10          /* ... or this share of the lifetime, if shorter */
+#define SCHED_RETRY_START_SEC 30
+#define SCHED_RETRY_CAP_SEC (60 * 60)
+#define SCHED_RETRY_MIN_SEC 1
+#define SCHED_AUTH_RETRY_MIN_SEC (5 * 60)       /* an AK is locked for 5 minutes after 5 failures */
+#define SCHED_RETRY_AFTER_MAX_SEC (24 * 60 * 60)
+
+/* A stable per-cluster number (FNV-1a of the cluster id). */
+uint64_t sched_jitter_seed(const char *cluster_id);
+
+/* The renewal time of a certificate valid from not_before to not_after:
+ * at renew_at_percent of its lifetime, or renew_before_sec before its end
+ * (exactly one of them non-zero), minus a stable jitter of up to 5% of the
+ * lifetime, and no later than a floor before expiry (min(30 minutes, 10% of
+ * the lifetime)). Never before not_before. */
+int64_t sched_renewal_time(int64_t not_before, int64_t not_after,
+                           unsigned renew_at_percent, uint64_t renew_before_sec, uint64_t jitter_seed);
+
+/* The next attempt after a failure. failures counts consecutive failures,
+ * this one included (>= 1); random is uniform in [0, 2^64). Exponential
+ * backoff from 30 s to 1 h with full jitter; tightened to a quarter of the
+ * time left when a valid certificate expires sooner; authentication errors
+ * wait at least 5 minutes; Retry-After (retry_after_sec, when has_retry_after)
+ * is honoured up to a day. Returns INT64_MAX for classes that are not
+ * retried (not-found, invalid-request: parked). */
+int64_t sched_retry_time(int64_t now, unsigned failures, const ApiError *error,
+                         int64_t not_after, uint64_t random);
+
+/* True for classes that park the cluster until the configuration changes. */
+static inline int sched_parks(ApiErrorClass c) {
+        return c == API_ERROR_NOT_FOUND || c == API_ERROR_INVALID_REQUEST;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+#include "macro.h"
+#include "sched.h"
+#include "tests.h"
+
+#define DAY 86400
+
+TEST(renewal_time) {
+        static const struct {
+                const char *what;
+                int64_t nb, na;
+                unsigned at;
+                uint64_t before, seed;
+                int64_t want;
+        } cases[] = {
+                /* 30 days, 66%, no jitter: day 19.8 */
+                { "renew-at", 0, 30 * DAY, 66, 0, 0, 30 * DAY * 66 / 100 },
+                /* jitter is subtracted, bounded by 5% of the lifetime */
+                { "jitter", 0, 30 * DAY, 66, 0, 1000, 30 * DAY * 66 / 100 - 1000 },
+                { "jitter wraps", 0, 100, 50, 0, 6, 50 - 0 },   /* 6 % (5 + 1) = 0 */
+                { "jitter max", 0, 100, 50, 0, 5, 45 },
+                /* renew-before */
+                { "renew-before", 0, 30 * DAY, 0, 10 * DAY, 0, 20 * DAY },
+                { "renew-before longer than the lifetime", 1000, 2000, 0, 10 * DAY, 0, 1000 },
+                /* the floor: 99% of 30 days would be 7 h before the end; the floor is 30 min */
+                { "floor of 30 minutes", 0, 30 * DAY, 99, 0, 0, 30 * DAY * 99 / 100 },
+                { "floor applies", 0, 30 * DAY, 0, 60, 0, 30 * DAY - 30 * 60 },
+                /* short certificates: the floor is 10% of the lifetime */
+                { "10 s certificate, 50%", 100, 110, 50, 0, 0, 105 },
+                { "10 s certificate, 99%", 100, 110, 99, 0, 0, 109 },
+                { "10 s certificate, renew-before 1s", 100, 110, 0, 1, 0, 109 },
+                /* nonsense dates: now */
+                { "inverted", 200, 100, 66, 0, 0, 200 },
+                { "never before not_before", 100, 110, 1, 0, 9, 100 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                int64_t got = sched_renewal_time(cases[i].nb, cases[i].na, cases[i].at, cases[i].before, cases[i].seed);
+                if (got != cases[i].want) {
+                        fprintf(stderr, "%s: got %lld, want %lld\n", cases[i].what, (long long) got, (long long) cases[i].want);
+                        abort();
+                }
+        }
+}
+
+TEST(jitter_seed_is_stable_and_spread) {
+        ASSERT_EQ(sched_jitter_seed("4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c"), sched_jitter_seed("4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c"));
+        ASSERT(sched_jitter_seed("a") != sched_jitter_seed("b"));
+        /* Clusters issued together spread over the jitter window. */
+        unsigned buckets[5] = {};
+        for (int i = 0; i < 1000; i++) {
+                char id[64];
+                snprintf(id, sizeof(id), "00000000-0000-0000-0000-%012d", i);
+                int64_t t = sched_renewal_time(0, 100 * DAY, 66, 0, sched_jitter_seed(id));
+                int64_t offset = 66 * DAY - t;  /* 0 .. 5 days */
+                ASSERT(offset >= 0 && offset <= 5 * DAY);
+                buckets[MIN(offset / DAY, 4)]++;
+        }
+        for (int b = 0; b < 5; b++)
+                ASSERT(buckets[b] > 100);
+}
+
+static ApiError err(ApiErrorClass c) {
+        return (ApiError) { .klass = c };
+}
+
+TEST(retry_backoff) {
+        ApiError e = err(API_ERROR_TRANSIENT);
+        const int64_t now = 1000000;
+
+        /* With random 0 the delay is the minimum; with random max it is the cap. */
+        ASSERT_EQ(sched_retry_time(now, 1, &e, 0, 0), now + 1);
+        ASSERT_EQ(sched_retry_time(now, 1, &e, 0, 29), now + 30);  /* 29 % 30 = 29: 1 + 29 */
+        static const struct {
+                unsigned failures;
+                uint64_t cap;
+        } caps[] = { { 1, 30 }, { 2, 60 }, { 3, 120 }, { 4, 240 }, { 7, 1920 }, { 8, 3600 }, { 50, 3600 }, { 10000, 3600 } };
+        for (size_t i = 0; i < ELEMENTSOF(caps); i++) {
+                int64_t lo = INT64_MAX, hi = 0;
+                for (uint64_t r = 0; r < 20000; r++) {
+                        int64_t t = sched_retry_time(now, caps[i].failures, &e, 0, r * 7919);
+                        lo = MIN(lo, t);
+                        hi = MAX(hi, t);
+                }
+                ASSERT(lo >= now + 1);
+                ASSERT_EQ(hi, now + (int64_t) caps[i].cap);
+        }
+}
+
+TEST(retry_near_expiry) {
+        ApiError e = err(API_ERROR_TRANSIENT);
+        const int64_t now = 1000000;
+        /* 100 s left: never wait more than 25 s, even after many failures. */
+        for (uint64_t r = 0; r < 5000; r++)
+                ASSERT(sched_retry_time(now, 20, &e, now + 100, r) <= now + 25);
+        /* 2 s left: at least the minimum, 1 s. */
+        ASSERT_EQ(sched_retry_time(now, 20, &e, now + 2, 12345), now + 1);
+}
+
+TEST(retry_classes) {
+        const int64_t now = 1000000;
+        ApiError auth = err(API_ERROR_AUTHENTICATION), nf = err(API_ERROR_NOT_FOUND), bad = err(API_ERROR_INVALID_REQUEST);
+        ASSERT(sched_retry_time(now, 1, &auth, 0, 0) >= now + 300);
+        ASSERT_EQ(sched_retry_time(now, 1, &nf, 0, 0), INT64_MAX);
+        ASSERT_EQ(sched_retry_time(now, 1, &bad, 0, 0), INT64_MAX);
+        ASSERT(sched_parks(API_ERROR_NOT_FOUND) && !sched_parks(API_ERROR_THROTTLED));
+
+        ApiError t = err(API_ERROR_THROTTLED);
+        t.has_retry_after = true;
+        t.retry_after_sec = 120;
+        ASSERT_EQ(sched_retry_time(now, 1, &t, 0, 0), now + 120);
+        t.retry_after_sec = 7 * DAY;  /* capped at a day */
+        ASSERT_EQ(sched_retry_time(now, 1, &t, 0, 0), now + DAY);
+        t.retry_after_sec = 0;  /* "Retry-After: 0" still waits the backoff minimum */
+        ASSERT_EQ(sched_retry_time(now, 1, &t, 0, 0), now + 1);
+}
+
+RUN_TESTS(T(renewal_time), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes))
