@@ -1561,3 +1561,47 @@ int config_dump(const Config *c, char **ret) {
 
         return yaml_tree_emit(root, ret, &size);
 }
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+        const unsigned char *p = data;
+        for (size_t i = 0; i < n; i++) {
+                h ^= p[i];
+                h *= UINT64_C(1099511628211);
+        }
+        return h;
+}
+
+static uint64_t fnv_string(uint64_t h, const char *s) {
+        h = fnv(h, s ? s : "", s ? strlen(s) + 1 : 0);
+        return fnv(h, s ? "s" : "n", 1);
+}
+
+static uint64_t fnv_secret(uint64_t h, const SecretRef *r) {
+        h = fnv(h, &r->source, sizeof(r->source));
+        return fnv_string(h, r->ref);
+}
+
+uint64_t cluster_config_fingerprint(const ClusterConfig *c) {
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        for (size_t i = 0; i < _SETTING_MAX; i++) {
+                const void *field = setting_field_const(c, i);
+                if (setting_rows[i].kind == VALUE_STRING)
+                        h = fnv_string(h, *(char *const *) field);
+                else
+                        h = fnv(h, field, value_size(setting_rows[i].kind));
+        }
+        if (c->credential) {
+                const Credential *k = c->credential;
+                h = fnv(h, &k->kind, sizeof(k->kind));
+                h = fnv_secret(h, &k->access_key);
+                h = fnv_secret(h, &k->secret_key);
+                h = fnv_secret(h, &k->security_token);
+                h = fnv_string(h, k->metadata_endpoint);
+                h = fnv_string(h, k->iam_domain);
+                h = fnv_string(h, k->iam_user);
+                h = fnv_secret(h, &k->password);
+                h = fnv_secret(h, &k->token);
+        }
+        return h;
+}

@@ -172,5 +172,10 @@ void config_errors_clear(ConfigErrors *errors);
 int config_dump(const Config *c, char **ret);
 
 const ClusterConfig *config_find_cluster(const Config *c, const char *name);
+
+/* A fingerprint of everything that decides what is requested and written
+ * for a cluster (its settings and its credential's definition): equal
+ * fingerprints mean "unchanged" across reloads and restarts. */
+uint64_t cluster_config_fingerprint(const ClusterConfig *c);
 const char *credential_kind_to_string(CredentialKind k);
 const char *endpoint_choice_to_string(EndpointChoice e);

@@ -2,7 +2,7 @@
 #include <stdint.h>
 
 #include "macro.h"
-#include "sched.h"
+#include "schedule.h"
 
 uint64_t sched_jitter_seed(const char *cluster_id) {
         uint64_t h = UINT64_C(14695981039346656037);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "macro.h"
-#include "sched.h"
+#include "schedule.h"
 #include "tests.h"
 
 #define DAY 86400

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yajl/yajl_gen.h>
+
+#include "atomic-file.h"
+#include "json.h"
+#include "macro.h"
+#include "state.h"
+
+#define STATE_FILE_MAX (64 * 1024)
+
+__attribute__((format(printf, 4, 5)))
+static int fail(char *error, size_t size, int r, const char *format, ...) {
+        va_list ap;
+        va_start(ap, format);
+        vsnprintf(error, size, format, ap);
+        va_end(ap);
+        return r;
+}
+
+int state_directory_prepare(const char *dir, char *error, size_t error_size) {
+        _cleanup_free_ char *sub = NULL;
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return fail(error, error_size, negative_errno(), "cannot create the state directory %s: %m", dir);
+        if (asprintf(&sub, "%s/clusters", dir) < 0)
+                return -ENOMEM;
+        if (mkdir(sub, 0700) < 0 && errno != EEXIST)
+                return fail(error, error_size, negative_errno(), "cannot create %s: %m", sub);
+        if (access(sub, W_OK | X_OK) < 0)
+                return fail(error, error_size, negative_errno(), "the state directory %s is not writable: %m", sub);
+        return 0;
+}
+
+static int state_path(const char *dir, const char *name, char **ret) {
+        return asprintf(ret, "%s/clusters/%s.json", dir, name) < 0 ? -ENOMEM : 0;
+}
+
+static int64_t get_int(const JsonNode *root, const char *key) {
+        const JsonNode *n = json_get(root, key);
+        if (!n || n->type != JSON_NUMBER)
+                return 0;
+        return strtoll(n->string, NULL, 10);
+}
+
+static void get_text(const JsonNode *root, const char *key, char *buf, size_t size) {
+        const char *s = json_get_string(root, key);
+        snprintf(buf, size, "%s", s ?: "");
+}
+
+int state_load(const char *dir, const char *name, ClusterState *ret) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_(json_node_freep) JsonNode *root = NULL;
+        char why[128], number[32];
+        size_t size;
+        int r;
+
+        r = state_path(dir, name, &path);
+        if (r < 0)
+                return r;
+        r = atomic_file_read(path, STATE_FILE_MAX, &text, &size);
+        if (r < 0)
+                return r;
+        if (json_parse(text, size, &root, why, sizeof(why)) < 0 || root->type != JSON_OBJECT)
+                return -EBADMSG;
+
+        ClusterState s = {};
+        get_text(root, "cluster-id", s.cluster_id, sizeof(s.cluster_id));
+        get_text(root, "fingerprint", number, sizeof(number));
+        s.fingerprint = strtoull(number, NULL, 16);
+        s.last_attempt = get_int(root, "last-attempt");
+        s.last_success = get_int(root, "last-success");
+        s.failures = (unsigned) MIN(MAX(get_int(root, "failures"), (int64_t) 0), (int64_t) UINT32_MAX);
+        s.next_attempt = get_int(root, "next-attempt");
+        if (json_get(root, "parked") && json_get(root, "parked")->type == JSON_BOOLEAN && json_get(root, "parked")->boolean)
+                s.next_attempt = INT64_MAX;
+        s.last_http_status = (long) get_int(root, "last-http-status");
+        get_text(root, "last-error-code", s.last_error_code, sizeof(s.last_error_code));
+        get_text(root, "last-error", s.last_error, sizeof(s.last_error));
+        const char *klass = json_get_string(root, "last-error-class");
+        for (int c = 0; klass && c < _API_ERROR_CLASS_MAX; c++)
+                if (strcmp(klass, api_error_class_to_string(c)) == 0)
+                        s.last_error_class = c;
+        s.not_before = get_int(root, "not-before");
+        s.not_after = get_int(root, "not-after");
+        *ret = s;
+        return 0;
+}
+
+static void gen_string(yajl_gen g, const char *key, const char *value) {
+        yajl_gen_string(g, (const unsigned char *) key, strlen(key));
+        yajl_gen_string(g, (const unsigned char *) value, strlen(value));
+}
+
+static void gen_int(yajl_gen g, const char *key, int64_t value) {
+        yajl_gen_string(g, (const unsigned char *) key, strlen(key));
+        yajl_gen_integer(g, value);
+}
+
+int state_save(const char *dir, const char *name, const ClusterState *s, char *error, size_t error_size) {
+        _cleanup_free_ char *path = NULL;
+        const unsigned char *buf;
+        char number[32];
+        size_t len;
+        int r;
+
+        r = state_path(dir, name, &path);
+        if (r < 0)
+                return r;
+        yajl_gen g = yajl_gen_alloc(NULL);
+        if (!g)
+                return -ENOMEM;
+        yajl_gen_config(g, yajl_gen_beautify, 1);
+        yajl_gen_map_open(g);
+        gen_string(g, "cluster-id", s->cluster_id);
+        snprintf(number, sizeof(number), "%016" PRIx64, s->fingerprint);
+        gen_string(g, "fingerprint", number);
+        gen_int(g, "last-attempt", s->last_attempt);
+        gen_int(g, "last-success", s->last_success);
+        gen_int(g, "failures", s->failures);
+        gen_int(g, "next-attempt", s->next_attempt == INT64_MAX ? 0 : s->next_attempt);
+        yajl_gen_string(g, (const unsigned char *) "parked", 6);
+        yajl_gen_bool(g, s->next_attempt == INT64_MAX);
+        gen_string(g, "last-error-class", api_error_class_to_string(s->last_error_class));
+        gen_int(g, "last-http-status", s->last_http_status);
+        gen_string(g, "last-error-code", s->last_error_code);
+        gen_string(g, "last-error", s->last_error);
+        gen_int(g, "not-before", s->not_before);
+        gen_int(g, "not-after", s->not_after);
+        yajl_gen_map_close(g);
+        if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
+                yajl_gen_free(g);
+                return fail(error, error_size, -EINVAL, "cannot format the state of %s", name);
+        }
+        r = atomic_file_write(path, buf, len, 0600, (uid_t) -1, (gid_t) -1, error, error_size);
+        yajl_gen_free(g);
+        return r;
+}
+
+int state_remove(const char *dir, const char *name) {
+        _cleanup_free_ char *path = NULL;
+        int r = state_path(dir, name, &path);
+        if (r < 0)
+                return r;
+        return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+}
