@@ -99,6 +99,7 @@ int cce_client_set_config(CceClient *c, const Config *config) {
                         if (c->providers[j].provider && credential_equal(c->providers[j].cred, cred)) {
                                 /* Keep the cache; the provider now refers to the new copy. */
                                 n[i].provider = TAKE_PTR(c->providers[j].provider);
+                                iam_provider_set_credential(n[i].provider, cred);
                                 break;
                         }
                 if (!n[i].provider) {

@@ -1186,6 +1186,7 @@ enum {
         TOP_CLUSTERS,
         TOP_REQUEST_TIMEOUT,
         TOP_PARALLEL_REQUESTS,
+        TOP_STATE_DIRECTORY,
         _TOP_MAX,
 };
 
@@ -1195,6 +1196,7 @@ static const char *const top_keys[_TOP_MAX] = {
         [TOP_CLUSTERS] = "clusters",
         [TOP_REQUEST_TIMEOUT] = "request-timeout",
         [TOP_PARALLEL_REQUESTS] = "parallel-requests",
+        [TOP_STATE_DIRECTORY] = "state-directory",
 };
 
 typedef struct TopWalk {
@@ -1333,6 +1335,13 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
                 else if (t)
                         cfg->parallel_requests = (unsigned) v;
         }
+        if (top.values[TOP_STATE_DIRECTORY]) {
+                const char *t = scalar_text(&l, top.values[TOP_STATE_DIRECTORY], "state-directory");
+                if (t && t[0] != '/')
+                        error_at(&l, node_pos(top.values[TOP_STATE_DIRECTORY]), "state-directory '%s' must be an absolute path", t);
+                else if (t && set_string(&l, &cfg->state_directory, t) < 0)
+                        return -ENOMEM;
+        }
         if (top.values[TOP_DEFAULTS])
                 parse_settings(&l, top.values[TOP_DEFAULTS], "defaults", true, &defaults);
         if (top.values[TOP_CREDENTIALS])
@@ -1412,6 +1421,7 @@ Config *config_free(Config *c) {
         for (size_t i = 0; i < c->n_clusters; i++)
                 cluster_config_done(&c->clusters[i]);
         free(c->clusters);
+        free(c->state_directory);
         free(c->path);
         free(c);
         return NULL;
@@ -1537,7 +1547,8 @@ int config_dump(const Config *c, char **ret) {
             (r = yaml_mapping_append_plain(root, "request-timeout", format_duration(c->request_timeout_sec, buf))) < 0)
                 return r;
         snprintf(buf, sizeof(buf), "%u", c->parallel_requests);
-        if ((r = yaml_mapping_append_plain(root, "parallel-requests", buf)) < 0 ||
+        if ((c->state_directory && (r = yaml_mapping_append_string(root, "state-directory", c->state_directory)) < 0) ||
+            (r = yaml_mapping_append_plain(root, "parallel-requests", buf)) < 0 ||
             (r = yaml_node_new_collection(YAML_TREE_MAPPING, &creds)) < 0)
                 return r;
         if ((r = yaml_mapping_append(root, "credentials", creds)) < 0)

@@ -130,6 +130,7 @@ typedef struct Config {
         char *path;
         uint64_t request_timeout_sec;   /* each HTTP request, all included */
         unsigned parallel_requests;     /* HTTP requests in flight at once */
+        char *state_directory;          /* absolute path, or NULL for the default */
         Credential *credentials;
         size_t n_credentials;
         ClusterConfig *clusters;

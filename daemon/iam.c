@@ -111,6 +111,10 @@ const Credential *iam_provider_credential(const IamProvider *p) {
         return p->cred;
 }
 
+void iam_provider_set_credential(IamProvider *p, const Credential *cred) {
+        p->cred = cred;
+}
+
 void iam_waiter_cancel(IamWaiter *w) {
         if (!w)
                 return;

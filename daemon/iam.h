@@ -52,6 +52,8 @@ int iam_provider_new(HttpClient *http, const Credential *cred, IamProvider **ret
 /* Cancels waiters without calling them back. Accepts NULL. */
 IamProvider *iam_provider_free(IamProvider *p);
 const Credential *iam_provider_credential(const IamProvider *p);
+/* After a reload: the same credential, now in the new configuration. */
+void iam_provider_set_credential(IamProvider *p, const Credential *cred);
 
 /* Credentials for a request to project_id. iam_endpoint is the IAM URL for
  * iam-password credentials; ca_file (or NULL) verifies IAM.

@@ -5,20 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <systemd/sd-daemon.h>
 
 #include "build-config.h"
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "manager.h"
 
 typedef enum Action {
         ACTION_RUN,
+        ACTION_ONCE,
         ACTION_CHECK,
         ACTION_DUMP_CONFIG,
 } Action;
 
 static const char *arg_config = DEFAULT_CONFIG_FILE;
 static Action arg_action = ACTION_RUN;
+static char **arg_clusters = NULL;      /* NULL-terminated */
+static size_t arg_n_clusters = 0;
+static bool arg_force = false;
 
 static void help(void) {
         printf("Usage: %s [OPTIONS]\n"
@@ -26,13 +32,17 @@ static void help(void) {
                "Keeps the client certificates in the kubeconfig files of Huawei Cloud CCE\n"
                "clusters fresh.\n"
                "\n"
-               "  -c, --config FILE   configuration file (default: %s)\n"
-               "      --check         validate the configuration without touching the network\n"
-               "      --dump-config   print the effective configuration, defaults applied\n"
-               "  -h, --help          show this help\n"
-               "      --version       show the version\n"
+               "  -c, --config FILE    configuration file (default: %s)\n"
+               "      --check          validate the configuration without touching the network\n"
+               "      --dump-config    print the effective configuration, defaults applied\n"
+               "      --once           renew what is due, then exit (for timers and scripts)\n"
+               "      --cluster NAME   with --once: only this cluster (repeatable)\n"
+               "      --force          with --once: renew even what is not due\n"
+               "  -h, --help           show this help\n"
+               "      --version        show the version\n"
                "\n"
-               "Exit status: 0 success, 64 usage error, 78 configuration error.\n"
+               "Exit status: 0 success; 1 --once: a selected cluster is not fresh;\n"
+               "64 usage error; 73 the state directory cannot be used; 78 configuration error.\n"
                "See cce-certd(8) and cce-certd.yaml(5).\n",
                program_invocation_short_name, DEFAULT_CONFIG_FILE);
 }
@@ -42,12 +52,18 @@ static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_CHECK = 0x100,
                 ARG_DUMP_CONFIG,
+                ARG_ONCE,
+                ARG_CLUSTER,
+                ARG_FORCE,
                 ARG_VERSION,
         };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "check", no_argument, NULL, ARG_CHECK },
                 { "dump-config", no_argument, NULL, ARG_DUMP_CONFIG },
+                { "once", no_argument, NULL, ARG_ONCE },
+                { "cluster", required_argument, NULL, ARG_CLUSTER },
+                { "force", no_argument, NULL, ARG_FORCE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -62,12 +78,25 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_CHECK:
                 case ARG_DUMP_CONFIG:
+                case ARG_ONCE:
                         if (arg_action != ACTION_RUN) {
-                                fprintf(stderr, "%s: --check and --dump-config exclude each other\n",
+                                fprintf(stderr, "%s: --check, --dump-config and --once exclude each other\n",
                                         program_invocation_short_name);
                                 return -EINVAL;
                         }
-                        arg_action = c == ARG_CHECK ? ACTION_CHECK : ACTION_DUMP_CONFIG;
+                        arg_action = c == ARG_CHECK ? ACTION_CHECK : c == ARG_DUMP_CONFIG ? ACTION_DUMP_CONFIG : ACTION_ONCE;
+                        break;
+                case ARG_CLUSTER: {
+                        char **n = reallocarray(arg_clusters, arg_n_clusters + 2, sizeof(char *));
+                        if (!n)
+                                return -ENOMEM;
+                        arg_clusters = n;
+                        arg_clusters[arg_n_clusters++] = optarg;
+                        arg_clusters[arg_n_clusters] = NULL;
+                        break;
+                }
+                case ARG_FORCE:
+                        arg_force = true;
                         break;
                 case 'h':
                         help();
@@ -87,6 +116,10 @@ static int parse_argv(int argc, char *argv[]) {
 
         if (optind < argc) {
                 fprintf(stderr, "%s: unexpected argument '%s'; see --help\n", program_invocation_short_name, argv[optind]);
+                return -EINVAL;
+        }
+        if ((arg_clusters || arg_force) && arg_action != ACTION_ONCE) {
+                fprintf(stderr, "%s: --cluster and --force go with --once\n", program_invocation_short_name);
                 return -EINVAL;
         }
         return 1;
@@ -136,9 +169,17 @@ static void log_config_errors(const ConfigErrors *errors) {
         }
 }
 
-static int run_daemon(void) {
-        _cleanup_(config_freep) Config *config = NULL;
+/* The daemon, or one pass of it (--once). */
+static int run_manager(bool once) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        Config *config = NULL;
         ConfigErrors errors = {};
+        ManagerOptions options = {
+                .config_path = arg_config,
+                .once = once,
+                .force = arg_force,
+                .only = arg_clusters,
+        };
         int r;
 
         r = config_load_file(arg_config, &config, &errors);
@@ -146,6 +187,7 @@ static int run_daemon(void) {
         config_errors_clear(&errors);
         if (r == -EINVAL) {
                 log_error("Refusing to start with an invalid configuration.");
+                sd_notifyf(false, "ERRNO=%d", EINVAL);
                 return EX_CONFIG;
         }
         if (r < 0) {
@@ -153,11 +195,16 @@ static int run_daemon(void) {
                 return EX_SOFTWARE;
         }
 
-        log_info("cce-certd %s: %zu clusters configured; renewing is not implemented in this version yet.",
-                 PACKAGE_VERSION, config->n_clusters);
-        return EXIT_SUCCESS;
+        r = manager_new(&options, config, &m);
+        if (r < 0) {
+                sd_notifyf(false, "ERRNO=%d", -r);
+                if (r == -EACCES || r == -EROFS || r == -ENOENT || r == -ENOTDIR || r == -EPERM)
+                        return EX_CANTCREAT;
+                log_error_errno(r, "Failed to start: %m");
+                return EX_SOFTWARE;
+        }
+        return manager_run(m);
 }
-
 int main(int argc, char *argv[]) {
         int r;
 
@@ -171,11 +218,18 @@ int main(int argc, char *argv[]) {
 
         switch (arg_action) {
         case ACTION_CHECK:
-                return run_check(false);
+                r = run_check(false);
+                break;
         case ACTION_DUMP_CONFIG:
-                return run_check(true);
-        case ACTION_RUN:
-                return run_daemon();
+                r = run_check(true);
+                break;
+        case ACTION_ONCE:
+                r = run_manager(true);
+                break;
+        default:
+                r = run_manager(false);
+                break;
         }
-        return EX_SOFTWARE;
+        free(arg_clusters);
+        return r;
 }

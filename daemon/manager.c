@@ -1,0 +1,1030 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sysexits.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+
+#include "build-config.h"
+#include "cce-client.h"
+#include "http.h"
+#include "kubeconfig.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "message-id.h"
+#include "parse-value.h"
+#include "schedule.h"
+#include "state.h"
+#include "time-util.h"
+
+#define TIMER_ACCURACY_USEC (100 * USEC_PER_MSEC)
+#define STATUS_INTERVAL_USEC USEC_PER_SEC
+#define LOCKED_RETRY_SEC 2      /* a kubeconfig locked by someone else */
+#define EXPIRING_SOON_PERCENT 10
+#define EXPIRING_SOON_SEC (24 * 60 * 60)
+
+typedef struct ConfigRef ConfigRef;
+struct ConfigRef {
+        Config *config;
+        unsigned users;         /* calls in flight that borrow its ClusterConfig */
+        ConfigRef *next;
+};
+
+typedef enum ClusterPhase {
+        PHASE_WAITING,          /* scheduled, nothing happening */
+        PHASE_CALLING,          /* a clustercert call in flight */
+} ClusterPhase;
+
+typedef struct Cluster {
+        Manager *manager;
+        const ClusterConfig *config;
+        uint64_t fingerprint;
+        ClusterState state;
+        KubeconfigStatus file;
+        int64_t due;                    /* INT64_MAX: parked, nothing scheduled */
+        size_t heap_index;              /* SIZE_MAX when not in the heap */
+        ClusterPhase phase;
+        CceCall *call;
+        ConfigRef *call_ref;
+        CceKubeconfig *pending;         /* fetched, not yet written */
+        CertInfo pending_cert;
+        char pending_request_id[128];
+        unsigned write_failures;
+        bool warned_insecure;
+        unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
+        bool selected, done, failed;    /* --once */
+} Cluster;
+
+typedef struct CredentialPause {
+        char *name;
+        int64_t until;
+        unsigned failures;
+} CredentialPause;
+
+struct Manager {
+        ManagerOptions options;
+        sd_event *event;
+        sd_event_source *timer, *status_timer;
+        sd_event_source *sigterm, *sigint, *sighup;
+        ConfigRef *configs;             /* current first, then older ones still borrowed */
+        const char *state_dir;
+        HttpClient *http;
+        CceClient *client;
+        Cluster **clusters;             /* sorted by name */
+        size_t n_clusters;
+        Cluster **heap;                 /* earliest due first */
+        size_t n_heap;
+        CredentialPause *pauses;
+        size_t n_pauses;
+        unsigned in_flight;
+        bool status_dirty;
+        unsigned once_remaining;
+        int exit_status;
+};
+
+static Config *current_config(Manager *m) {
+        return m->configs->config;
+}
+
+/* ---- time formatting ---------------------------------------------------- */
+
+static const char *iso_time(int64_t t, char buf[static 32]) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+        if (t <= 0 || t == INT64_MAX || !gmtime_r(&tt, &tm))
+                return strcpy(buf, "-");
+        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
+}
+
+static const char *relative_time(int64_t seconds, char buf[static 32]) {
+        char tmp[32];
+        if (seconds <= 0)
+                return strcpy(buf, "now");
+        /* Two units at most: "3d4h", "12m5s". */
+        format_duration((uint64_t) seconds, tmp);
+        size_t units = 0, i = 0;
+        for (; tmp[i] && units < 2; i++)
+                if (tmp[i] < '0' || tmp[i] > '9')
+                        units++;
+        memcpy(buf, tmp, i);
+        buf[i] = 0;
+        return buf;
+}
+
+static int64_t now_realtime(Manager *m) {
+        uint64_t u;
+        if (sd_event_now(m->event, CLOCK_REALTIME, &u) < 0)
+                return now_sec();
+        return (int64_t) (u / USEC_PER_SEC);
+}
+
+/* ---- the heap of due times ---------------------------------------------- */
+
+static bool heap_less(const Cluster *a, const Cluster *b) {
+        return a->due < b->due;
+}
+
+static void heap_swap(Manager *m, size_t i, size_t j) {
+        Cluster *t = m->heap[i];
+        m->heap[i] = m->heap[j];
+        m->heap[j] = t;
+        m->heap[i]->heap_index = i;
+        m->heap[j]->heap_index = j;
+}
+
+static void heap_up(Manager *m, size_t i) {
+        while (i > 0 && heap_less(m->heap[i], m->heap[(i - 1) / 2])) {
+                heap_swap(m, i, (i - 1) / 2);
+                i = (i - 1) / 2;
+        }
+}
+
+static void heap_down(Manager *m, size_t i) {
+        for (;;) {
+                size_t l = 2 * i + 1, r = l + 1, s = i;
+                if (l < m->n_heap && heap_less(m->heap[l], m->heap[s]))
+                        s = l;
+                if (r < m->n_heap && heap_less(m->heap[r], m->heap[s]))
+                        s = r;
+                if (s == i)
+                        return;
+                heap_swap(m, i, s);
+                i = s;
+        }
+}
+
+static void heap_remove(Manager *m, Cluster *c) {
+        size_t i = c->heap_index;
+        if (i == SIZE_MAX)
+                return;
+        m->n_heap--;
+        if (i != m->n_heap) {
+                m->heap[i] = m->heap[m->n_heap];
+                m->heap[i]->heap_index = i;
+                heap_down(m, i);
+                heap_up(m, i);
+        }
+        c->heap_index = SIZE_MAX;
+}
+
+/* Puts c in the heap at its due time (out of it when INT64_MAX). */
+static void heap_update(Manager *m, Cluster *c) {
+        heap_remove(m, c);
+        if (c->due == INT64_MAX || c->phase != PHASE_WAITING)
+                return;
+        c->heap_index = m->n_heap;
+        m->heap[m->n_heap++] = c;
+        heap_up(m, c->heap_index);
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+static bool cluster_failing(const Cluster *c) {
+        return c->state.failures > 0 || c->pending;
+}
+
+static void update_status(Manager *m) {
+        unsigned ok = 0, failing = 0, parked = 0, renewing = 0;
+        const Cluster *worst = NULL, *next = m->n_heap > 0 ? m->heap[0] : NULL;
+        int64_t now = now_realtime(m);
+        char text[640], renewing_text[32] = "", next_text[160] = "", detail[320] = "", a[32], b[32];
+
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                const Cluster *c = m->clusters[i];
+                if (c->phase == PHASE_CALLING)
+                        renewing++;
+                else if (c->due == INT64_MAX)
+                        parked++;
+                else if (cluster_failing(c))
+                        failing++;
+                else if (c->file.state == KUBECONFIG_OK)
+                        ok++;
+                /* The most urgent problem: the failing cluster whose certificate ends first. */
+                if ((cluster_failing(c) || c->due == INT64_MAX) && c->state.last_error[0] &&
+                    (!worst || c->file.certificate.not_after < worst->file.certificate.not_after))
+                        worst = c;
+        }
+        if (renewing)
+                snprintf(renewing_text, sizeof(renewing_text), ", %u renewing", renewing);
+        if (next)
+                snprintf(next_text, sizeof(next_text), "; next %s in %s", next->config->name, relative_time(next->due - now, a));
+        if (worst)
+                snprintf(detail, sizeof(detail), "; %s: %s error%s%s", worst->config->name,
+                         api_error_class_to_string(worst->state.last_error_class),
+                         worst->due == INT64_MAX ? ", parked" : ", retry in ",
+                         worst->due == INT64_MAX ? "" : relative_time(worst->due - now, b));
+        snprintf(text, sizeof(text), "%zu clusters: %u ok, %u failing, %u parked%s%s%s",
+                 m->n_clusters, ok, failing, parked, renewing_text, next_text, detail);
+        if (!m->options.once)
+                sd_notifyf(false, "STATUS=%s", text);
+        m->status_dirty = false;
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        if (m->status_dirty)
+                update_status(m);
+        return 0;
+}
+
+/* Status updates at most once a second: thousands of clusters renewing at
+ * once do not mean thousands of scans. */
+static void status_changed(Manager *m) {
+        int enabled = SD_EVENT_OFF;
+        uint64_t now;
+
+        m->status_dirty = true;
+        if (!m->status_timer || sd_event_source_get_enabled(m->status_timer, &enabled) < 0 || enabled != SD_EVENT_OFF)
+                return;
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) >= 0 &&
+            sd_event_source_set_time(m->status_timer, now + STATUS_INTERVAL_USEC) >= 0)
+                (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_ONESHOT);
+}
+
+/* ---- scheduling ---------------------------------------------------------- */
+
+static CredentialPause *find_pause(Manager *m, const char *credential) {
+        for (size_t i = 0; i < m->n_pauses; i++)
+                if (strcmp(m->pauses[i].name, credential) == 0)
+                        return &m->pauses[i];
+        return NULL;
+}
+
+static void arm_timer(Manager *m);
+
+/* Works out c->due from its file, state and credential. */
+static void schedule(Manager *m, Cluster *c) {
+        int64_t now = now_realtime(m);
+        const ClusterConfig *cl = c->config;
+
+        if (c->state.next_attempt == INT64_MAX)
+                c->due = INT64_MAX;                             /* parked */
+        else if (c->state.failures > 0 || c->pending)
+                c->due = MAX(c->state.next_attempt, now);       /* backing off */
+        else if (c->file.state != KUBECONFIG_OK || c->file.certificate.not_after <= now)
+                c->due = now;                                   /* nothing usable: now */
+        else
+                c->due = sched_renewal_time(c->file.certificate.not_before, c->file.certificate.not_after,
+                                            cl->renew_at_percent, cl->renew_before_sec,
+                                            sched_jitter_seed(cl->cluster_id));
+
+        CredentialPause *p = find_pause(m, cl->credentials);
+        if (c->due != INT64_MAX && p && p->until > c->due && !c->pending)
+                c->due = p->until;
+
+        heap_update(m, c);
+}
+
+static uint64_t random_u64(void) {
+        uint64_t r;
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+                r = (uint64_t) now_usec(CLOCK_MONOTONIC) * UINT64_C(6364136223846793005);
+        return r;
+}
+
+/* ---- logging with the cluster's fields ----------------------------------- */
+
+typedef struct LogContext {
+        char not_after[32], next[32], status[16];
+} LogContext;
+
+#define log_cluster(c, level, message_id, ctx, http_status, error_code, request_id, ...)                  \
+        log_struct(level, 0, message_id,                                                                 \
+                   LOG_FIELDS({ "CCE_CLUSTER", (c)->config->name },                                      \
+                              { "CCE_CLUSTER_ID", (c)->config->cluster_id },                             \
+                              { "KUBECONFIG_PATH", (c)->config->kubeconfig },                            \
+                              { "CERT_NOT_AFTER", (ctx)->not_after },                                    \
+                              { "NEXT_RENEWAL", (ctx)->next },                                           \
+                              { "HTTP_STATUS", http_status },                                            \
+                              { "CCE_ERROR_CODE", error_code },                                          \
+                              { "REQUEST_ID", request_id }),                                             \
+                   __VA_ARGS__)
+
+static void log_context(const Cluster *c, int64_t not_after, LogContext *ctx) {
+        iso_time(not_after, ctx->not_after);
+        iso_time(c->due, ctx->next);
+}
+
+/* How urgent a failure is: priority rises as the certificate on disk nears
+ * its end. Logs each threshold crossing once. */
+static int failure_priority(Cluster *c, int64_t now) {
+        const CertInfo *cert = &c->file.certificate;
+        LogContext ctx;
+        char when[32];
+
+        if (c->file.state != KUBECONFIG_OK)
+                return LOG_ERR;
+        int64_t lifetime = cert->not_after - cert->not_before, left = cert->not_after - now;
+        log_context(c, cert->not_after, &ctx);
+        if (left <= 0) {
+                if (c->expiry_level < 2) {
+                        c->expiry_level = 2;
+                        log_cluster(c, LOG_CRIT, MESSAGE_ID_EXPIRED, &ctx, NULL, NULL, NULL,
+                                    "The certificate of %s in %s expired at %s; renewals keep failing.",
+                                    c->config->name, c->config->kubeconfig, cert_format_time(cert->not_after, when));
+                }
+                return LOG_CRIT;
+        }
+        if (left < lifetime * EXPIRING_SOON_PERCENT / 100 || left < EXPIRING_SOON_SEC) {
+                if (c->expiry_level < 1) {
+                        c->expiry_level = 1;
+                        log_cluster(c, LOG_ERR, MESSAGE_ID_EXPIRING_SOON, &ctx, NULL, NULL, NULL,
+                                    "The certificate of %s expires at %s and renewals keep failing.",
+                                    c->config->name, cert_format_time(cert->not_after, when));
+                }
+                return LOG_ERR;
+        }
+        return LOG_WARNING;
+}
+
+static void save_state(Manager *m, Cluster *c) {
+        char error[512];
+        if (state_save(m->state_dir, c->config->name, &c->state, error, sizeof(error)) < 0)
+                log_warning("Cannot save the state of %s: %s; a restart may retry it sooner than planned.",
+                            c->config->name, error);
+}
+
+/* ---- --once bookkeeping -------------------------------------------------- */
+
+static void once_finished(Manager *m, Cluster *c, bool failed) {
+        if (!m->options.once || !c->selected || c->done)
+                return;
+        c->done = true;
+        c->failed = failed;
+        if (failed)
+                m->exit_status = EXIT_ONCE_FAILED;
+        if (--m->once_remaining == 0)
+                sd_event_exit(m->event, m->exit_status);
+}
+
+/* ---- outcomes ------------------------------------------------------------ */
+
+static void pause_credential(Manager *m, const char *credential, int64_t until) {
+        CredentialPause *p = find_pause(m, credential);
+
+        if (!p) {
+                CredentialPause *n = reallocarray(m->pauses, m->n_pauses + 1, sizeof(CredentialPause));
+                if (!n)
+                        return;
+                m->pauses = n;
+                p = &m->pauses[m->n_pauses];
+                *p = (CredentialPause) { .name = strdup(credential) };
+                if (!p->name)
+                        return;
+                m->n_pauses++;
+        }
+        p->failures++;
+        p->until = MAX(p->until, until);
+        /* Every cluster of this credential waits too: many clusters share an
+         * access key, and five failures in a row lock it. */
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                Cluster *o = m->clusters[i];
+                if (strcmp(o->config->credentials, credential) == 0 && o->phase == PHASE_WAITING &&
+                    o->due != INT64_MAX && o->due < p->until && !o->pending) {
+                        o->due = p->until;
+                        heap_update(m, o);
+                }
+        }
+}
+
+static void clear_pause(Manager *m, const char *credential) {
+        CredentialPause *p = find_pause(m, credential);
+        if (p) {
+                p->until = 0;
+                p->failures = 0;
+        }
+}
+
+static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
+        int64_t now = now_realtime(m);
+        char describe[700], next[32], status[24] = "";
+        LogContext ctx;
+
+        c->state.failures++;
+        c->state.last_error_class = e->klass;
+        c->state.last_http_status = e->http_status;
+        snprintf(c->state.last_error_code, sizeof(c->state.last_error_code), "%s", e->code);
+        snprintf(c->state.last_error, sizeof(c->state.last_error), "%s", e->message);
+        c->state.next_attempt = sched_retry_time(now, c->state.failures, e,
+                                                 c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0,
+                                                 random_u64());
+        c->state.fingerprint = c->fingerprint;
+        save_state(m, c);
+
+        schedule(m, c);
+        if (e->klass == API_ERROR_AUTHENTICATION)
+                pause_credential(m, c->config->credentials, c->state.next_attempt);
+
+        int priority = failure_priority(c, now);
+        api_error_describe(e, describe, sizeof(describe));
+        if (e->http_status > 0)
+                snprintf(status, sizeof(status), "%ld", e->http_status);
+        log_context(c, c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0, &ctx);
+        const char *http = status[0] ? status : NULL, *code = e->code[0] ? e->code : NULL;
+        const char *rid = e->request_id[0] ? e->request_id : NULL;
+        if (c->due == INT64_MAX)
+                log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
+                            "Renewal of %s failed: %s; parked until the configuration changes (reload after fixing it).",
+                            c->config->name, describe);
+        else if (e->klass == API_ERROR_AUTHENTICATION)
+                log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
+                            "Renewal of %s failed: %s; every cluster using credentials '%s' waits until %s "
+                            "(an access key locks after 5 failed requests in a row).",
+                            c->config->name, describe, c->config->credentials, iso_time(c->due, next));
+        else
+                log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
+                            "Renewal of %s failed: %s; will retry at %s.", c->config->name, describe, iso_time(c->due, next));
+        status_changed(m);
+        once_finished(m, c, true);
+}
+
+/* Writes the fetched certificate; on failure keeps it and tries the write
+ * again later, without asking the API for another one. */
+static void write_pending(Manager *m, Cluster *c) {
+        int64_t now = now_realtime(m);
+        char error[768], when[32];
+        bool insecure = false;
+        LogContext ctx;
+        int r;
+
+        r = kubeconfig_update(c->config, c->pending, &insecure, error, sizeof(error));
+        if (r < 0) {
+                c->write_failures++;
+                ApiError e = { .klass = API_ERROR_TRANSIENT };
+                c->state.next_attempt = r == -EAGAIN ? now + LOCKED_RETRY_SEC :
+                        sched_retry_time(now, c->write_failures, &e, c->pending_cert.not_after, random_u64());
+                c->state.failures = MAX(c->state.failures, 1u);
+                c->state.last_error_class = API_ERROR_TRANSIENT;
+                snprintf(c->state.last_error, sizeof(c->state.last_error), "writing the kubeconfig failed: %.200s", error);
+                schedule(m, c);
+                log_context(c, c->pending_cert.not_after, &ctx);
+                log_cluster(c, r == -EAGAIN ? LOG_NOTICE : LOG_ERR, MESSAGE_ID_WRITE_FAILED, &ctx, NULL, NULL, NULL,
+                            "Cannot write the renewed certificate of %s: %s; the file is unchanged; "
+                            "will write it again at %s without asking for another certificate.",
+                            c->config->name, error, iso_time(c->due, when));
+                status_changed(m);
+                if (r != -EAGAIN || c->write_failures > 5)
+                        once_finished(m, c, true);
+                return;
+        }
+
+        c->file = (KubeconfigStatus) { .state = KUBECONFIG_OK, .certificate = c->pending_cert };
+        c->state = (ClusterState) {
+                .fingerprint = c->fingerprint,
+                .last_attempt = c->state.last_attempt,
+                .last_success = now,
+                .not_before = c->pending_cert.not_before,
+                .not_after = c->pending_cert.not_after,
+        };
+        snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", c->config->cluster_id);
+        c->pending = cce_kubeconfig_free(c->pending);
+        c->write_failures = 0;
+        c->expiry_level = 0;
+        clear_pause(m, c->config->credentials);
+        save_state(m, c);
+        schedule(m, c);
+
+        log_context(c, c->pending_cert.not_after, &ctx);
+        log_cluster(c, LOG_INFO, MESSAGE_ID_RENEWED, &ctx, NULL, NULL, c->pending_request_id[0] ? c->pending_request_id : NULL,
+                    "Renewed %s: %s %s, certificate valid until %s, next renewal at %s.",
+                    c->config->name, c->config->kubeconfig, r > 0 ? "written" : "unchanged",
+                    ctx.not_after, ctx.next);
+        if (insecure && !c->warned_insecure) {
+                c->warned_insecure = true;
+                log_cluster(c, LOG_WARNING, NULL, &ctx, NULL, NULL, NULL,
+                            "%s: the %s endpoint of %s skips TLS verification of the API server; "
+                            "set tls-server-name to verify it against the cluster CA.",
+                            c->config->kubeconfig, endpoint_choice_to_string(c->config->endpoint), c->config->name);
+        }
+        status_changed(m);
+        once_finished(m, c, false);
+}
+
+static void dispatch(Manager *m);
+
+static void release_call(Manager *m, Cluster *c) {
+        c->call = NULL;
+        c->phase = PHASE_WAITING;
+        m->in_flight--;
+        if (c->call_ref) {
+                c->call_ref->users--;
+                c->call_ref = NULL;
+        }
+        /* Configurations replaced by a reload go once no call borrows them. */
+        for (ConfigRef **p = &m->configs->next; *p;) {
+                ConfigRef *r = *p;
+                if (r->users == 0) {
+                        *p = r->next;
+                        config_free(r->config);
+                        free(r);
+                } else
+                        p = &r->next;
+        }
+}
+
+static void on_call_done(CceCall *call, CceResult *result, void *userdata) {
+        Cluster *c = userdata;
+        Manager *m = c->manager;
+
+        release_call(m, c);
+        if (result->error.klass != API_ERROR_NONE)
+                renewal_failed(m, c, &result->error);
+        else {
+                c->pending = TAKE_PTR(result->kubeconfig);
+                c->pending_cert = result->certificate;
+                snprintf(c->pending_request_id, sizeof(c->pending_request_id), "%s", result->request_id);
+                write_pending(m, c);
+        }
+        dispatch(m);
+}
+
+static void start_renewal(Manager *m, Cluster *c) {
+        ApiError e = {};
+        int r;
+
+        c->state.last_attempt = now_realtime(m);
+        if (c->pending) {
+                write_pending(m, c);
+                return;
+        }
+        r = cce_call_start(m->client, c->config, on_call_done, c, &c->call, &e);
+        if (r < 0) {
+                if (e.klass == API_ERROR_NONE)
+                        api_error_set(&e, API_ERROR_TRANSIENT, "cannot start the request: %s", strerror(-r));
+                renewal_failed(m, c, &e);
+                return;
+        }
+        c->phase = PHASE_CALLING;
+        c->call_ref = m->configs;
+        c->call_ref->users++;
+        m->in_flight++;
+        status_changed(m);
+}
+
+/* Starts what is due, within the cap on renewals in flight. */
+static void dispatch(Manager *m) {
+        int64_t now = now_realtime(m);
+        unsigned cap = current_config(m)->parallel_requests;
+
+        while (m->n_heap > 0 && m->heap[0]->due <= now && m->in_flight < cap) {
+                Cluster *c = m->heap[0];
+                heap_remove(m, c);
+                start_renewal(m, c);
+        }
+        arm_timer(m);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        dispatch(userdata);
+        return 0;
+}
+
+static int on_start(sd_event_source *s, void *userdata) {
+        dispatch(userdata);
+        return 0;
+}
+
+/* One wall-clock timer for the earliest deadline: idle means asleep. Past
+ * deadlines held back by the cap wait for a call to end instead. */
+static void arm_timer(Manager *m) {
+        if (m->n_heap == 0 || (m->heap[0]->due <= now_realtime(m) &&
+                               m->in_flight >= current_config(m)->parallel_requests)) {
+                (void) sd_event_source_set_enabled(m->timer, SD_EVENT_OFF);
+                return;
+        }
+        uint64_t when = (uint64_t) MAX(m->heap[0]->due, (int64_t) 0) * USEC_PER_SEC;
+        if (sd_event_source_set_time(m->timer, when) < 0 ||
+            sd_event_source_set_enabled(m->timer, SD_EVENT_ONESHOT) < 0)
+                log_error("Cannot arm the renewal timer.");
+}
+
+/* ---- clusters ------------------------------------------------------------ */
+
+static Cluster *cluster_free(Cluster *c) {
+        if (!c)
+                return NULL;
+        if (c->call) {
+                cce_call_cancel(c->call);
+                release_call(c->manager, c);
+        }
+        heap_remove(c->manager, c);
+        cce_kubeconfig_free(c->pending);
+        free(c);
+        return NULL;
+}
+
+/* A cluster as it stands at start (or when its settings changed): its
+ * file, its remembered state, its schedule. */
+static int cluster_new(Manager *m, const ClusterConfig *cl, Cluster **ret) {
+        Cluster *c = calloc(1, sizeof(Cluster));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->config = cl;
+        c->fingerprint = cluster_config_fingerprint(cl);
+        c->heap_index = SIZE_MAX;
+
+        r = state_load(m->state_dir, cl->name, &c->state);
+        if (r < 0 && r != -ENOENT)
+                log_warning("The state of %s cannot be read (%s); starting afresh.", cl->name,
+                            r == -EBADMSG ? "it does not parse" : strerror(-r));
+        if (r < 0 || strcmp(c->state.cluster_id, cl->cluster_id) != 0)
+                c->state = (ClusterState) {};
+        else if (c->state.fingerprint != c->fingerprint) {
+                /* The settings changed: what was parked or backing off may work now. */
+                c->state.failures = 0;
+                c->state.next_attempt = 0;
+                c->state.last_error_class = API_ERROR_NONE;
+                c->state.last_error[0] = 0;
+        }
+        snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", cl->cluster_id);
+        c->state.fingerprint = c->fingerprint;
+
+        kubeconfig_inspect(cl, &c->file);
+        if (c->file.state != KUBECONFIG_OK)
+                log_info("%s: %s; renewing %s.", cl->name, c->file.reason,
+                         c->state.failures > 0 ? "when its backoff ends" : "now");
+        *ret = c;
+        return 0;
+}
+
+static int cluster_compare(const void *a, const void *b) {
+        return strcmp((*(Cluster *const *) a)->config->name, (*(Cluster *const *) b)->config->name);
+}
+
+static Cluster *find_cluster(Cluster **list, size_t n, const char *name) {
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = strcmp(list[mid]->config->name, name);
+                if (c == 0)
+                        return list[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+/* ---- configuration ------------------------------------------------------- */
+
+static void apply_limits(Manager *m) {
+        HttpLimits limits = http_limits_default;
+        Config *c = current_config(m);
+        limits.total_timeout_ms = c->request_timeout_sec * 1000;
+        limits.connect_timeout_ms = MIN(limits.connect_timeout_ms, limits.total_timeout_ms);
+        limits.low_speed_time_sec = MIN(limits.low_speed_time_sec, c->request_timeout_sec);
+        http_client_set_limits(m->http, &limits);
+}
+
+/* Builds the cluster list for config, reusing clusters whose settings did
+ * not change (their schedule, state and any call in flight stay). */
+static int adopt_config(Manager *m, Config *config) {
+        Cluster **old = m->clusters, **list;
+        size_t n_old = m->n_clusters;
+        int r;
+
+        list = calloc(MAX(config->n_clusters, 1u), sizeof(Cluster *));
+        if (!list)
+                return -ENOMEM;
+        Cluster **heap = reallocarray(m->heap, MAX(config->n_clusters + n_old, 1u), sizeof(Cluster *));
+        if (!heap) {
+                free(list);
+                return -ENOMEM;
+        }
+        m->heap = heap;
+
+        for (size_t i = 0; i < config->n_clusters; i++) {
+                const ClusterConfig *cl = &config->clusters[i];
+                Cluster *c = find_cluster(old, n_old, cl->name);
+                if (c && c->fingerprint == cluster_config_fingerprint(cl)) {
+                        c->config = cl;         /* unchanged: keep everything */
+                        c->selected = true;     /* marks it as taken */
+                } else {
+                        if (c) {
+                                /* Changed: it starts over (the old one goes below). */
+                                if (c->call) {
+                                        cce_call_cancel(c->call);
+                                        release_call(m, c);
+                                }
+                        }
+                        r = cluster_new(m, cl, &c);
+                        if (r < 0) {
+                                free(list);
+                                return r;
+                        }
+                        c->selected = true;
+                        c->heap_index = SIZE_MAX;
+                }
+                list[i] = c;
+        }
+        /* Clusters that went away or were replaced. */
+        for (size_t i = 0; i < n_old; i++) {
+                bool kept = false;
+                for (size_t j = 0; j < config->n_clusters && !kept; j++)
+                        kept = list[j] == old[i];
+                if (!kept)
+                        cluster_free(old[i]);
+        }
+        free(old);
+        qsort(list, config->n_clusters, sizeof(Cluster *), cluster_compare);
+        m->clusters = list;
+        m->n_clusters = config->n_clusters;
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                m->clusters[i]->selected = false;
+                if (m->clusters[i]->phase == PHASE_WAITING)
+                        schedule(m, m->clusters[i]);
+        }
+        return 0;
+}
+
+static void log_config_errors(const char *path, const ConfigErrors *errors, const char *message_id) {
+        for (size_t i = 0; i < errors->n_errors; i++) {
+                const ConfigError *e = &errors->errors[i];
+                if (e->pos.line > 0)
+                        log_struct(LOG_ERR, 0, message_id, LOG_FIELDS({ "CONFIG_FILE", path }),
+                                   "%s:%u:%u: %s", path, e->pos.line, e->pos.column, e->message);
+                else
+                        log_struct(LOG_ERR, 0, message_id, LOG_FIELDS({ "CONFIG_FILE", path }), "%s: %s", path, e->message);
+        }
+        for (size_t i = 0; i < errors->n_warnings; i++) {
+                const ConfigError *e = &errors->warnings[i];
+                log_warning("%s:%u:%u: %s", path, e->pos.line, e->pos.column, e->message);
+        }
+}
+
+static void reload(Manager *m) {
+        _cleanup_(config_freep) Config *config = NULL;
+        ConfigErrors errors = {};
+        int r;
+
+        sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading %s",
+                   now_usec(CLOCK_MONOTONIC), m->options.config_path);
+
+        r = config_load_file(m->options.config_path, &config, &errors);
+        log_config_errors(m->options.config_path, &errors, MESSAGE_ID_RELOAD_FAILED);
+        config_errors_clear(&errors);
+        if (r < 0) {
+                log_struct(LOG_ERR, 0, MESSAGE_ID_RELOAD_FAILED, LOG_FIELDS({ "CONFIG_FILE", m->options.config_path }),
+                           "Reloading %s failed%s; the previous configuration stays in force.",
+                           m->options.config_path, r == -EINVAL ? " (errors above)" : "");
+                sd_notify(false, "READY=1");
+                update_status(m);
+                return;
+        }
+
+        /* Calls of clusters whose settings or credentials change are
+         * cancelled in adopt_config(); those of unchanged ones go on and
+         * borrow the old configuration until they end. */
+        ConfigRef *ref = calloc(1, sizeof(ConfigRef));
+        if (!ref) {
+                log_error("Reloading failed: out of memory; the previous configuration stays in force.");
+                sd_notify(false, "READY=1");
+                return;
+        }
+        ref->config = TAKE_PTR(config);
+        ref->next = m->configs;
+        m->configs = ref;
+
+        r = adopt_config(m, ref->config);
+        if (r >= 0)
+                r = cce_client_set_config(m->client, ref->config);
+        if (r < 0) {
+                log_error_errno(r, "Reloading failed halfway: %m; stopping so that systemd restarts the daemon.");
+                sd_event_exit(m->event, EX_SOFTWARE);
+                return;
+        }
+        apply_limits(m);
+        for (ConfigRef **p = &m->configs->next; *p;) {
+                ConfigRef *o = *p;
+                if (o->users == 0) {
+                        *p = o->next;
+                        config_free(o->config);
+                        free(o);
+                } else
+                        p = &o->next;
+        }
+        log_struct(LOG_INFO, 0, MESSAGE_ID_RELOADED, LOG_FIELDS({ "CONFIG_FILE", m->options.config_path }),
+                   "Reloaded %s: %zu clusters.", m->options.config_path, m->n_clusters);
+        dispatch(m);
+        sd_notify(false, "READY=1");
+        update_status(m);
+}
+
+/* ---- signals --------------------------------------------------------------- */
+
+static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
+        log_struct(LOG_INFO, 0, MESSAGE_ID_STOPPED, NULL, 0, "Stopping on %s.", strsignal((int) si->ssi_signo));
+        sd_event_exit(m->event, m->options.once ? EXIT_ONCE_FAILED : EXIT_SUCCESS);
+        return 0;
+}
+
+static int on_hangup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        if (m->options.once)
+                return 0;
+        reload(m);
+        return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+const char *manager_state_directory(const Config *c) {
+        const char *e = getenv("STATE_DIRECTORY");
+        static char first[4096];
+
+        if (e && e[0] == '/') {
+                /* systemd lists several directories separated by ':'; ours is the first. */
+                snprintf(first, sizeof(first), "%.*s", (int) strcspn(e, ":"), e);
+                return first;
+        }
+        return c->state_directory ?: DEFAULT_STATE_DIRECTORY;
+}
+
+static int select_once(Manager *m) {
+        int64_t now = now_realtime(m);
+        unsigned selected = 0;
+
+        for (char **n = m->options.only; n && *n; n++)
+                if (!find_cluster(m->clusters, m->n_clusters, *n)) {
+                        log_error("No cluster named %s in %s.", *n, m->options.config_path);
+                        return -ENOENT;
+                }
+
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                Cluster *c = m->clusters[i];
+                bool named = !m->options.only;
+                for (char **n = m->options.only; n && *n && !named; n++)
+                        named = strcmp(*n, c->config->name) == 0;
+                if (!named) {
+                        heap_remove(m, c);
+                        continue;
+                }
+                if (m->options.force) {
+                        c->state.next_attempt = 0;
+                        c->state.failures = 0;
+                        c->due = now;
+                } else if (c->due > now) {
+                        heap_remove(m, c);
+                        if (c->due == INT64_MAX) {
+                                log_error("%s is parked after %s errors; fix the configuration, or use --force.",
+                                          c->config->name, api_error_class_to_string(c->state.last_error_class));
+                                m->exit_status = EXIT_ONCE_FAILED;
+                        } else if (c->state.failures > 0 || c->file.state != KUBECONFIG_OK) {
+                                char when[32];
+                                log_error("%s is backing off after a failure until %s; use --force to try now.",
+                                          c->config->name, iso_time(c->due, when));
+                                m->exit_status = EXIT_ONCE_FAILED;
+                        } else
+                                log_info("%s is fresh: valid until %s, renewal due at %s.", c->config->name,
+                                         iso_time(c->file.certificate.not_after, (char[32]) {}),
+                                         iso_time(c->due, (char[32]) {}));
+                        continue;
+                }
+                c->selected = true;
+                selected++;
+                heap_update(m, c);
+        }
+        m->once_remaining = selected;
+        return (int) selected;
+}
+
+int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
+        Manager *m = calloc(1, sizeof(Manager));
+        char error[512];
+        sigset_t mask;
+        int r;
+
+        if (!m) {
+                config_free(config);
+                return -ENOMEM;
+        }
+        m->options = *options;
+        m->configs = calloc(1, sizeof(ConfigRef));
+        if (!m->configs) {
+                config_free(config);
+                manager_free(m);
+                return -ENOMEM;
+        }
+        m->configs->config = config;
+        m->state_dir = manager_state_directory(config);
+
+        r = state_directory_prepare(m->state_dir, error, sizeof(error));
+        if (r < 0) {
+                log_error("%s", error);
+                manager_free(m);
+                return r;
+        }
+
+        if ((r = sd_event_new(&m->event)) < 0 ||
+            (r = http_client_new(m->event, config->parallel_requests, &m->http)) < 0 ||
+            (r = cce_client_new(m->http, &m->client)) < 0 ||
+            (r = cce_client_set_config(m->client, config)) < 0) {
+                manager_free(m);
+                return r;
+        }
+        apply_limits(m);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        if ((r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_terminate, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_terminate, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_hangup, m)) < 0 ||
+            (r = sd_event_add_time(m->event, &m->timer, CLOCK_REALTIME, UINT64_MAX, TIMER_ACCURACY_USEC, on_timer, m)) < 0 ||
+            (r = sd_event_add_time(m->event, &m->status_timer, CLOCK_MONOTONIC, UINT64_MAX, 100 * USEC_PER_MSEC,
+                                   on_status_timer, m)) < 0 ||
+            (r = sd_event_set_watchdog(m->event, true)) < 0) {
+                manager_free(m);
+                return r;
+        }
+        (void) sd_event_source_set_enabled(m->timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_OFF);
+
+        r = adopt_config(m, config);
+        if (r < 0) {
+                manager_free(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < m->n_clusters; i++)
+                cluster_free(m->clusters[i]);
+        free(m->clusters);
+        free(m->heap);
+        cce_client_free(m->client);
+        http_client_free(m->http);
+        for (size_t i = 0; i < m->n_pauses; i++)
+                free(m->pauses[i].name);
+        free(m->pauses);
+        while (m->configs) {
+                ConfigRef *r = m->configs;
+                m->configs = r->next;
+                config_free(r->config);
+                free(r);
+        }
+        sd_event_source_disable_unref(m->timer);
+        sd_event_source_disable_unref(m->status_timer);
+        sd_event_source_disable_unref(m->sigterm);
+        sd_event_source_disable_unref(m->sigint);
+        sd_event_source_disable_unref(m->sighup);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        if (m->options.once) {
+                r = select_once(m);
+                if (r < 0)
+                        return EX_USAGE;
+                if (r == 0)
+                        return m->exit_status;
+        } else {
+                log_struct(LOG_INFO, 0, MESSAGE_ID_STARTED, LOG_FIELDS({ "CONFIG_FILE", m->options.config_path }),
+                           "cce-certd %s started: %zu clusters from %s, state in %s.",
+                           PACKAGE_VERSION, m->n_clusters, m->options.config_path, m->state_dir);
+                /* Configuration, state and files are loaded and timers armed:
+                 * ready, before any network call. */
+                arm_timer(m);
+                update_status(m);
+                sd_notify(false, "READY=1");
+        }
+
+        /* The first renewals start from the loop, after READY=1 is out. */
+        r = sd_event_add_defer(m->event, NULL, on_start, m);
+        if (r < 0)
+                return EX_SOFTWARE;
+        r = sd_event_loop(m->event);
+        if (r < 0) {
+                sd_notifyf(false, "ERRNO=%d", -r);
+                log_error_errno(r, "The event loop failed: %m");
+                return EX_SOFTWARE;
+        }
+        if (r != 0 && !m->options.once)
+                sd_notifyf(false, "ERRNO=%d", EIO);
+        return r;
+}

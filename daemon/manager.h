@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The root object: owns the event loop, the configuration, the clusters and
+ * every child. Runs renewals when they are due (one wall-clock timer for the
+ * earliest deadline), reports to systemd (READY, STATUS, watchdog, RELOADING,
+ * STOPPING) and to the journal, reloads on SIGHUP and stops on SIGTERM. The
+ * one-shot mode (--once) renews what is due, or the named clusters, and
+ * returns. */
+
+#include <stdbool.h>
+
+#include "config.h"
+
+#define EXIT_ONCE_FAILED 1
+
+typedef struct Manager Manager;
+
+typedef struct ManagerOptions {
+        const char *config_path;
+        bool once;                      /* one pass, then exit */
+        bool force;                     /* --once: renew even what is not due */
+        char **only;                    /* --once: these clusters (NULL-terminated), or NULL for all */
+} ManagerOptions;
+
+/* Takes ownership of config. */
+int manager_new(const ManagerOptions *options, Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+static inline void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+
+/* Runs until SIGTERM/SIGINT (daemon) or until the pass is done (--once).
+ * Returns the process exit status. */
+int manager_run(Manager *m);
+
+/* Where state is kept: $STATE_DIRECTORY (its first entry), or the
+ * configuration's state-directory, or the built-in default. */
+const char *manager_state_directory(const Config *c);
