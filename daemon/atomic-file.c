@@ -63,29 +63,39 @@ int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_
         return 0;
 }
 
-/* True when the lock file is left over: written by a process of ours that
- * is gone, or (kubectl writes nothing into it) older than the stale age. */
-static bool lock_is_stale(const char *lock_path) {
+/* Removes the lock file when it is left over: written by a process of ours
+ * that is gone, or (kubectl writes nothing into it) older than the stale
+ * age. Returns true when it is gone (removed here, or by its owner
+ * meanwhile), so that taking it can be tried again. Only the very file that
+ * was judged is removed, never a fresh one created meanwhile. */
+static bool remove_stale_lock(const char *lock_path) {
         char buf[64] = "";
-        struct stat st;
-        int fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        struct stat st, now;
+        bool stale;
         ssize_t n;
 
+        int fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
-                return errno == ENOENT;
+                return errno == ENOENT;  /* released meanwhile: try again */
         if (fstat(fd, &st) < 0) {
                 close(fd);
                 return false;
         }
         n = read(fd, buf, sizeof(buf) - 1);
         close(fd);
-        if (n > 0) {
-                long pid;
-                buf[n] = 0;
-                if (sscanf(buf, "cce-certd %ld", &pid) == 1 && pid > 0)
-                        return kill((pid_t) pid, 0) < 0 && errno == ESRCH;
-        }
-        return time(NULL) - st.st_mtime > FILE_LOCK_STALE_SEC;
+
+        long pid;
+        if (n > 0 && (buf[n] = 0, sscanf(buf, "cce-certd %ld", &pid) == 1) && pid > 0)
+                stale = kill((pid_t) pid, 0) < 0 && errno == ESRCH;
+        else
+                stale = time(NULL) - st.st_mtime > FILE_LOCK_STALE_SEC;
+        if (!stale)
+                return false;
+        if (lstat(lock_path, &now) < 0)
+                return errno == ENOENT;
+        if (now.st_ino != st.st_ino || now.st_dev != st.st_dev)
+                return true;  /* replaced by a new lock: try again, it will say */
+        return unlink(lock_path) == 0 || errno == ENOENT;
 }
 
 FileLock *file_lock_release(FileLock *l) {
@@ -115,14 +125,14 @@ int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t er
                 return -ENOMEM;
         }
 
-        for (int attempt = 0; attempt < 2; attempt++) {
+        for (int attempt = 0;; attempt++) {
                 l->lock_fd = open(l->lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (l->lock_fd >= 0)
                         break;
                 if (errno != EEXIST)
                         return fail(error, error_size, negative_errno(), "cannot create the lock %s: %m", l->lock_path);
-                if (attempt == 0 && lock_is_stale(l->lock_path) && unlink(l->lock_path) == 0)
-                        continue;  /* a dead writer's lock: take it over */
+                if (attempt < 3 && remove_stale_lock(l->lock_path))
+                        continue;  /* a dead writer's lock, or one just released */
                 return fail(error, error_size, -EAGAIN, "%s is locked by another program (%s exists)",
                             target, l->lock_path);
         }

@@ -25,8 +25,18 @@ static int fail(char *error, size_t size, int r, const char *format, ...) {
 }
 
 int state_directory_prepare(const char *dir, char *error, size_t error_size) {
-        _cleanup_free_ char *sub = NULL;
+        _cleanup_free_ char *sub = NULL, *partial = strdup(dir);
 
+        if (!partial)
+                return -ENOMEM;
+        /* Like "mkdir -p": under systemd StateDirectory= made it already. */
+        for (char *p = partial + 1; *p; p++)
+                if (*p == '/') {
+                        *p = 0;
+                        if (mkdir(partial, 0755) < 0 && errno != EEXIST)
+                                return fail(error, error_size, negative_errno(), "cannot create %s: %m", partial);
+                        *p = '/';
+                }
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return fail(error, error_size, negative_errno(), "cannot create the state directory %s: %m", dir);
         if (asprintf(&sub, "%s/clusters", dir) < 0)

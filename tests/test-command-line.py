@@ -29,7 +29,7 @@ def check(name, cond, detail=""):
 def main():
     p = run("--help")
     check("--help exits 0", p.returncode == 0, p.stderr)
-    for opt in ("--config", "--check", "--dump-config", "--help", "--version"):
+    for opt in ("--config", "--check", "--dump-config", "--once", "--cluster", "--force", "--help", "--version"):
         check(f"--help mentions {opt}", opt in p.stdout)
     check("--help names the default configuration", "/cce-certd/config.yaml" in p.stdout)
     check("-h is --help", run("-h").stdout == p.stdout)
@@ -38,7 +38,8 @@ def main():
     check("--version exits 0", p.returncode == 0)
     check("--version prints the version", re.fullmatch(r"cce-certd \d+\.\d+\.\d+\n", p.stdout), p.stdout)
 
-    for args in (["--bogus"], ["-x"], ["-c"], ["--config"], ["extra"], ["--check", "--dump-config"]):
+    for args in (["--bogus"], ["-x"], ["-c"], ["--config"], ["extra"], ["--check", "--dump-config"],
+                 ["--once", "--check"], ["--cluster"]):
         p = run(*args)
         check(f"usage error {' '.join(args)} exits 64", p.returncode == 64, f"{p.returncode} {p.stderr}")
         check(f"usage error {' '.join(args)} says why", p.stderr.strip() != "" and p.stdout == "")
@@ -94,11 +95,23 @@ clusters:
         p2 = run("--dump-config", "-c", str(dumped))
         check("--dump-config output is a configuration that dumps the same", p2.stdout == p.stdout, p2.stderr)
 
-        # The daemon itself: a good configuration starts (and, for now, stops).
+        # The daemon itself (its work is tested against the fake cloud in
+        # test-daemon.py): a state directory it cannot use stops it at start,
+        # before any network call.
+        blocked = d / "blocked"
+        blocked.write_text("a file where the state directory should be")
+        with open(cfg, "a") as f:
+            f.write(f"state-directory: {blocked}/state\n")
         p = run("-c", str(cfg))
-        check("the daemon starts on a good configuration", p.returncode == 0, p.stderr)
-        check("the daemon logs with a priority prefix", p.stderr.startswith("<6>cce-certd "), p.stderr)
+        check("the daemon exits 73 when the state directory cannot be made", p.returncode == 73, p.stderr)
+        check("the daemon says why, with a priority prefix",
+              p.stderr.startswith(f"<3>cannot create the state directory {blocked}/state"), p.stderr)
         check("the daemon never logs secret content", secret_value not in p.stdout + p.stderr)
+        p = run("--once", "-c", str(cfg), "--cluster", "nosuch")
+        check("--once with an unknown --cluster exits 64", p.returncode in (64, 73), p.stderr)
+        for args in (["--cluster", "a"], ["--force"]):
+            p = run(*args, "-c", str(cfg))
+            check(f"{args[0]} without --once is a usage error", p.returncode == 64, p.stderr)
 
         bad = d / "bad.yaml"
         bad.write_text("clusters:\n  - name: a\n    colour: blue\n")
