@@ -57,7 +57,8 @@ static bool stderr_is_journal(void) {
 void log_setup(void) {
         const char *e;
 
-        log_set_target(stderr_is_journal() ? LOG_TARGET_JOURNAL : LOG_TARGET_CONSOLE, NULL);
+        /* The socket can be moved for tests, where no journald runs. */
+        log_set_target(stderr_is_journal() ? LOG_TARGET_JOURNAL : LOG_TARGET_CONSOLE, getenv("CCE_CERTD_JOURNAL_SOCKET"));
 
         e = getenv("CCE_CERTD_LOG_LEVEL");
         if (e) {

@@ -32,7 +32,8 @@ typedef struct LogField {
 #define LOG_JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 /* Chooses the target from the environment: the journal when $JOURNAL_STREAM
- * matches stderr; and the maximum level from $CCE_CERTD_LOG_LEVEL (a syslog
+ * matches stderr (its socket: $CCE_CERTD_JOURNAL_SOCKET, for tests, or the
+ * journal's); and the maximum level from $CCE_CERTD_LOG_LEVEL (a syslog
  * level name or number) when set. */
 void log_setup(void);
 

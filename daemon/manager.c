@@ -74,7 +74,7 @@ struct Manager {
         sd_event_source *timer, *status_timer;
         sd_event_source *sigterm, *sigint, *sighup;
         ConfigRef *configs;             /* current first, then older ones still borrowed */
-        const char *state_dir;
+        char *state_dir;                /* fixed at start: a reload does not move it */
         HttpClient *http;
         CceClient *client;
         Cluster **clusters;             /* sorted by name */
@@ -920,7 +920,11 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
                 return -ENOMEM;
         }
         m->configs->config = config;
-        m->state_dir = manager_state_directory(config);
+        m->state_dir = strdup(manager_state_directory(config));
+        if (!m->state_dir) {
+                manager_free(m);
+                return -ENOMEM;
+        }
 
         r = state_directory_prepare(m->state_dir, error, sizeof(error));
         if (r < 0) {
@@ -990,6 +994,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);
         sd_event_unref(m->event);
+        free(m->state_dir);
         free(m);
         return NULL;
 }

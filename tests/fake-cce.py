@@ -358,6 +358,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             c = STATE["calls"]
             c["clustercert"][cluster_id] = c["clustercert"].get(cluster_id, 0) + 1
             c["clustercert_total"] += 1
+            c.setdefault("first_clustercert_at", time.time())
         fault = take_fault(cluster_id)
 
         if fault and fault.startswith("status:"):

@@ -42,6 +42,11 @@ static void setup(void) {
         };
 }
 
+/* The configuration lives for the whole run; freed at exit for leak checkers. */
+__attribute__((destructor)) static void teardown(void) {
+        config = config_free(config);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         KubeconfigStatus st;
         char error[512];

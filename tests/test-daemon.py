@@ -1,0 +1,478 @@
+#!/usr/bin/python3
+"""The built daemon against the fake cloud, as systemd would run it: the
+sd_notify protocol (a NOTIFY_SOCKET listener of our own), renewals of
+certificates that live seconds, reloads, stops, backoff kept across
+restarts, paused credentials, parked clusters, --once, journal fields
+(through a journal socket of our own). Prints TAP. Every wait is bounded."""
+import json
+import os
+import pathlib
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import yaml
+
+DAEMON = os.path.abspath(os.environ["CCE_CERTD"])
+FAKE = pathlib.Path(os.environ["TESTS_DIR"]) / "fake-cce.py"
+PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+AK, SK = "HPUAEXAMPLEAK0000001", "ExampleSecretKey00000000000000000000000001"
+results = []
+
+
+def check(name, cond, detail=""):
+    results.append((name, bool(cond), detail))
+    print(f"{'ok' if cond else 'not ok'} {len(results)} - {name}", flush=True)
+    if not cond and detail:
+        for line in str(detail).splitlines()[-40:]:
+            print(f"# {line}", flush=True)
+
+
+def wait_for(cond, timeout, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+def cluster_id(i):
+    return "11111111-0000-0000-0000-%012d" % i
+
+
+class Fake:
+    def __init__(self, d, day_seconds, extra_accounts=None):
+        self.dir = d / "fake"
+        accounts = {"aksk": {AK: SK}, "missing_clusters": [cluster_id(404)]}
+        accounts.update(extra_accounts or {})
+        (d / "accounts.json").write_text(json.dumps(accounts))
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(FAKE), "--state-dir", str(self.dir), "--accounts", str(d / "accounts.json"),
+             "--day-seconds", str(day_seconds), "--lifetime", "600", "--hang-seconds", "60"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        _, port, _ = self.proc.stdout.readline().split()
+        self.port = int(port)
+        self.ca = self.dir / "ca.pem"
+        self.ctx = ssl.create_default_context(cafile=str(self.ca))
+
+    def control(self, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        with urllib.request.urlopen(f"https://127.0.0.1:{self.port}{path}", data=data, context=self.ctx, timeout=10) as r:
+            return json.load(r)
+
+    def calls(self):
+        return self.control("/_fake/calls")
+
+    def count(self, i):
+        return self.calls()["clustercert"].get(cluster_id(i), 0)
+
+    def fault(self, i, fault, sticky=False):
+        self.control("/_fake/faults", {"cluster_id": cluster_id(i), "faults": [fault], "sticky": sticky})
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+class Notify:
+    """A NOTIFY_SOCKET of our own: collects every datagram with its time."""
+
+    def __init__(self, d):
+        self.path = str(d / "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.messages = []
+        self.running = True
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while self.running:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.messages.append((time.time(), data.decode()))
+
+    def find(self, text, since=0.0):
+        return [(t, m) for t, m in self.messages if t >= since and text in m]
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+class Journal:
+    """A journal socket of our own, read in the native protocol."""
+
+    def __init__(self, d):
+        self.path = str(d / "journal")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.records = []
+        self.running = True
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def parse(data):
+        fields, i = {}, 0
+        while i < len(data):
+            nl = data.index(b"\n", i)
+            line = data[i:nl]
+            if b"=" in line:
+                k, v = line.split(b"=", 1)
+                fields[k.decode()] = v.decode()
+                i = nl + 1
+            else:
+                (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
+                fields[line.decode()] = data[nl + 9:nl + 9 + n].decode()
+                i = nl + 9 + n + 1
+        return fields
+
+    def loop(self):
+        while self.running:
+            try:
+                data = self.sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.records.append(self.parse(data))
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def write_config(d, fake, clusters, extra=""):
+    secrets = d / "secrets"
+    secrets.mkdir(exist_ok=True)
+    for name, value in (("ak", AK), ("sk", SK), ("wrong-sk", "NotTheSecret")):
+        (secrets / name).write_text(value + "\n")
+        (secrets / name).chmod(0o600)
+    (d / "kube").mkdir(exist_ok=True)
+    lines = [f"state-directory: {d}/state", "request-timeout: 5s", extra,
+             "defaults:", f"  api-endpoint: https://127.0.0.1:{fake.port}", f"  ca-file: {fake.ca}",
+             "  credentials: ops", "  duration: 1", "  renew-at: 50%",
+             "credentials:",
+             f"  ops: {{access-key: {{file: {secrets}/ak}}, secret-key: {{file: {secrets}/sk}}}}",
+             f"  other: {{access-key: {{file: {secrets}/ak}}, secret-key: {{file: {secrets}/sk}}}}",
+             "clusters:"]
+    for i, settings in clusters:
+        kubeconfig = "" if "kubeconfig:" in settings else f", kubeconfig: {d}/kube/c{i}"
+        lines.append(f"  - {{name: c{i}, project-id: {PROJECT}, cluster-id: {cluster_id(i)}{kubeconfig}{settings}}}")
+    path = d / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Daemon:
+    def __init__(self, d, config, notify=None, env=None, args=()):
+        self.stderr_path = d / f"daemon-{time.time_ns()}.log"
+        self.stderr = open(self.stderr_path, "w")
+        e = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "JOURNAL_STREAM")}
+        if notify:
+            e["NOTIFY_SOCKET"] = notify.path
+        e.update(env or {})
+        self.proc = subprocess.Popen([DAEMON, "-c", str(config), *args], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr, env=e)
+
+    def log(self):
+        if not self.stderr.closed:
+            self.stderr.flush()
+        return self.stderr_path.read_text()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+        finally:
+            self.stderr.close()
+
+
+def run_once(config, *args):
+    p = subprocess.run([DAEMON, "--once", "-c", str(config), *args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    return p.returncode, p.stderr
+
+
+# ---- the tests --------------------------------------------------------------
+
+def test_ready_rotation_status(d):
+    """READY=1 before any request; 3 clusters with 10 s certificates renewed
+    at 50% rotate at least 3 times in 30 s, exactly one call per rotation,
+    and every read of every kubeconfig parses; STATUS= follows."""
+    fake = Fake(d, day_seconds=10)
+    notify = Notify(d)
+    config = write_config(d, fake, [(1, ""), (2, ""), (3, ", merge: true, kubeconfig: " + str(d / "kube/shared"))])
+    seen = {1: set(), 2: set(), 3: set()}
+    bad_reads = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            for i, path in ((1, d / "kube/c1"), (2, d / "kube/c2"), (3, d / "kube/shared")):
+                try:
+                    text = path.read_text()
+                except FileNotFoundError:
+                    continue
+                try:
+                    doc = yaml.safe_load(text)
+                    users = {u["name"]: u["user"]["client-certificate-data"] for u in doc["users"]}
+                    seen[i].add(users[f"c{i}"])
+                except Exception as e:  # any partial or broken read
+                    bad_reads.append(f"{path}: {e}")
+            time.sleep(0.05)
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    daemon = Daemon(d, config, notify)
+    ready = wait_for(lambda: notify.find("READY=1"), 10)
+    check("READY=1 is sent", ready, daemon.log())
+    wait_for(lambda: fake.calls().get("first_clustercert_at"), 10)
+    first_call = fake.calls().get("first_clustercert_at")
+    check("READY=1 comes before the first request", ready and first_call and ready[0][0] <= first_call + 0.05,
+          f"ready {ready[0][0] if ready else None}, first call {first_call}")
+    time.sleep(30)
+    stop.set()
+    t.join()
+    status = daemon.stop()
+    check("SIGTERM: exit 0", status == 0, daemon.log())
+    check("STOPPING=1 is sent", notify.find("STOPPING=1"))
+    for i in (1, 2, 3):
+        c = fake.count(i)
+        check(f"cluster c{i} rotated at least 3 times in 30 s ({c})", c >= 3, daemon.log())
+
+        check(f"cluster c{i}: one API call per rotation ({c} calls, {len(seen[i])} certificates seen)",
+              c > 0 and (c == len(seen[i]) or c == len(seen[i]) + 1))
+    check("every read of every kubeconfig parsed", not bad_reads, "\n".join(bad_reads[:5]))
+    statuses = [m for _, m in notify.find("STATUS=")]
+    check("STATUS= reports the clusters", any("3 clusters: 3 ok, 0 failing, 0 parked; next c" in m for m in statuses),
+          "\n".join(statuses[-5:]))
+    check("no temporary files are left", not list((d / "kube").glob(".*cce-certd-*")))
+    notify.close()
+    fake.stop()
+
+
+def test_reload(d):
+    """SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1; an unchanged
+    configuration makes no call; a broken one keeps the old one running and
+    logs FILE:LINE:COLUMN errors; a changed cluster is renewed."""
+    fake = Fake(d, day_seconds=3600)  # certificates live an hour: nothing is due
+    notify = Notify(d)
+    config = write_config(d, fake, [(1, ""), (2, "")])
+    daemon = Daemon(d, config, notify)
+    check("reload: both clusters get their first certificate", wait_for(lambda: fake.calls()["clustercert_total"] == 2, 15))
+    wait_for(lambda: notify.find("STATUS=2 clusters: 2 ok"), 5)
+    before = fake.calls()["clustercert_total"]
+    t0 = time.time()
+    daemon.proc.send_signal(signal.SIGHUP)
+    check("SIGHUP: RELOADING=1 with MONOTONIC_USEC",
+          wait_for(lambda: [m for _, m in notify.find("RELOADING=1", t0) if "MONOTONIC_USEC=" in m], 5))
+    check("SIGHUP: READY=1 after reloading", wait_for(lambda: notify.find("READY=1", t0), 5))
+    time.sleep(2)
+    check("SIGHUP with an unchanged configuration makes no API call", fake.calls()["clustercert_total"] == before)
+
+    good = config.read_text()
+    config.write_text(good.replace("clusters:", "clusters:\n  - {name: broken, colour: blue}", 1))
+    t1 = time.time()
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: notify.find("READY=1", t1), 5)
+    time.sleep(0.5)
+    log = daemon.log()
+    check("a broken configuration on SIGHUP: the daemon keeps running", daemon.proc.poll() is None, log)
+    check("a broken configuration on SIGHUP: FILE:LINE:COLUMN errors are logged",
+          f"<3>{config}:" in log and "unknown key 'colour' in cluster #1" in log, log)
+    check("a broken configuration on SIGHUP: the old one stays in force", "previous configuration stays in force" in log, log)
+
+    # Changing one cluster's settings renews that cluster only.
+    config.write_text(good.replace(f"kubeconfig: {d}/kube/c2", f"kubeconfig: {d}/kube/c2-moved"))
+    t2 = time.time()
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: notify.find("READY=1", t2), 5)
+    check("a changed cluster is renewed after the reload", wait_for(lambda: fake.count(2) == 2, 10), daemon.log())
+    time.sleep(1)
+    check("an unchanged cluster is not", fake.count(1) == 1)
+    check("reload: exit 0 on SIGTERM", daemon.stop() == 0, daemon.log())
+    notify.close()
+    fake.stop()
+
+
+def test_sigterm_during_slow_request(d):
+    """SIGTERM while a request hangs: exit 0 quickly, no temporary file, the
+    old kubeconfig byte for byte as it was."""
+    fake = Fake(d, day_seconds=2)
+    notify = Notify(d)
+    config = write_config(d, fake, [(1, "")])
+    status, err = run_once(config)
+    check("--once writes the first kubeconfig", status == 0, err)
+    old = (d / "kube/c1").read_bytes()
+    time.sleep(2.5)  # the 2 s certificate has expired: the daemon renews at once
+    fake.fault(1, "hang", sticky=True)
+    daemon = Daemon(d, config, notify)
+    check("the daemon calls", wait_for(lambda: fake.count(1) >= 2, 10))
+    time.sleep(0.3)
+    t0 = time.time()
+    status = daemon.stop()
+    took = time.time() - t0
+    check(f"SIGTERM during a hanging request: exit 0 ({status}) in {took:.2f} s", status == 0 and took < 3, daemon.log())
+    check("the old kubeconfig is intact", (d / "kube/c1").read_bytes() == old)
+    check("no temporary files", not list((d / "kube").glob(".*")))
+    notify.close()
+    fake.stop()
+
+
+def test_backoff_survives_restart(d):
+    """A 429 with Retry-After: 60 is remembered: a restart does not call."""
+    fake = Fake(d, day_seconds=10)
+    config = write_config(d, fake, [(1, "")])
+    fake.fault(1, "status:429:apigw:retry-after=60", sticky=True)
+    daemon = Daemon(d, config)
+    check("the throttled call is made once", wait_for(lambda: fake.count(1) == 1, 10))
+    time.sleep(1)
+    daemon.stop()
+    st = json.loads((d / "state/clusters/c1.json").read_text())
+    check("the state remembers the backoff", st["failures"] == 1 and st["next-attempt"] >= time.time() + 50
+          and st["last-error-class"] == "throttled", st)
+    daemon = Daemon(d, config)
+    time.sleep(3)
+    check("after a restart, no call before the stored time", fake.count(1) == 1, daemon.log())
+    daemon.stop()
+    fake.stop()
+
+
+def test_auth_pauses_credential_and_404_parks(d):
+    """A 401 on one cluster pauses the others of its credential; a 404
+    parks a cluster (one call, then none, also after an unchanged reload)."""
+    fake = Fake(d, day_seconds=12)
+    notify = Notify(d)
+    config = write_config(d, fake, [(1, ""), (2, ""), (3, ", credentials: other"), (404, "")])
+    status, err = run_once(config, "--cluster", "c2", "--cluster", "c3")
+    check("--once --cluster renews the named clusters", status == 0 and fake.count(2) == 1 and fake.count(3) == 1
+          and fake.count(1) == 0, err)
+    fake.fault(1, "status:401:apigw", sticky=True)
+    daemon = Daemon(d, config, notify)
+    check("the 401 arrives", wait_for(lambda: fake.count(1) == 1, 10))
+    # c2 (same credential) was due at about 6 s; c3 (other credential) too.
+    time.sleep(10)
+    check("a 401 pauses the other clusters of the credential", fake.count(2) == 1, daemon.log())
+    check("clusters of other credentials go on", fake.count(3) >= 2, daemon.log())
+    check("the 401 is not retried in a tight loop", fake.count(1) == 1)
+    check("the 404 is asked once", fake.count(404) == 1)
+    check("STATUS= shows the parked cluster", any("1 parked" in m for _, m in notify.find("STATUS=")))
+    log = daemon.log()
+    check("the log names the class, status and code",
+          "authentication error: HTTP 401, APIGW.0301" in log and "not-found error: HTTP 404, CCE.01404001" in log, log)
+    check("the log says what happens next", "every cluster using credentials 'ops' waits until" in log
+          and "parked until the configuration changes" in log, log)
+    t0 = time.time()
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: notify.find("READY=1", t0), 5)
+    time.sleep(1)
+    check("a parked cluster stays parked over an unchanged reload", fake.count(404) == 1)
+    daemon.stop()
+    notify.close()
+    fake.stop()
+
+
+def test_once(d):
+    fake = Fake(d, day_seconds=3600)
+    config = write_config(d, fake, [(1, ""), (2, "")])
+    status, err = run_once(config)
+    check("--once: exit 0 when every cluster is renewed", status == 0 and fake.calls()["clustercert_total"] == 2, err)
+    status, err = run_once(config)
+    check("--once again: nothing due, no call, exit 0", status == 0 and fake.calls()["clustercert_total"] == 2, err)
+    status, err = run_once(config, "--force", "--cluster", "c2")
+    check("--once --force --cluster renews that cluster only", status == 0 and fake.count(2) == 2 and fake.count(1) == 1, err)
+    fake.fault(1, "status:503:cce")
+    status, err = run_once(config, "--force")
+    check("--once: exit 1 when a cluster fails", status == 1 and "transient error: HTTP 503" in err, err)
+    status, err = run_once(config, "--cluster", "nosuch")
+    check("--once --cluster with an unknown name: exit 64", status == 64 and "No cluster named nosuch" in err, err)
+    bad = d / "bad.yaml"
+    bad.write_text("clusters: [\n")
+    status, err = run_once(bad)
+    check("--once with a bad configuration: exit 78", status == 78, err)
+    fake.stop()
+
+
+def test_watchdog_and_journal(d):
+    """WATCHDOG_USEC makes the daemon ping; journal records carry the
+    fields and message ids."""
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    journal = Journal(d)
+    config = write_config(d, fake, [(1, "")])
+    stderr_file = d / "journal-stderr"
+    stderr_file.touch()
+    st = os.stat(stderr_file)
+    env = {"WATCHDOG_USEC": "200000", "CCE_CERTD_JOURNAL_SOCKET": journal.path,
+           "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+    e = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET",)}
+    e.update(env)
+    e["NOTIFY_SOCKET"] = notify.path
+    with open(stderr_file, "w") as err:
+        proc = subprocess.Popen([DAEMON, "-c", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, env=e)
+        renewed = wait_for(lambda: [r for r in journal.records if r.get("MESSAGE_ID") == "2240c8e19fe143009cbcac427c0387e5"], 10)
+        time.sleep(1.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    pings = notify.find("WATCHDOG=1")
+    check(f"watchdog pings with WATCHDOG_USEC=200ms ({len(pings)} in the run)", len(pings) >= 5)
+    check("a 'renewed' journal record", renewed, journal.records)
+    if renewed:
+        r = renewed[0]
+        for field in ("CCE_CLUSTER", "CCE_CLUSTER_ID", "KUBECONFIG_PATH", "CERT_NOT_AFTER", "NEXT_RENEWAL", "REQUEST_ID",
+                      "PRIORITY", "SYSLOG_IDENTIFIER"):
+            check(f"the record has {field}", r.get(field), r)
+        check("CCE_CLUSTER names the cluster", r.get("CCE_CLUSTER") == "c1")
+    started = [r for r in journal.records if r.get("MESSAGE_ID") == "b6c698692d794207bfdd08cc72bc81b5"]
+    check("a 'started' journal record", started)
+    check("nothing went to stderr while the journal was there", stderr_file.read_text() == "", stderr_file.read_text())
+    everything = json.dumps(journal.records) + "".join(m for _, m in notify.messages)
+    check("no secret in any journal record or notification", SK not in everything and AK not in everything)
+    journal.close()
+    notify.close()
+    fake.stop()
+
+
+def main():
+    tests = [test_ready_rotation_status, test_reload, test_sigterm_during_slow_request, test_backoff_survives_restart,
+             test_auth_pauses_credential_and_404_parks, test_once, test_watchdog_and_journal]
+    selected = [t for t in tests if len(sys.argv) < 2 or t.__name__ in sys.argv[1:]]
+    for t in selected:
+        print(f"# {t.__name__}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="test-daemon-") as tmp:
+            try:
+                t(pathlib.Path(tmp))
+            except Exception as e:  # a test that breaks is a failure, not a crash of the suite
+                import traceback
+                check(f"{t.__name__} ran to its end", False, traceback.format_exc())
+    print(f"1..{len(results)}")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
