@@ -84,6 +84,7 @@ struct Manager {
         CredentialPause *pauses;
         size_t n_pauses;
         unsigned in_flight;
+        unsigned max_in_flight;         /* parallel-requests at start */
         bool status_dirty;
         unsigned once_remaining;
         int exit_status;
@@ -572,7 +573,7 @@ static void start_renewal(Manager *m, Cluster *c) {
 /* Starts what is due, within the cap on renewals in flight. */
 static void dispatch(Manager *m) {
         int64_t now = now_realtime(m);
-        unsigned cap = current_config(m)->parallel_requests;
+        unsigned cap = m->max_in_flight;
 
         while (m->n_heap > 0 && m->heap[0]->due <= now && m->in_flight < cap) {
                 Cluster *c = m->heap[0];
@@ -596,7 +597,7 @@ static int on_start(sd_event_source *s, void *userdata) {
  * deadlines held back by the cap wait for a call to end instead. */
 static void arm_timer(Manager *m) {
         if (m->n_heap == 0 || (m->heap[0]->due <= now_realtime(m) &&
-                               m->in_flight >= current_config(m)->parallel_requests)) {
+                               m->in_flight >= m->max_in_flight)) {
                 (void) sd_event_source_set_enabled(m->timer, SD_EVENT_OFF);
                 return;
         }
@@ -920,6 +921,7 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
                 return -ENOMEM;
         }
         m->configs->config = config;
+        m->max_in_flight = config->parallel_requests;
         m->state_dir = strdup(manager_state_directory(config));
         if (!m->state_dir) {
                 manager_free(m);
