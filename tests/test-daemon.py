@@ -322,13 +322,13 @@ def test_reload(d):
 def test_sigterm_during_slow_request(d):
     """SIGTERM while a request hangs: exit 0 quickly, no temporary file, the
     old kubeconfig byte for byte as it was."""
-    fake = Fake(d, day_seconds=2)
+    fake = Fake(d, day_seconds=6)
     notify = Notify(d)
     config = write_config(d, fake, [(1, "")])
     status, err = run_once(config)
     check("--once writes the first kubeconfig", status == 0, err)
     old = (d / "kube/c1").read_bytes()
-    time.sleep(2.5)  # the 2 s certificate has expired: the daemon renews at once
+    time.sleep(6.5)  # the 6 s certificate has expired: the daemon renews at once
     fake.fault(1, "hang", sticky=True)
     daemon = Daemon(d, config, notify)
     check("the daemon calls", wait_for(lambda: fake.count(1) >= 2, 10))
