@@ -334,7 +334,10 @@ static int failure_priority(Cluster *c, int64_t now) {
                 }
                 return LOG_CRIT;
         }
-        if (left < lifetime * EXPIRING_SOON_PERCENT / 100 || left < EXPIRING_SOON_SEC) {
+        /* 10% of the lifetime, or 24 hours where that is less than a fifth of
+         * it (so that certificates living seconds scale like the others). */
+        int64_t soon = MAX(lifetime * EXPIRING_SOON_PERCENT / 100, MIN((int64_t) EXPIRING_SOON_SEC, lifetime / 5));
+        if (left < soon) {
                 if (c->expiry_level < 1) {
                         c->expiry_level = 1;
                         log_cluster(c, LOG_ERR, MESSAGE_ID_EXPIRING_SOON, &ctx, NULL, NULL, NULL,

@@ -50,14 +50,15 @@ def cluster_id(i):
 
 
 class Fake:
-    def __init__(self, d, day_seconds, extra_accounts=None):
+    def __init__(self, d, day_seconds, extra_accounts=None, skew_seconds=0):
         self.dir = d / "fake"
         accounts = {"aksk": {AK: SK}, "missing_clusters": [cluster_id(404)]}
         accounts.update(extra_accounts or {})
         (d / "accounts.json").write_text(json.dumps(accounts))
         self.proc = subprocess.Popen(
             ["/usr/bin/python3", str(FAKE), "--state-dir", str(self.dir), "--accounts", str(d / "accounts.json"),
-             "--day-seconds", str(day_seconds), "--lifetime", "600", "--hang-seconds", "60"],
+             "--day-seconds", str(day_seconds), "--lifetime", "600", "--hang-seconds", "60",
+             "--skew-seconds", str(skew_seconds)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         _, port, _ = self.proc.stdout.readline().split()
         self.port = int(port)
@@ -458,9 +459,49 @@ def test_watchdog_and_journal(d):
     fake.stop()
 
 
+def test_expiry_escalation_and_clock_skew(d):
+    """While renewals keep failing, priority rises as expiry nears: warning,
+    then error with 'expiring soon', then critical with 'expired', each
+    crossing logged once. And an API clock 10 minutes off is warned about."""
+    fake = Fake(d, day_seconds=16, skew_seconds=600)
+    journal = Journal(d)
+    config = write_config(d, fake, [(1, "")])
+    status, err = run_once(config)
+    check("--once writes a 16 s certificate", status == 0, err)
+    check("an API clock 10 minutes off is warned about", "is +600s off ours: check NTP here" in err
+          or "is +599s off ours" in err or "is +601s off ours" in err, err)
+    fake.fault(1, "status:503:cce", sticky=True)
+    stderr_file = d / "stderr"
+    stderr_file.touch()
+    st = os.stat(stderr_file)
+    e = dict(os.environ, CCE_CERTD_JOURNAL_SOCKET=journal.path, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    with open(stderr_file, "w") as f:
+        proc = subprocess.Popen([DAEMON, "-c", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=f, env=e)
+        wait_for(lambda: [r for r in journal.records if r.get("MESSAGE_ID") == "f50d433bb9fe426f884832211cbbcb7f"], 30)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    failed = [r for r in journal.records if r.get("MESSAGE_ID") == "faad1cbe13ef47f58daf7b58d61e2040"]
+    priorities = [int(r["PRIORITY"]) for r in failed]
+    check(f"failures are logged with rising priority ({priorities})",
+          len(priorities) >= 3 and priorities == sorted(priorities, reverse=True) and priorities[0] == 4
+          and priorities[-1] == 2)
+    soon = [r for r in journal.records if r.get("MESSAGE_ID") == "5237f0b4055748a29b0977ebd4315ded"]
+    expired = [r for r in journal.records if r.get("MESSAGE_ID") == "f50d433bb9fe426f884832211cbbcb7f"]
+    check("'expiring soon' is logged once, at priority err", len(soon) == 1 and soon[0]["PRIORITY"] == "3", soon)
+    check("'expired' is logged once, at priority crit", len(expired) == 1 and expired[0]["PRIORITY"] == "2", expired)
+    check("failures carry HTTP_STATUS and CCE_ERROR_CODE",
+          failed and failed[0].get("HTTP_STATUS") == "503" and failed[0].get("CCE_ERROR_CODE", "").startswith("CCE."), failed[:1])
+    check("retries are bounded: no tight loop", fake.count(1) < 30, fake.count(1))
+    journal.close()
+    fake.stop()
+
+
 def main():
     tests = [test_ready_rotation_status, test_reload, test_sigterm_during_slow_request, test_backoff_survives_restart,
-             test_auth_pauses_credential_and_404_parks, test_once, test_watchdog_and_journal]
+             test_auth_pauses_credential_and_404_parks, test_once, test_watchdog_and_journal,
+             test_expiry_escalation_and_clock_skew]
     selected = [t for t in tests if len(sys.argv) < 2 or t.__name__ in sys.argv[1:]]
     for t in selected:
         print(f"# {t.__name__}", flush=True)
