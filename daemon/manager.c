@@ -514,15 +514,8 @@ static void write_pending(Manager *m, Cluster *c) {
 
 static void dispatch(Manager *m);
 
-static void release_call(Manager *m, Cluster *c) {
-        c->call = NULL;
-        c->phase = PHASE_WAITING;
-        m->in_flight--;
-        if (c->call_ref) {
-                c->call_ref->users--;
-                c->call_ref = NULL;
-        }
-        /* Configurations replaced by a reload go once no call borrows them. */
+/* Configurations replaced by a reload go once no call borrows them. */
+static void free_retired_configs(Manager *m) {
         for (ConfigRef **p = &m->configs->next; *p;) {
                 ConfigRef *r = *p;
                 if (r->users == 0) {
@@ -532,6 +525,17 @@ static void release_call(Manager *m, Cluster *c) {
                 } else
                         p = &r->next;
         }
+}
+
+static void release_call(Manager *m, Cluster *c) {
+        c->call = NULL;
+        c->phase = PHASE_WAITING;
+        m->in_flight--;
+        if (c->call_ref) {
+                c->call_ref->users--;
+                c->call_ref = NULL;
+        }
+        free_retired_configs(m);
 }
 
 static void on_call_done(CceCall *call, CceResult *result, void *userdata) {
@@ -810,15 +814,7 @@ static void reload(Manager *m) {
                 return;
         }
         apply_limits(m);
-        for (ConfigRef **p = &m->configs->next; *p;) {
-                ConfigRef *o = *p;
-                if (o->users == 0) {
-                        *p = o->next;
-                        config_free(o->config);
-                        free(o);
-                } else
-                        p = &o->next;
-        }
+        free_retired_configs(m);
         log_struct(LOG_INFO, 0, MESSAGE_ID_RELOADED, LOG_FIELDS({ "CONFIG_FILE", m->options.config_path }),
                    "Reloaded %s: %zu clusters.", m->options.config_path, m->n_clusters);
         dispatch(m);

@@ -21,6 +21,10 @@ import urllib.request
 import yaml
 
 DAEMON = os.path.abspath(os.environ["CCE_CERTD"])
+# CCE_CERTD_VALGRIND=1 runs every daemon under valgrind memcheck: an error
+# or a leak makes it exit 99, which fails the checks of its exit status.
+WRAPPER = (["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+            "--errors-for-leak-kinds=definite,indirect"] if os.environ.get("CCE_CERTD_VALGRIND") else [])
 FAKE = pathlib.Path(os.environ["TESTS_DIR"]) / "fake-cce.py"
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 AK, SK = "HPUAEXAMPLEAK0000001", "ExampleSecretKey00000000000000000000000001"
@@ -191,7 +195,7 @@ class Daemon:
         if notify:
             e["NOTIFY_SOCKET"] = notify.path
         e.update(env or {})
-        self.proc = subprocess.Popen([DAEMON, "-c", str(config), *args], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([*WRAPPER, DAEMON, "-c", str(config), *args], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.stderr, env=e)
 
     def log(self):
@@ -213,7 +217,7 @@ class Daemon:
 
 
 def run_once(config, *args):
-    p = subprocess.run([DAEMON, "--once", "-c", str(config), *args], stdin=subprocess.DEVNULL,
+    p = subprocess.run([*WRAPPER, DAEMON, "--once", "-c", str(config), *args], stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
     return p.returncode, p.stderr
 
