@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 
 #include "build-config.h"
@@ -12,12 +13,14 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "status.h"
 
 typedef enum Action {
         ACTION_RUN,
         ACTION_ONCE,
         ACTION_CHECK,
         ACTION_DUMP_CONFIG,
+        ACTION_STATUS,
 } Action;
 
 static const char *arg_config = DEFAULT_CONFIG_FILE;
@@ -25,6 +28,7 @@ static Action arg_action = ACTION_RUN;
 static char **arg_clusters = NULL;      /* NULL-terminated */
 static size_t arg_n_clusters = 0;
 static bool arg_force = false;
+static bool arg_json = false;
 
 static void help(void) {
         printf("Usage: %s [OPTIONS]\n"
@@ -38,11 +42,15 @@ static void help(void) {
                "      --once           renew what is due, then exit (for timers and scripts)\n"
                "      --cluster NAME   with --once: only this cluster (repeatable)\n"
                "      --force          with --once: renew even what is not due\n"
+               "      --status [NAME]  show each cluster's certificate and renewal state\n"
+               "      --json           with --status: print a JSON object\n"
                "  -h, --help           show this help\n"
                "      --version        show the version\n"
                "\n"
-               "Exit status: 0 success; 1 --once: a selected cluster is not fresh;\n"
-               "64 usage error; 73 the state directory cannot be used; 78 configuration error.\n"
+               "Exit status: 0 success; 1 --once: a selected cluster is not fresh, --status:\n"
+               "a cluster is failing or parked; 2 --status: a certificate expired or is near\n"
+               "its end; 64 usage error; 73 the state directory cannot be used;\n"
+               "78 configuration error.\n"
                "See cce-certd(8) and cce-certd.yaml(5).\n",
                program_invocation_short_name, DEFAULT_CONFIG_FILE);
 }
@@ -55,6 +63,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_ONCE,
                 ARG_CLUSTER,
                 ARG_FORCE,
+                ARG_STATUS,
+                ARG_JSON,
                 ARG_VERSION,
         };
         static const struct option options[] = {
@@ -64,6 +74,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "once", no_argument, NULL, ARG_ONCE },
                 { "cluster", required_argument, NULL, ARG_CLUSTER },
                 { "force", no_argument, NULL, ARG_FORCE },
+                { "status", no_argument, NULL, ARG_STATUS },
+                { "json", no_argument, NULL, ARG_JSON },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -79,12 +91,17 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_CHECK:
                 case ARG_DUMP_CONFIG:
                 case ARG_ONCE:
+                case ARG_STATUS:
                         if (arg_action != ACTION_RUN) {
-                                fprintf(stderr, "%s: --check, --dump-config and --once exclude each other\n",
+                                fprintf(stderr, "%s: --check, --dump-config, --once and --status exclude each other\n",
                                         program_invocation_short_name);
                                 return -EINVAL;
                         }
-                        arg_action = c == ARG_CHECK ? ACTION_CHECK : c == ARG_DUMP_CONFIG ? ACTION_DUMP_CONFIG : ACTION_ONCE;
+                        arg_action = c == ARG_CHECK ? ACTION_CHECK : c == ARG_DUMP_CONFIG ? ACTION_DUMP_CONFIG :
+                                c == ARG_ONCE ? ACTION_ONCE : ACTION_STATUS;
+                        break;
+                case ARG_JSON:
+                        arg_json = true;
                         break;
                 case ARG_CLUSTER: {
                         char **n = reallocarray(arg_clusters, arg_n_clusters + 2, sizeof(char *));
@@ -114,12 +131,25 @@ static int parse_argv(int argc, char *argv[]) {
                         return -EINVAL;
                 }
 
-        if (optind < argc) {
-                fprintf(stderr, "%s: unexpected argument '%s'; see --help\n", program_invocation_short_name, argv[optind]);
+        if (arg_json && arg_action != ACTION_STATUS) {
+                fprintf(stderr, "%s: --json goes with --status\n", program_invocation_short_name);
                 return -EINVAL;
         }
         if ((arg_clusters || arg_force) && arg_action != ACTION_ONCE) {
                 fprintf(stderr, "%s: --cluster and --force go with --once\n", program_invocation_short_name);
+                return -EINVAL;
+        }
+        /* --status takes cluster names as arguments. */
+        for (; arg_action == ACTION_STATUS && optind < argc; optind++) {
+                char **n = reallocarray(arg_clusters, arg_n_clusters + 2, sizeof(char *));
+                if (!n)
+                        return -ENOMEM;
+                arg_clusters = n;
+                arg_clusters[arg_n_clusters++] = argv[optind];
+                arg_clusters[arg_n_clusters] = NULL;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "%s: unexpected argument '%s'; see --help\n", program_invocation_short_name, argv[optind]);
                 return -EINVAL;
         }
         return 1;
@@ -167,6 +197,28 @@ static void log_config_errors(const ConfigErrors *errors) {
                 const ConfigError *e = &errors->warnings[i];
                 log_warning("%s:%u:%u: %s", arg_config, e->pos.line, e->pos.column, e->message);
         }
+}
+
+static int run_status(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        ConfigErrors errors = {};
+        int r;
+
+        r = config_load_file(arg_config, &config, &errors);
+        config_errors_print(&errors, arg_config, stderr);
+        config_errors_clear(&errors);
+        if (r == -EINVAL)
+                return EX_CONFIG;
+        if (r < 0) {
+                fprintf(stderr, "%s: %s\n", arg_config, strerror(-r));
+                return EX_SOFTWARE;
+        }
+        r = status_print(config, manager_state_directory(config), arg_clusters, arg_json, (int64_t) time(NULL), stdout);
+        if (r == -ENOENT)
+                return EX_USAGE;
+        if (r < 0)
+                return EX_SOFTWARE;
+        return fflush(stdout) == 0 ? r : EX_IOERR;
 }
 
 /* The daemon, or one pass of it (--once). */
@@ -225,6 +277,9 @@ int main(int argc, char *argv[]) {
                 break;
         case ACTION_ONCE:
                 r = run_manager(true);
+                break;
+        case ACTION_STATUS:
+                r = run_status();
                 break;
         default:
                 r = run_manager(false);

@@ -266,16 +266,11 @@ static void schedule(Manager *m, Cluster *c) {
         int64_t now = now_realtime(m);
         const ClusterConfig *cl = c->config;
 
-        if (c->state.next_attempt == INT64_MAX)
-                c->due = INT64_MAX;                             /* parked */
-        else if (c->state.failures > 0 || c->pending)
-                c->due = MAX(c->state.next_attempt, now);       /* backing off */
-        else if (c->file.state != KUBECONFIG_OK || c->file.certificate.not_after <= now)
-                c->due = now;                                   /* nothing usable: now */
-        else
-                c->due = sched_renewal_time(c->file.certificate.not_before, c->file.certificate.not_after,
-                                            cl->renew_at_percent, cl->renew_before_sec,
-                                            sched_jitter_seed(cl->cluster_id));
+        /* A certificate fetched but not written counts as a failure: retry the write. */
+        c->due = sched_next_attempt(now, c->file.state == KUBECONFIG_OK,
+                                    c->file.certificate.not_before, c->file.certificate.not_after,
+                                    c->pending ? MAX(c->state.failures, 1u) : c->state.failures, c->state.next_attempt,
+                                    cl->renew_at_percent, cl->renew_before_sec, cl->cluster_id);
 
         CredentialPause *p = find_pause(m, cl->credentials);
         if (c->due != INT64_MAX && p && p->until > c->due && !c->pending)

@@ -61,3 +61,16 @@ int64_t sched_retry_time(int64_t now, unsigned failures, const ApiError *error,
                 delay = MAX(delay, MIN(error->retry_after_sec, (uint64_t) SCHED_RETRY_AFTER_MAX_SEC));
         return now + (int64_t) delay;
 }
+
+int64_t sched_next_attempt(int64_t now, bool have_certificate, int64_t not_before, int64_t not_after,
+                           unsigned failures, int64_t next_attempt,
+                           unsigned renew_at_percent, uint64_t renew_before_sec, const char *cluster_id) {
+        if (next_attempt == INT64_MAX)
+                return INT64_MAX;                       /* parked */
+        if (failures > 0)
+                return MAX(next_attempt, now);          /* backing off */
+        if (!have_certificate || not_after <= now)
+                return now;                             /* nothing usable */
+        return sched_renewal_time(not_before, not_after, renew_at_percent, renew_before_sec,
+                                  sched_jitter_seed(cluster_id));
+}

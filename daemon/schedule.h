@@ -6,6 +6,7 @@
  * certificate's lifetime, so that certificates living seconds (tests) and
  * years follow the same logic. Times are seconds since the epoch. */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "api-error.h"
@@ -39,6 +40,14 @@ int64_t sched_renewal_time(int64_t not_before, int64_t not_after,
  * retried (not-found, invalid-request: parked). */
 int64_t sched_retry_time(int64_t now, unsigned failures, const ApiError *error,
                          int64_t not_after, uint64_t random);
+
+/* The next attempt for a cluster, from what is known of it: INT64_MAX when
+ * parked (next_attempt INT64_MAX), the stored next attempt while backing off
+ * (failures > 0), now when there is no usable certificate (have_certificate
+ * false, or expired), else its renewal time. */
+int64_t sched_next_attempt(int64_t now, bool have_certificate, int64_t not_before, int64_t not_after,
+                           unsigned failures, int64_t next_attempt,
+                           unsigned renew_at_percent, uint64_t renew_before_sec, const char *cluster_id);
 
 /* True for classes that park the cluster until the configuration changes. */
 static inline int sched_parks(ApiErrorClass c) {

@@ -216,6 +216,18 @@ class Daemon:
             self.stderr.close()
 
 
+def run_status(config, *args):
+    p = subprocess.run([DAEMON, "--status", "-c", str(config), *args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def status_states(config, *args):
+    code, out, err = run_status(config, "--json", *args)
+    doc = json.loads(out)
+    return code, {c["name"]: c for c in doc["clusters"]}, doc
+
+
 def run_once(config, *args):
     p = subprocess.run([*WRAPPER, DAEMON, "--once", "-c", str(config), *args], stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
@@ -397,6 +409,25 @@ def test_auth_pauses_credential_and_404_parks(d):
     time.sleep(1)
     check("a parked cluster stays parked over an unchanged reload", fake.count(404) == 1)
     daemon.stop()
+
+    # --status reads what the daemon left: works while it does not run.
+    code, rows, doc = status_states(config)
+    # c2 shared the paused credential: its 12 s certificate ran out meanwhile.
+    check("--status --json: exit 2 with an expired certificate", code == 2 and doc["exit-status"] == 2, doc)
+    check("--status --json: the states", rows["c1"]["state"] == "failing" and rows["c2"]["state"] == "expired"
+          and rows["c3"]["state"] == "ok" and rows["c404"]["state"] == "parked", rows)
+    check("--status --json: the last error of the failing cluster",
+          rows["c1"]["last-error"]["class"] == "authentication" and rows["c1"]["last-error"]["http-status"] == 401
+          and rows["c1"]["last-error"]["code"] == "APIGW.0301" and rows["c1"]["failures"] == 1, rows["c1"])
+    check("--status --json: certificate dates and next attempt of an ok cluster",
+          rows["c2"]["not-after"] and rows["c2"]["next-attempt"] and rows["c2"]["seconds-left"] >= 0, rows["c2"])
+    code, out, err = run_status(config)
+    check("--status: a table with a line per cluster", code == 2 and out.startswith("CLUSTER") and len(out.splitlines()) == 5
+          and "parked" in out and "authentication APIGW.0301" in out, out + err)
+    code, rows, _ = status_states(config, "c1", "c404")
+    check("--status NAME...: only those clusters, exit 1 for failing and parked", code == 1 and set(rows) == {"c1", "c404"}, rows)
+    code, out, err = run_status(config, "nosuch")
+    check("--status with an unknown name: exit 64", code == 64 and "No cluster named nosuch" in err, err)
     notify.close()
     fake.stop()
 
@@ -408,6 +439,8 @@ def test_once(d):
     check("--once: exit 0 when every cluster is renewed", status == 0 and fake.calls()["clustercert_total"] == 2, err)
     status, err = run_once(config)
     check("--once again: nothing due, no call, exit 0", status == 0 and fake.calls()["clustercert_total"] == 2, err)
+    code, rows, _ = status_states(config)
+    check("--status after --once: every cluster ok, exit 0", code == 0 and all(r["state"] == "ok" for r in rows.values()), rows)
     status, err = run_once(config, "--force", "--cluster", "c2")
     check("--once --force --cluster renews that cluster only", status == 0 and fake.count(2) == 2 and fake.count(1) == 1, err)
     fake.fault(1, "status:503:cce")
@@ -498,6 +531,8 @@ def test_expiry_escalation_and_clock_skew(d):
     check("failures carry HTTP_STATUS and CCE_ERROR_CODE",
           failed and failed[0].get("HTTP_STATUS") == "503" and failed[0].get("CCE_ERROR_CODE", "").startswith("CCE."), failed[:1])
     check("retries are bounded: no tight loop", fake.count(1) < 30, fake.count(1))
+    code, rows, _ = status_states(config)
+    check("--status: an expired certificate, exit 2", code == 2 and rows["c1"]["state"] == "expired", rows)
     journal.close()
     fake.stop()
 

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+#include <yajl/yajl_gen.h>
+
+#include "kubeconfig.h"
+#include "macro.h"
+#include "parse-value.h"
+#include "schedule.h"
+#include "state.h"
+#include "status.h"
+
+typedef enum ClusterHealth {
+        HEALTH_OK,
+        HEALTH_PENDING,         /* no usable certificate yet, nothing failed */
+        HEALTH_FAILING,
+        HEALTH_PARKED,
+        HEALTH_EXPIRED,
+        _HEALTH_MAX,
+} ClusterHealth;
+
+static const char *const health_names[_HEALTH_MAX] = {
+        [HEALTH_OK] = "ok",
+        [HEALTH_PENDING] = "pending",
+        [HEALTH_FAILING] = "failing",
+        [HEALTH_PARKED] = "parked",
+        [HEALTH_EXPIRED] = "expired",
+};
+
+typedef struct Row {
+        const ClusterConfig *config;
+        KubeconfigStatus file;
+        ClusterState state;
+        bool have_state;
+        ClusterHealth health;
+        bool expiring;          /* under 10% of its lifetime left */
+        int64_t next;
+} Row;
+
+static const char *iso(int64_t t, char buf[static 32]) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+        if (t <= 0 || t == INT64_MAX || !gmtime_r(&tt, &tm))
+                return strcpy(buf, "-");
+        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
+}
+
+static void evaluate(Row *r, const char *state_dir, int64_t now) {
+        const ClusterConfig *cl = r->config;
+        const CertInfo *cert = &r->file.certificate;
+
+        kubeconfig_inspect(cl, &r->file);
+        r->have_state = state_load(state_dir, cl->name, &r->state) >= 0 &&
+                strcmp(r->state.cluster_id, cl->cluster_id) == 0 &&
+                r->state.fingerprint == cluster_config_fingerprint(cl);
+        if (!r->have_state)
+                r->state = (ClusterState) {};
+
+        bool have_cert = r->file.state == KUBECONFIG_OK;
+        r->next = sched_next_attempt(now, have_cert, cert->not_before, cert->not_after,
+                                     r->state.failures, r->state.next_attempt,
+                                     cl->renew_at_percent, cl->renew_before_sec, cl->cluster_id);
+        int64_t lifetime = cert->not_after - cert->not_before;
+        r->expiring = have_cert && cert->not_after > now && cert->not_after - now < lifetime / 10;
+
+        if (have_cert && cert->not_after <= now)
+                r->health = HEALTH_EXPIRED;
+        else if (r->state.next_attempt == INT64_MAX)
+                r->health = HEALTH_PARKED;
+        else if (r->state.failures > 0)
+                r->health = HEALTH_FAILING;
+        else if (!have_cert)
+                r->health = HEALTH_PENDING;
+        else
+                r->health = HEALTH_OK;
+}
+
+static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
+        fprintf(out, "%-20s %-8s %-21s %-8s %-21s %-8s %s\n",
+                "CLUSTER", "STATE", "NOT AFTER", "LEFT", "NEXT", "FAILURES", "LAST ERROR");
+        for (size_t i = 0; i < n; i++) {
+                const Row *r = &rows[i];
+                char na[32], next[32], left[32] = "-", err[400] = "-";
+                bool have_cert = r->file.state == KUBECONFIG_OK;
+
+                if (have_cert && r->file.certificate.not_after > now)
+                        format_duration((uint64_t) (r->file.certificate.not_after - now), left);
+                if (r->state.last_error[0])
+                        snprintf(err, sizeof(err), "%s%s%s%s%s", api_error_class_to_string(r->state.last_error_class),
+                                 r->state.last_error_code[0] ? " " : "", r->state.last_error_code, ": ", r->state.last_error);
+                else if (!have_cert)
+                        snprintf(err, sizeof(err), "%s", r->file.reason);
+                fprintf(out, "%-20s %-8s %-21s %-8s %-21s %-8u %s\n", r->config->name, health_names[r->health],
+                        have_cert ? iso(r->file.certificate.not_after, na) : "-", left,
+                        r->next == INT64_MAX ? "parked" : iso(r->next, next), r->state.failures, err);
+        }
+}
+
+static void gen_str(yajl_gen g, const char *k, const char *v) {
+        yajl_gen_string(g, (const unsigned char *) k, strlen(k));
+        if (v)
+                yajl_gen_string(g, (const unsigned char *) v, strlen(v));
+        else
+                yajl_gen_null(g);
+}
+
+static void gen_int(yajl_gen g, const char *k, int64_t v) {
+        yajl_gen_string(g, (const unsigned char *) k, strlen(k));
+        yajl_gen_integer(g, v);
+}
+
+static void gen_time(yajl_gen g, const char *k, int64_t t) {
+        char buf[32];
+        gen_str(g, k, t > 0 && t != INT64_MAX ? iso(t, buf) : NULL);
+}
+
+static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, FILE *out) {
+        const unsigned char *buf;
+        size_t len;
+        yajl_gen g = yajl_gen_alloc(NULL);
+
+        if (!g)
+                return -ENOMEM;
+        yajl_gen_config(g, yajl_gen_beautify, 1);
+        yajl_gen_map_open(g);
+        gen_time(g, "now", now);
+        gen_int(g, "exit-status", exit_status);
+        yajl_gen_string(g, (const unsigned char *) "clusters", 8);
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < n; i++) {
+                const Row *r = &rows[i];
+                bool have_cert = r->file.state == KUBECONFIG_OK;
+                yajl_gen_map_open(g);
+                gen_str(g, "name", r->config->name);
+                gen_str(g, "cluster-id", r->config->cluster_id);
+                gen_str(g, "kubeconfig", r->config->kubeconfig);
+                gen_str(g, "state", health_names[r->health]);
+                gen_str(g, "file", kubeconfig_state_to_string(r->file.state));
+                gen_str(g, "file-reason", have_cert ? NULL : r->file.reason);
+                gen_time(g, "not-before", have_cert ? r->file.certificate.not_before : 0);
+                gen_time(g, "not-after", have_cert ? r->file.certificate.not_after : 0);
+                gen_int(g, "seconds-left", have_cert ? MAX(r->file.certificate.not_after - now, (int64_t) 0) : 0);
+                yajl_gen_string(g, (const unsigned char *) "expiring", 8);
+                yajl_gen_bool(g, r->expiring);
+                gen_time(g, "next-attempt", r->next);
+                yajl_gen_string(g, (const unsigned char *) "parked", 6);
+                yajl_gen_bool(g, r->next == INT64_MAX);
+                gen_int(g, "failures", r->state.failures);
+                gen_time(g, "last-success", r->state.last_success);
+                yajl_gen_string(g, (const unsigned char *) "last-error", 10);
+                if (r->state.last_error[0]) {
+                        yajl_gen_map_open(g);
+                        gen_str(g, "class", api_error_class_to_string(r->state.last_error_class));
+                        gen_int(g, "http-status", r->state.last_http_status);
+                        gen_str(g, "code", r->state.last_error_code[0] ? r->state.last_error_code : NULL);
+                        gen_str(g, "message", r->state.last_error);
+                        yajl_gen_map_close(g);
+                } else
+                        yajl_gen_null(g);
+                yajl_gen_map_close(g);
+        }
+        yajl_gen_array_close(g);
+        yajl_gen_map_close(g);
+        if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
+                fwrite(buf, 1, len, out);
+        yajl_gen_free(g);
+        return 0;
+}
+
+int status_print(const Config *config, const char *state_dir, char **names, bool json, int64_t now, FILE *out) {
+        _cleanup_free_ Row *rows = calloc(MAX(config->n_clusters, 1u), sizeof(Row));
+        size_t n = 0;
+        int exit_status = STATUS_EXIT_OK;
+
+        if (!rows)
+                return -ENOMEM;
+        for (char **name = names; name && *name; name++)
+                if (!config_find_cluster(config, *name)) {
+                        fprintf(stderr, "No cluster named %s in %s.\n", *name, config->path);
+                        return -ENOENT;
+                }
+        for (size_t i = 0; i < config->n_clusters; i++) {
+                const ClusterConfig *cl = &config->clusters[i];
+                bool selected = !names || !*names;
+                for (char **name = names; name && *name && !selected; name++)
+                        selected = strcmp(*name, cl->name) == 0;
+                if (!selected)
+                        continue;
+                rows[n].config = cl;
+                evaluate(&rows[n], state_dir, now);
+                if (rows[n].health == HEALTH_EXPIRED || rows[n].expiring)
+                        exit_status = STATUS_EXIT_EXPIRING;
+                else if (rows[n].health != HEALTH_OK && exit_status == STATUS_EXIT_OK)
+                        exit_status = STATUS_EXIT_FAILING;
+                n++;
+        }
+        if (json)
+                print_json(rows, n, now, exit_status, out);
+        else
+                print_table(rows, n, now, out);
+        return exit_status;
+}
