@@ -358,6 +358,8 @@ static void once_finished(Manager *m, Cluster *c, bool failed) {
                 return;
         c->done = true;
         c->failed = failed;
+        /* One attempt per cluster in a pass: no retry while others finish. */
+        heap_remove(m, c);
         if (failed)
                 m->exit_status = EXIT_ONCE_FAILED;
         if (--m->once_remaining == 0)

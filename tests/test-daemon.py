@@ -443,9 +443,14 @@ def test_once(d):
     check("--status after --once: every cluster ok, exit 0", code == 0 and all(r["state"] == "ok" for r in rows.values()), rows)
     status, err = run_once(config, "--force", "--cluster", "c2")
     check("--once --force --cluster renews that cluster only", status == 0 and fake.count(2) == 2 and fake.count(1) == 1, err)
-    fake.fault(1, "status:503:cce")
+    fake.fault(1, "status:503:cce", sticky=True)
+    fake.fault(2, "slow:4")
+    before = fake.count(1)
     status, err = run_once(config, "--force")
     check("--once: exit 1 when a cluster fails", status == 1 and "transient error: HTTP 503" in err, err)
+    check("--once: one attempt per cluster, no retry while another takes its time", fake.count(1) == before + 1,
+          fake.count(1) - before)
+    fake.control("/_fake/clear-faults", {})
     status, err = run_once(config, "--cluster", "nosuch")
     check("--once --cluster with an unknown name: exit 64", status == 64 and "No cluster named nosuch" in err, err)
     bad = d / "bad.yaml"
