@@ -1187,6 +1187,7 @@ enum {
         TOP_REQUEST_TIMEOUT,
         TOP_PARALLEL_REQUESTS,
         TOP_STATE_DIRECTORY,
+        TOP_METRICS_FILE,
         _TOP_MAX,
 };
 
@@ -1197,6 +1198,7 @@ static const char *const top_keys[_TOP_MAX] = {
         [TOP_REQUEST_TIMEOUT] = "request-timeout",
         [TOP_PARALLEL_REQUESTS] = "parallel-requests",
         [TOP_STATE_DIRECTORY] = "state-directory",
+        [TOP_METRICS_FILE] = "metrics-file",
 };
 
 typedef struct TopWalk {
@@ -1342,6 +1344,9 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
                 else if (t && set_string(&l, &cfg->state_directory, t) < 0)
                         return -ENOMEM;
         }
+        if (top.values[TOP_METRICS_FILE] &&
+            parse_path(&l, top.values[TOP_METRICS_FILE], "metrics-file", &cfg->metrics_file) == -ENOMEM)
+                return -ENOMEM;
         if (top.values[TOP_DEFAULTS])
                 parse_settings(&l, top.values[TOP_DEFAULTS], "defaults", true, &defaults);
         if (top.values[TOP_CREDENTIALS])
@@ -1422,6 +1427,7 @@ Config *config_free(Config *c) {
                 cluster_config_done(&c->clusters[i]);
         free(c->clusters);
         free(c->state_directory);
+        free(c->metrics_file);
         free(c->path);
         free(c);
         return NULL;
@@ -1548,6 +1554,7 @@ int config_dump(const Config *c, char **ret) {
                 return r;
         snprintf(buf, sizeof(buf), "%u", c->parallel_requests);
         if ((c->state_directory && (r = yaml_mapping_append_string(root, "state-directory", c->state_directory)) < 0) ||
+            (c->metrics_file && (r = yaml_mapping_append_string(root, "metrics-file", c->metrics_file)) < 0) ||
             (r = yaml_mapping_append_plain(root, "parallel-requests", buf)) < 0 ||
             (r = yaml_node_new_collection(YAML_TREE_MAPPING, &creds)) < 0)
                 return r;

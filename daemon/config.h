@@ -131,6 +131,7 @@ typedef struct Config {
         uint64_t request_timeout_sec;   /* each HTTP request, all included */
         unsigned parallel_requests;     /* HTTP requests in flight at once */
         char *state_directory;          /* absolute path, or NULL for the default */
+        char *metrics_file;             /* Prometheus text file to keep current, or NULL */
         Credential *credentials;
         size_t n_credentials;
         ClusterConfig *clusters;

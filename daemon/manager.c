@@ -19,6 +19,8 @@
 #include "macro.h"
 #include "manager.h"
 #include "message-id.h"
+#include "metrics.h"
+#include "atomic-file.h"
 #include "parse-value.h"
 #include "schedule.h"
 #include "state.h"
@@ -59,6 +61,8 @@ typedef struct Cluster {
         unsigned write_failures;
         bool warned_insecure;
         unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
+        uint64_t renewals_total;        /* since start, for the metrics */
+        uint64_t failures_total[_API_ERROR_CLASS_MAX];
         bool selected, done, failed;    /* --once */
 } Cluster;
 
@@ -86,6 +90,7 @@ struct Manager {
         unsigned in_flight;
         unsigned max_in_flight;         /* parallel-requests at start */
         bool status_dirty;
+        bool warned_metrics;
         unsigned once_remaining;
         int exit_status;
 };
@@ -192,6 +197,57 @@ static bool cluster_failing(const Cluster *c) {
         return c->state.failures > 0 || c->pending;
 }
 
+static const char *cluster_state_name(const Cluster *c, int64_t now) {
+        if (c->phase == PHASE_CALLING)
+                return "renewing";
+        if (c->due == INT64_MAX)
+                return "parked";
+        if (c->file.state == KUBECONFIG_OK && c->file.certificate.not_after <= now)
+                return "expired";
+        if (cluster_failing(c))
+                return "failing";
+        if (c->file.state != KUBECONFIG_OK)
+                return "pending";
+        return "ok";
+}
+
+/* The metrics file, when one is configured: rewritten with the status. */
+static void write_metrics(Manager *m, int64_t now) {
+        const char *path = current_config(m)->metrics_file;
+        _cleanup_free_ MetricsCluster *rows = NULL;
+        _cleanup_free_ char *text = NULL;
+        char error[512];
+        size_t size;
+
+        if (!path)
+                return;
+        rows = calloc(MAX(m->n_clusters, 1u), sizeof(MetricsCluster));
+        if (!rows)
+                return;
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                const Cluster *c = m->clusters[i];
+                bool have = c->file.state == KUBECONFIG_OK;
+                rows[i] = (MetricsCluster) {
+                        .name = c->config->name,
+                        .state = cluster_state_name(c, now),
+                        .not_before = have ? c->file.certificate.not_before : 0,
+                        .not_after = have ? c->file.certificate.not_after : 0,
+                        .next_attempt = c->due == INT64_MAX ? 0 : c->due,
+                        .last_success = c->state.last_success,
+                        .renewals_total = c->renewals_total,
+                        .consecutive_failures = c->state.failures,
+                };
+                memcpy(rows[i].failures_total, c->failures_total, sizeof(c->failures_total));
+        }
+        if (metrics_format(rows, m->n_clusters, &text, &size) < 0)
+                return;
+        if (atomic_file_write(path, text, size, 0644, (uid_t) -1, (gid_t) -1, error, sizeof(error)) < 0 &&
+            !m->warned_metrics) {
+                m->warned_metrics = true;
+                log_warning("Cannot write the metrics file: %s", error);
+        }
+}
+
 static void update_status(Manager *m) {
         unsigned ok = 0, failing = 0, parked = 0, renewing = 0;
         const Cluster *worst = NULL, *next = m->n_heap > 0 ? m->heap[0] : NULL;
@@ -224,8 +280,10 @@ static void update_status(Manager *m) {
                          worst->due == INT64_MAX ? "" : relative_time(worst->due - now, b));
         snprintf(text, sizeof(text), "%zu clusters: %u ok, %u failing, %u parked%s%s%s",
                  m->n_clusters, ok, failing, parked, renewing_text, next_text, detail);
-        if (!m->options.once)
+        if (!m->options.once) {
                 sd_notifyf(false, "STATUS=%s", text);
+                write_metrics(m, now);
+        }
         m->status_dirty = false;
 }
 
@@ -410,6 +468,7 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
         LogContext ctx;
 
         c->state.failures++;
+        c->failures_total[e->klass]++;
         c->state.last_error_class = e->klass;
         c->state.last_http_status = e->http_status;
         snprintf(c->state.last_error_code, sizeof(c->state.last_error_code), "%s", e->code);
@@ -487,6 +546,7 @@ static void write_pending(Manager *m, Cluster *c) {
         };
         snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", c->config->cluster_id);
         c->pending = cce_kubeconfig_free(c->pending);
+        c->renewals_total++;
         c->write_failures = 0;
         c->expiry_level = 0;
         clear_pause(m, c->config->credentials);
@@ -1022,6 +1082,8 @@ int manager_run(Manager *m) {
         if (r < 0)
                 return EX_SOFTWARE;
         r = sd_event_loop(m->event);
+        if (m->status_dirty && !m->options.once)
+                write_metrics(m, now_realtime(m));  /* the last changes too */
         if (r < 0) {
                 sd_notifyf(false, "ERRNO=%d", -r);
                 log_error_errno(r, "The event loop failed: %m");

@@ -6,6 +6,7 @@ restarts, paused credentials, parked clusters, --once, journal fields
 (through a journal socket of our own). Prints TAP. Every wait is bounded."""
 import json
 import os
+import re
 import pathlib
 import signal
 import socket
@@ -216,6 +217,44 @@ class Daemon:
             self.stderr.close()
 
 
+METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? '
+                         r'(-?[0-9.e+]+|\+Inf|-Inf|NaN)$')
+
+
+def parse_metrics(text):
+    """A strict reader of the Prometheus text format (0.0.4): HELP and TYPE
+    before their samples, valid names, labels and values, no series twice.
+    Returns {(name, (label pairs)): value}; raises ValueError."""
+    series, types = {}, {}
+    if not text.endswith("\n"):
+        raise ValueError("no final line feed")
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            if kind not in ("counter", "gauge", "histogram", "summary", "untyped") or name in types:
+                raise ValueError(f"bad TYPE line: {line}")
+            types[name] = kind
+            continue
+        m = METRIC_LINE.match(line)
+        if not m:
+            raise ValueError(f"not a sample: {line!r}")
+        name = m.group(1)
+        if name not in types:
+            raise ValueError(f"sample before its TYPE: {line}")
+        labels = tuple(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        key = (name, labels)
+        if key in series:
+            raise ValueError(f"series twice: {line}")
+        series[key] = float(m.group(4))
+    return series
+
+
+def metric(series, name, **labels):
+    return series.get((name, tuple(sorted(labels.items(), key=lambda kv: list(labels).index(kv[0])))))
+
+
 def run_status(config, *args):
     p = subprocess.run([DAEMON, "--status", "-c", str(config), *args], stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
@@ -242,7 +281,8 @@ def test_ready_rotation_status(d):
     and every read of every kubeconfig parses; STATUS= follows."""
     fake = Fake(d, day_seconds=10)
     notify = Notify(d)
-    config = write_config(d, fake, [(1, ""), (2, ""), (3, ", merge: true, kubeconfig: " + str(d / "kube/shared"))])
+    config = write_config(d, fake, [(1, ""), (2, ""), (3, ", merge: true, kubeconfig: " + str(d / "kube/shared"))],
+                          extra=f"metrics-file: {d}/metrics.prom")
     seen = {1: set(), 2: set(), 3: set()}
     bad_reads = []
     stop = threading.Event()
@@ -288,6 +328,26 @@ def test_ready_rotation_status(d):
     check("STATUS= reports the clusters", any("3 clusters: 3 ok, 0 failing, 0 parked; next c" in m for m in statuses),
           "\n".join(statuses[-5:]))
     check("no temporary files are left", not list((d / "kube").glob(".*cce-certd-*")))
+    try:
+        series = parse_metrics((d / "metrics.prom").read_text())
+        check("the metrics file parses strictly", True)
+    except (ValueError, OSError) as e:
+        series = {}
+        check("the metrics file parses strictly", False, e)
+    for i in (1, 2, 3):
+        name = f"c{i}"
+        renewals = metric(series, "cce_certd_renewals_total", cluster=name)
+        # A call in flight at the stop was made but not counted as a renewal.
+        check(f"metrics: renewals of {name} = API calls ({renewals})", renewals in (fake.count(i), fake.count(i) - 1))
+        states = {s: metric(series, "cce_certd_cluster_state", cluster=name, state=s)
+                  for s in ("ok", "pending", "renewing", "failing", "parked", "expired")}
+        check(f"metrics: {name} is in exactly one state, ok or renewing", sum(states.values()) == 1
+              and (states["ok"] == 1 or states["renewing"] == 1), states)
+        nb = metric(series, "cce_certd_certificate_not_before_seconds", cluster=name)
+        na = metric(series, "cce_certd_certificate_not_after_seconds", cluster=name)
+        check(f"metrics: {name} certificate dates", nb and na and 9 <= na - nb <= 11, (nb, na))
+        check(f"metrics: {name} next renewal and last success", metric(series, "cce_certd_next_renewal_seconds", cluster=name)
+              and metric(series, "cce_certd_last_success_seconds", cluster=name))
     notify.close()
     fake.stop()
 
@@ -384,7 +444,8 @@ def test_auth_pauses_credential_and_404_parks(d):
     parks a cluster (one call, then none, also after an unchanged reload)."""
     fake = Fake(d, day_seconds=12)
     notify = Notify(d)
-    config = write_config(d, fake, [(1, ""), (2, ""), (3, ", credentials: other"), (404, "")])
+    config = write_config(d, fake, [(1, ""), (2, ""), (3, ", credentials: other"), (404, "")],
+                          extra=f"metrics-file: {d}/metrics.prom")
     status, err = run_once(config, "--cluster", "c2", "--cluster", "c3")
     check("--once --cluster renews the named clusters", status == 0 and fake.count(2) == 1 and fake.count(3) == 1
           and fake.count(1) == 0, err)
@@ -409,6 +470,15 @@ def test_auth_pauses_credential_and_404_parks(d):
     time.sleep(1)
     check("a parked cluster stays parked over an unchanged reload", fake.count(404) == 1)
     daemon.stop()
+
+    series = parse_metrics((d / "metrics.prom").read_text())
+    check("metrics: the 401 counted as an authentication failure",
+          metric(series, "cce_certd_failures_total", cluster="c1", **{"class": "authentication"}) == 1
+          and metric(series, "cce_certd_consecutive_failures", cluster="c1") == 1)
+    check("metrics: the 404 counted, the cluster parked",
+          metric(series, "cce_certd_failures_total", cluster="c404", **{"class": "not-found"}) == 1
+          and metric(series, "cce_certd_cluster_state", cluster="c404", state="parked") == 1
+          and metric(series, "cce_certd_next_renewal_seconds", cluster="c404") is None)
 
     # --status reads what the daemon left: works while it does not run.
     code, rows, doc = status_states(config)

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "macro.h"
+#include "metrics.h"
+
+static const char *const states[] = { METRICS_STATES };
+
+/* Label values: backslash, double quote and line feed escaped. */
+static void put_label(FILE *f, const char *v) {
+        for (; *v; v++) {
+                if (*v == '\\' || *v == '"')
+                        fputc('\\', f);
+                if (*v == '\n') {
+                        fputs("\\n", f);
+                        continue;
+                }
+                fputc(*v, f);
+        }
+}
+
+static void header(FILE *f, const char *name, const char *type, const char *help) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void gauge(FILE *f, const char *name, const MetricsCluster *c, int64_t value) {
+        fprintf(f, "%s{cluster=\"", name);
+        put_label(f, c->name);
+        fprintf(f, "\"} %" PRId64 "\n", value);
+}
+
+int metrics_format(const MetricsCluster *clusters, size_t n, char **ret, size_t *ret_size) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        if (!f)
+                return -ENOMEM;
+
+        static const struct {
+                const char *name, *help;
+                size_t offset;
+        } times[] = {
+                { "cce_certd_certificate_not_before_seconds", "When the certificate in the kubeconfig became valid (Unix time).",
+                  offsetof(MetricsCluster, not_before) },
+                { "cce_certd_certificate_not_after_seconds", "When the certificate in the kubeconfig expires (Unix time).",
+                  offsetof(MetricsCluster, not_after) },
+                { "cce_certd_next_renewal_seconds", "When the next renewal or retry is planned (Unix time).",
+                  offsetof(MetricsCluster, next_attempt) },
+                { "cce_certd_last_success_seconds", "When the certificate was last renewed (Unix time).",
+                  offsetof(MetricsCluster, last_success) },
+        };
+        for (size_t t = 0; t < ELEMENTSOF(times); t++) {
+                header(f, times[t].name, "gauge", times[t].help);
+                for (size_t i = 0; i < n; i++) {
+                        int64_t v = *(const int64_t *) ((const char *) &clusters[i] + times[t].offset);
+                        if (v > 0)  /* absent rather than a misleading 0 */
+                                gauge(f, times[t].name, &clusters[i], v);
+                }
+        }
+
+        header(f, "cce_certd_renewals_total", "counter", "Certificates renewed and written since the daemon started.");
+        for (size_t i = 0; i < n; i++)
+                gauge(f, "cce_certd_renewals_total", &clusters[i], (int64_t) clusters[i].renewals_total);
+
+        header(f, "cce_certd_failures_total", "counter", "Failed renewals since the daemon started, by error class.");
+        for (size_t i = 0; i < n; i++)
+                for (int k = API_ERROR_TRANSIENT; k < _API_ERROR_CLASS_MAX; k++) {
+                        fputs("cce_certd_failures_total{cluster=\"", f);
+                        put_label(f, clusters[i].name);
+                        fprintf(f, "\",class=\"%s\"} %" PRIu64 "\n", api_error_class_to_string(k), clusters[i].failures_total[k]);
+                }
+
+        header(f, "cce_certd_consecutive_failures", "gauge", "Failed renewals in a row.");
+        for (size_t i = 0; i < n; i++)
+                gauge(f, "cce_certd_consecutive_failures", &clusters[i], clusters[i].consecutive_failures);
+
+        header(f, "cce_certd_cluster_state", "gauge", "1 for the state the cluster is in, 0 for the others.");
+        for (size_t i = 0; i < n; i++)
+                for (size_t s = 0; s < ELEMENTSOF(states); s++) {
+                        fputs("cce_certd_cluster_state{cluster=\"", f);
+                        put_label(f, clusters[i].name);
+                        fprintf(f, "\",state=\"%s\"} %d\n", states[s], strcmp(states[s], clusters[i].state) == 0);
+                }
+
+        if (fclose(f) != 0) {
+                free(buf);
+                return -ENOMEM;
+        }
+        *ret = buf;
+        *ret_size = size;
+        return 0;
+}
