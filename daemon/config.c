@@ -504,6 +504,44 @@ static int parse_endpoint_value(Loader *l, const YamlNode *v, const char *key, v
         return error_at(l, node_pos(v), "%s '%s' must be internal, external or auto", key, s);
 }
 
+/* A command run without a shell: a list of strings, the first an absolute
+ * path. */
+static int parse_argv_value(Loader *l, const YamlNode *v, const char *key, void *field) {
+        char **argv;
+
+        if (!v || v->type != YAML_TREE_SEQUENCE || v->n_children == 0)
+                return error_at(l, node_pos(v), "%s must be a list: [/path/to/program, argument, ...] (it runs without a shell)",
+                                key);
+        if (v->n_children > HOOK_ARGS_MAX)
+                return error_at(l, node_pos(v), "%s has more than %d arguments", key, HOOK_ARGS_MAX);
+        for (size_t i = 0; i < v->n_children; i++) {
+                const char *s = scalar_text(l, v->children[i], key);
+                if (!s)
+                        return -EINVAL;
+                if (i == 0 && s[0] != '/')
+                        return error_at(l, node_pos(v->children[i]), "%s: the program '%s' must be an absolute path", key, s);
+        }
+        argv = calloc(v->n_children + 1, sizeof(char *));
+        if (!argv) {
+                l->oom = true;
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < v->n_children; i++)
+                if (!(argv[i] = strdup(v->children[i]->value))) {
+                        for (size_t j = 0; j < i; j++)
+                                free(argv[j]);
+                        free(argv);
+                        l->oom = true;
+                        return -ENOMEM;
+                }
+        char ***target = field;
+        for (char **p = *target; p && *p; p++)
+                free(*p);
+        free(*target);
+        *target = argv;
+        return 0;
+}
+
 /* ---- the per-cluster settings table ------------------------------------ */
 
 typedef enum ValueKind {
@@ -514,6 +552,7 @@ typedef enum ValueKind {
         VALUE_BOOL,
         VALUE_MODE,
         VALUE_ENDPOINT,
+        VALUE_ARGV,     /* char **, NULL-terminated, duplicated when inherited */
 } ValueKind;
 
 typedef struct SettingRow {
@@ -550,6 +589,8 @@ static const SettingRow setting_rows[_SETTING_MAX] = {
         ROW(SETTING_FILE_MODE, "file-mode", VALUE_MODE, parse_mode_value, file_mode, false),
         ROW(SETTING_OWNER, "owner", VALUE_STRING, parse_user_or_group, owner, false),
         ROW(SETTING_GROUP, "group", VALUE_STRING, parse_user_or_group, group, false),
+        ROW(SETTING_ON_RENEW, "on-renew", VALUE_ARGV, parse_argv_value, on_renew, false),
+        ROW(SETTING_ON_FAILURE, "on-failure", VALUE_ARGV, parse_argv_value, on_failure, false),
 };
 
 static size_t value_size(ValueKind k) {
@@ -568,6 +609,8 @@ static size_t value_size(ValueKind k) {
                 return sizeof(mode_t);
         case VALUE_ENDPOINT:
                 return sizeof(EndpointChoice);
+        case VALUE_ARGV:
+                return sizeof(char **);
         }
         return 0;
 }
@@ -587,10 +630,32 @@ static const char *const *setting_keys(void) {
         return keys;
 }
 
+static char **strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+        return NULL;
+}
+
+static char **strv_copy(char *const *v) {
+        size_t n = 0;
+        while (v[n])
+                n++;
+        char **c = calloc(n + 1, sizeof(char *));
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup(v[i])))
+                        return strv_free(c);
+        return c;
+}
+
 static void cluster_config_done(ClusterConfig *c) {
         for (size_t i = 0; i < _SETTING_MAX; i++)
                 if (setting_rows[i].kind == VALUE_STRING)
                         free(*(char **) setting_field(c, i));
+                else if (setting_rows[i].kind == VALUE_ARGV)
+                        strv_free(*(char ***) setting_field(c, i));
 }
 
 typedef struct SettingsWalk {
@@ -639,6 +704,13 @@ static int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d) {
                 if (row->kind == VALUE_STRING) {
                         if (set_string(l, setting_field(c, i), *(char *const *) setting_field_const(d, i)) < 0)
                                 return -ENOMEM;
+                } else if (row->kind == VALUE_ARGV) {
+                        char **copy = strv_copy(*(char **const *) setting_field_const(d, i));
+                        if (!copy) {
+                                l->oom = true;
+                                return -ENOMEM;
+                        }
+                        *(char ***) setting_field(c, i) = copy;
                 } else
                         memcpy(setting_field(c, i), setting_field_const(d, i), value_size(row->kind));
                 c->set[i] = true;
@@ -1188,6 +1260,7 @@ enum {
         TOP_PARALLEL_REQUESTS,
         TOP_STATE_DIRECTORY,
         TOP_METRICS_FILE,
+        TOP_HOOK_TIMEOUT,
         _TOP_MAX,
 };
 
@@ -1199,6 +1272,7 @@ static const char *const top_keys[_TOP_MAX] = {
         [TOP_PARALLEL_REQUESTS] = "parallel-requests",
         [TOP_STATE_DIRECTORY] = "state-directory",
         [TOP_METRICS_FILE] = "metrics-file",
+        [TOP_HOOK_TIMEOUT] = "hook-timeout",
 };
 
 typedef struct TopWalk {
@@ -1301,6 +1375,7 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
                 return -ENOMEM;
         cfg->request_timeout_sec = DEFAULT_REQUEST_TIMEOUT_SEC;
         cfg->parallel_requests = DEFAULT_PARALLEL_REQUESTS;
+        cfg->hook_timeout_sec = DEFAULT_HOOK_TIMEOUT_SEC;
 
         Loader l = {
                 .config = cfg,
@@ -1344,6 +1419,10 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
                 else if (t && set_string(&l, &cfg->state_directory, t) < 0)
                         return -ENOMEM;
         }
+        if (top.values[TOP_HOOK_TIMEOUT] &&
+            parse_duration_value(&l, top.values[TOP_HOOK_TIMEOUT], "hook-timeout", &cfg->hook_timeout_sec) >= 0 &&
+            cfg->hook_timeout_sec > REQUEST_TIMEOUT_MAX_SEC)
+                error_at(&l, node_pos(top.values[TOP_HOOK_TIMEOUT]), "hook-timeout must be at most 10m");
         if (top.values[TOP_METRICS_FILE] &&
             parse_path(&l, top.values[TOP_METRICS_FILE], "metrics-file", &cfg->metrics_file) == -ENOMEM)
                 return -ENOMEM;
@@ -1538,6 +1617,23 @@ static int dump_setting(YamlNode *m, const ClusterConfig *c, ClusterSetting s) {
                 return yaml_mapping_append_string(m, row->key, buf);
         case VALUE_ENDPOINT:
                 return yaml_mapping_append_plain(m, row->key, endpoint_choice_to_string(*(const EndpointChoice *) field));
+        case VALUE_ARGV: {
+                char *const *argv = *(char **const *) field;
+                YamlNode *seq;
+                int r;
+                if (!argv)
+                        return 0;
+                if ((r = yaml_node_new_collection(YAML_TREE_SEQUENCE, &seq)) < 0)
+                        return r;
+                for (char *const *a = argv; *a; a++) {
+                        YamlNode *item;
+                        if ((r = yaml_node_new_scalar(*a, false, &item)) < 0 || (r = yaml_node_append(seq, item)) < 0) {
+                                yaml_node_free(seq);
+                                return r;
+                        }
+                }
+                return yaml_mapping_append(m, row->key, seq);
+        }
         }
         return -EINVAL;
 }
@@ -1553,6 +1649,9 @@ int config_dump(const Config *c, char **ret) {
             (r = yaml_mapping_append_plain(root, "request-timeout", format_duration(c->request_timeout_sec, buf))) < 0)
                 return r;
         snprintf(buf, sizeof(buf), "%u", c->parallel_requests);
+        char hook_timeout[32];
+        if ((r = yaml_mapping_append_plain(root, "hook-timeout", format_duration(c->hook_timeout_sec, hook_timeout))) < 0)
+                return r;
         if ((c->state_directory && (r = yaml_mapping_append_string(root, "state-directory", c->state_directory)) < 0) ||
             (c->metrics_file && (r = yaml_mapping_append_string(root, "metrics-file", c->metrics_file)) < 0) ||
             (r = yaml_mapping_append_plain(root, "parallel-requests", buf)) < 0 ||
@@ -1606,7 +1705,12 @@ uint64_t cluster_config_fingerprint(const ClusterConfig *c) {
                 const void *field = setting_field_const(c, i);
                 if (setting_rows[i].kind == VALUE_STRING)
                         h = fnv_string(h, *(char *const *) field);
-                else
+                else if (setting_rows[i].kind == VALUE_ARGV) {
+                        char *const *argv = *(char **const *) field;
+                        for (char *const *a = argv; a && *a; a++)
+                                h = fnv_string(h, *a);
+                        h = fnv(h, "|", 1);
+                } else
                         h = fnv(h, field, value_size(setting_rows[i].kind));
         }
         if (c->credential) {

@@ -21,6 +21,8 @@
 #define DEFAULT_REQUEST_TIMEOUT_SEC 60
 #define REQUEST_TIMEOUT_MAX_SEC (10 * 60)
 #define DEFAULT_PARALLEL_REQUESTS 8
+#define DEFAULT_HOOK_TIMEOUT_SEC 30
+#define HOOK_ARGS_MAX 64
 #define PARALLEL_REQUESTS_MAX 256
 
 typedef struct ConfigPos {
@@ -93,6 +95,8 @@ typedef enum ClusterSetting {
         SETTING_FILE_MODE,
         SETTING_OWNER,
         SETTING_GROUP,
+        SETTING_ON_RENEW,
+        SETTING_ON_FAILURE,
         _SETTING_MAX,
 } ClusterSetting;
 
@@ -116,6 +120,7 @@ typedef struct ClusterConfig {
         char *context_name, *cluster_entry_name, *user_entry_name;     /* default: name */
         mode_t file_mode;
         char *owner, *group;            /* as written; NULL = the daemon's own */
+        char **on_renew, **on_failure;  /* hook argv (NULL-terminated), or NULL */
         uid_t uid;                      /* resolved owner, (uid_t) -1 when unset */
         gid_t gid;                      /* resolved group, (gid_t) -1 when unset */
 
@@ -132,6 +137,7 @@ typedef struct Config {
         unsigned parallel_requests;     /* HTTP requests in flight at once */
         char *state_directory;          /* absolute path, or NULL for the default */
         char *metrics_file;             /* Prometheus text file to keep current, or NULL */
+        uint64_t hook_timeout_sec;      /* a hook still running then is killed */
         Credential *credentials;
         size_t n_credentials;
         ClusterConfig *clusters;

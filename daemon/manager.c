@@ -18,6 +18,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "hook.h"
 #include "message-id.h"
 #include "metrics.h"
 #include "atomic-file.h"
@@ -66,6 +67,17 @@ typedef struct Cluster {
         bool selected, done, failed;    /* --once */
 } Cluster;
 
+typedef struct HookRun HookRun;
+struct HookRun {
+        Manager *manager;
+        char *cluster;          /* by name: the cluster may go away meanwhile */
+        const char *kind;       /* "on-renew" or "on-failure" */
+        char *program;
+        char *env[8];
+        Hook *hook;
+        HookRun *prev, *next;
+};
+
 typedef struct CredentialPause {
         char *name;
         int64_t until;
@@ -92,6 +104,7 @@ struct Manager {
         bool status_dirty;
         bool warned_metrics;
         unsigned once_remaining;
+        HookRun *hooks;
         int exit_status;
 };
 
@@ -420,8 +433,102 @@ static void once_finished(Manager *m, Cluster *c, bool failed) {
         heap_remove(m, c);
         if (failed)
                 m->exit_status = EXIT_ONCE_FAILED;
-        if (--m->once_remaining == 0)
+        if (--m->once_remaining == 0 && !m->hooks)
                 sd_event_exit(m->event, m->exit_status);
+}
+
+/* ---- hooks ------------------------------------------------------------- */
+
+static Cluster *find_cluster(Cluster **list, size_t n, const char *name);
+
+static void hook_run_free(HookRun *r) {
+        Manager *m = r->manager;
+        if (r->prev)
+                r->prev->next = r->next;
+        else
+                m->hooks = r->next;
+        if (r->next)
+                r->next->prev = r->prev;
+        free(r->cluster);
+        free(r->program);
+        for (size_t i = 0; i < ELEMENTSOF(r->env); i++)
+                free(r->env[i]);
+        free(r);
+}
+
+static void on_hook_done(Hook *h, int status, void *userdata) {
+        HookRun *r = userdata;
+        Manager *m = r->manager;
+        Cluster *c = find_cluster(m->clusters, m->n_clusters, r->cluster);
+        char what[300] = "";
+
+        if (status == -ETIME)
+                snprintf(what, sizeof(what), "%s hook %s ran longer than %s and was killed", r->kind, r->program,
+                         format_duration(current_config(m)->hook_timeout_sec, (char[32]) {}));
+        else if (status < 0)
+                snprintf(what, sizeof(what), "%s hook %s was killed by signal %d", r->kind, r->program, -status);
+        else if (status > 0)
+                snprintf(what, sizeof(what), "%s hook %s exited with status %d", r->kind, r->program, status);
+
+        if (what[0])
+                log_struct(LOG_WARNING, 0, MESSAGE_ID_HOOK_FAILED,
+                           LOG_FIELDS({ "CCE_CLUSTER", r->cluster }, { "HOOK", r->kind }),
+                           "%s: %s; the renewal itself stands.", r->cluster, what);
+        if (c) {
+                snprintf(c->state.last_hook_error, sizeof(c->state.last_hook_error), "%s", what);
+                save_state(m, c);
+        }
+        hook_run_free(r);
+        if (m->options.once && m->once_remaining == 0 && !m->hooks)
+                sd_event_exit(m->event, m->exit_status);
+}
+
+/* Runs a hook in the background; a hook that cannot start is logged. */
+static void run_hook(Manager *m, Cluster *c, char **argv, const char *kind, const char *result,
+                     const ApiError *error, int64_t old_not_after) {
+        char a[32], b[32];
+        int r;
+
+        if (!argv)
+                return;
+        HookRun *run = calloc(1, sizeof(HookRun));
+        if (!run)
+                return;
+        run->manager = m;
+        run->kind = kind;
+        run->cluster = strdup(c->config->name);
+        run->program = strdup(argv[0]);
+        const char *values[][2] = {
+                { "CCE_CLUSTER", c->config->name },
+                { "CCE_CLUSTER_ID", c->config->cluster_id },
+                { "KUBECONFIG", c->config->kubeconfig },
+                { "CERT_NOT_AFTER", c->file.state == KUBECONFIG_OK ? iso_time(c->file.certificate.not_after, a) : "" },
+                { "OLD_CERT_NOT_AFTER", iso_time(old_not_after, b) },
+                { "RESULT", result },
+                { "ERROR_CLASS", error ? api_error_class_to_string(error->klass) : "" },
+        };
+        bool ok = run->cluster && run->program;
+        for (size_t i = 0; i < ELEMENTSOF(values) && ok; i++)
+                ok = asprintf(&run->env[i], "%s=%s", values[i][0], strcmp(values[i][1], "-") == 0 ? "" : values[i][1]) >= 0;
+        run->next = m->hooks;
+        if (run->next)
+                run->next->prev = run;
+        m->hooks = run;
+        if (!ok) {
+                hook_run_free(run);
+                return;
+        }
+        r = hook_start(m->event, argv, run->env, current_config(m)->hook_timeout_sec * USEC_PER_SEC,
+                       on_hook_done, run, &run->hook);
+        if (r < 0) {
+                log_struct(LOG_WARNING, r, MESSAGE_ID_HOOK_FAILED,
+                           LOG_FIELDS({ "CCE_CLUSTER", c->config->name }, { "HOOK", kind }),
+                           "%s: cannot start the %s hook %s: %m; the renewal itself stands.", c->config->name, kind, argv[0]);
+                snprintf(c->state.last_hook_error, sizeof(c->state.last_hook_error), "%s hook %s cannot start: %s",
+                         kind, argv[0], strerror(-r));
+                save_state(m, c);
+                hook_run_free(run);
+        }
 }
 
 /* ---- outcomes ------------------------------------------------------------ */
@@ -502,6 +609,8 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
         else
                 log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
                             "Renewal of %s failed: %s; will retry at %s.", c->config->name, describe, iso_time(c->due, next));
+        run_hook(m, c, c->config->on_failure, "on-failure", "failed", e,
+                 c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0);
         status_changed(m);
         once_finished(m, c, true);
 }
@@ -536,6 +645,9 @@ static void write_pending(Manager *m, Cluster *c) {
                 return;
         }
 
+        int64_t old_not_after = c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0;
+        char hook_error[sizeof(c->state.last_hook_error)];
+        memcpy(hook_error, c->state.last_hook_error, sizeof(hook_error));
         c->file = (KubeconfigStatus) { .state = KUBECONFIG_OK, .certificate = c->pending_cert };
         c->state = (ClusterState) {
                 .fingerprint = c->fingerprint,
@@ -545,6 +657,7 @@ static void write_pending(Manager *m, Cluster *c) {
                 .not_after = c->pending_cert.not_after,
         };
         snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", c->config->cluster_id);
+        memcpy(c->state.last_hook_error, hook_error, sizeof(hook_error));
         c->pending = cce_kubeconfig_free(c->pending);
         c->renewals_total++;
         c->write_failures = 0;
@@ -565,6 +678,7 @@ static void write_pending(Manager *m, Cluster *c) {
                             "set tls-server-name to verify it against the cluster CA.",
                             c->config->kubeconfig, endpoint_choice_to_string(c->config->endpoint), c->config->name);
         }
+        run_hook(m, c, c->config->on_renew, "on-renew", "renewed", NULL, old_not_after);
         status_changed(m);
         once_finished(m, c, false);
 }
@@ -1004,6 +1118,7 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);      /* hooks: sd_event_add_child() */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
         if ((r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_terminate, m)) < 0 ||
@@ -1031,6 +1146,10 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        while (m->hooks) {
+                hook_cancel(m->hooks->hook);
+                hook_run_free(m->hooks);
+        }
         for (size_t i = 0; i < m->n_clusters; i++)
                 cluster_free(m->clusters[i]);
         free(m->clusters);

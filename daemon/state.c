@@ -97,6 +97,7 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
         for (int c = 0; klass && c < _API_ERROR_CLASS_MAX; c++)
                 if (strcmp(klass, api_error_class_to_string(c)) == 0)
                         s.last_error_class = c;
+        get_text(root, "last-hook-error", s.last_hook_error, sizeof(s.last_hook_error));
         s.not_before = get_int(root, "not-before");
         s.not_after = get_int(root, "not-after");
         *ret = s;
@@ -141,6 +142,7 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         gen_int(g, "last-http-status", s->last_http_status);
         gen_string(g, "last-error-code", s->last_error_code);
         gen_string(g, "last-error", s->last_error);
+        gen_string(g, "last-hook-error", s->last_hook_error);
         gen_int(g, "not-before", s->not_before);
         gen_int(g, "not-after", s->not_after);
         yajl_gen_map_close(g);

@@ -93,6 +93,8 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
                                  r->state.last_error_code[0] ? " " : "", r->state.last_error_code, ": ", r->state.last_error);
                 else if (!have_cert)
                         snprintf(err, sizeof(err), "%s", r->file.reason);
+                else if (r->state.last_hook_error[0])
+                        snprintf(err, sizeof(err), "hook: %s", r->state.last_hook_error);
                 fprintf(out, "%-20s %-8s %-21s %-8s %-21s %-8u %s\n", r->config->name, health_names[r->health],
                         have_cert ? iso(r->file.certificate.not_after, na) : "-", left,
                         r->next == INT64_MAX ? "parked" : iso(r->next, next), r->state.failures, err);
@@ -160,6 +162,7 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
                         yajl_gen_map_close(g);
                 } else
                         yajl_gen_null(g);
+                gen_str(g, "last-hook-error", r->state.last_hook_error[0] ? r->state.last_hook_error : NULL);
                 yajl_gen_map_close(g);
         }
         yajl_gen_array_close(g);

@@ -541,6 +541,73 @@ def test_once_single_attempt(d):
     fake.stop()
 
 
+HOOK_SCRIPT = """#!/bin/sh
+# Records how it was called: argument count and arguments, and the environment.
+out="$1"
+{
+    echo "ARGC=$#"
+    for a in "$@"; do echo "ARG=$a"; done
+    env | grep -E '^(CCE_|KUBECONFIG|CERT_|OLD_CERT|RESULT|ERROR_CLASS|NOTIFY_SOCKET|WATCHDOG|CREDENTIALS_DIRECTORY)' | sort
+} > "$out.$$.tmp" && mv "$out.$$.tmp" "$out.$RESULT.$CCE_CLUSTER"
+"""
+
+
+def test_hooks(d):
+    """on-renew and on-failure run without a shell, in the background, with
+    their environment and without the daemon's; a failing or hanging hook is
+    logged, shown by --status, and never undoes the renewal; --once waits."""
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    hook = d / "hook.sh"
+    hook.write_text(HOOK_SCRIPT)
+    hook.chmod(0o755)
+    failing = d / "fail.sh"
+    failing.write_text("#!/bin/sh\nexit 3\n")
+    failing.chmod(0o755)
+    out = d / "hook-out"
+    config = write_config(d, fake, [
+        (1, f', on-renew: [{hook}, {out}, "two words"], on-failure: [{hook}, {out}]'),
+        (2, f", on-renew: [{failing}]"),
+        (3, ", on-renew: [/bin/sleep, '30']"),
+        (4, f", on-failure: [{hook}, {out}]"),
+    ], extra="hook-timeout: 1s")
+    fake.fault(4, "status:503:cce", sticky=True)
+    env = {"WATCHDOG_USEC": "60000000", "CREDENTIALS_DIRECTORY": str(d)}
+    daemon = Daemon(d, config, notify, env=env)
+    renewed = pathlib.Path(f"{out}.renewed.c1")
+    failed = pathlib.Path(f"{out}.failed.c4")
+    check("the on-renew hook ran", wait_for(renewed.exists, 10), daemon.log())
+    check("the on-failure hook ran", wait_for(failed.exists, 10), daemon.log())
+    check("the hanging hook is killed after hook-timeout",
+          wait_for(lambda: "on-renew hook /bin/sleep ran longer than 1s and was killed" in daemon.log(), 10), daemon.log())
+    check("the failing hook is logged", wait_for(lambda: "on-renew hook " + str(failing) + " exited with status 3; the renewal itself stands."
+                                                 in daemon.log(), 10), daemon.log())
+    status = daemon.stop()
+    check("hooks: exit 0 on SIGTERM", status == 0, daemon.log())
+
+    r = renewed.read_text() if renewed.exists() else ""
+    check("on-renew: arguments passed as given, no shell splitting", "ARGC=2\n" in r and "ARG=two words\n" in r, r)
+    check("on-renew: its environment", "CCE_CLUSTER=c1\n" in r and f"CCE_CLUSTER_ID={cluster_id(1)}\n" in r
+          and f"KUBECONFIG={d}/kube/c1\n" in r and "RESULT=renewed\n" in r and re.search(r"CERT_NOT_AFTER=\d{4}-", r)
+          and "OLD_CERT_NOT_AFTER=\n" in r and "ERROR_CLASS=\n" in r, r)
+    check("on-renew: none of the daemon's own variables", "NOTIFY_SOCKET" not in r and "WATCHDOG" not in r
+          and "CREDENTIALS_DIRECTORY" not in r, r)
+    f = failed.read_text() if failed.exists() else ""
+    check("on-failure: RESULT and ERROR_CLASS", "RESULT=failed\n" in f and "ERROR_CLASS=transient\n" in f and "CCE_CLUSTER=c4\n" in f, f)
+    check("a failing hook does not undo the renewal", (d / "kube/c2").exists() and (d / "kube/c3").exists())
+    code, rows, _ = status_states(config)
+    check("--status shows the failed hooks", rows["c2"]["last-hook-error"] and "status 3" in rows["c2"]["last-hook-error"]
+          and "killed" in (rows["c3"]["last-hook-error"] or ""), rows)
+    check("--status: no hook error where hooks worked", rows["c1"]["last-hook-error"] is None, rows["c1"])
+
+    # --once waits for the hooks it started.
+    renewed.unlink()
+    status, err = run_once(config, "--force", "--cluster", "c1")
+    check("--once runs on-renew and waits for it", status == 0 and renewed.exists(), err)
+    notify.close()
+    fake.stop()
+
+
 def test_watchdog_and_journal(d):
     """WATCHDOG_USEC makes the daemon ping; journal records carry the
     fields and message ids."""
@@ -625,7 +692,8 @@ def test_expiry_escalation_and_clock_skew(d):
 
 def main():
     tests = [test_ready_rotation_status, test_reload, test_sigterm_during_slow_request, test_backoff_survives_restart,
-             test_auth_pauses_credential_and_404_parks, test_once, test_once_single_attempt, test_watchdog_and_journal,
+             test_auth_pauses_credential_and_404_parks, test_once, test_once_single_attempt, test_hooks,
+             test_watchdog_and_journal,
              test_expiry_escalation_and_clock_skew]
     selected = [t for t in tests if len(sys.argv) < 2 or t.__name__ in sys.argv[1:]]
     for t in selected:

@@ -114,7 +114,7 @@ def main():
         for opt in options:
             check(f"cce-certd(8) documents {opt}", opt in page)
         yaml_page = expected["cce-certd.yaml(5)"].read_text().replace("\\-", "-")
-        for key in ("request-timeout", "parallel-requests", "state-directory", "metrics-file", "name", "project-id", "cluster-id",
+        for key in ("request-timeout", "parallel-requests", "state-directory", "metrics-file", "hook-timeout", "on-renew", "on-failure", "name", "project-id", "cluster-id",
                     "kubeconfig", "credentials", "region", "api-endpoint", "iam-endpoint", "ca-file", "duration",
                     "renew-at", "renew-before", "endpoint", "tls-server-name", "merge", "set-current-context",
                     "context-name", "cluster-entry-name", "user-entry-name", "file-mode", "owner", "group",
