@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cce.h"
 #include "cert.h"
@@ -77,6 +78,12 @@ int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
                       const char *existing, size_t existing_size,
                       char **ret, size_t *ret_size, bool *ret_insecure,
                       char *error, size_t error_size);
+
+/* For a dry run: what writing would change (each of the cluster's entries
+ * added, changed with the fields named, or unchanged; current-context), then
+ * the new content with every "*-data" value redacted. Pure. */
+int kubeconfig_describe(const ClusterConfig *cl, const char *old_text, size_t old_size,
+                        const char *new_text, size_t new_size, FILE *out);
 
 /* Lock, read, render, and replace the file if the content changed. Returns
  * 1 when written, 0 when nothing changed, or a negative errno with error set

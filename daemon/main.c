@@ -29,6 +29,7 @@ static char **arg_clusters = NULL;      /* NULL-terminated */
 static size_t arg_n_clusters = 0;
 static bool arg_force = false;
 static bool arg_json = false;
+static bool arg_dry_run = false;
 
 static void help(void) {
         printf("Usage: %s [OPTIONS]\n"
@@ -42,6 +43,7 @@ static void help(void) {
                "      --once           renew what is due, then exit (for timers and scripts)\n"
                "      --cluster NAME   with --once: only this cluster (repeatable)\n"
                "      --force          with --once: renew even what is not due\n"
+               "      --dry-run        with --once: fetch and check, show what would change, write nothing\n"
                "      --status [NAME]  show each cluster's certificate and renewal state\n"
                "      --json           with --status: print a JSON object\n"
                "  -h, --help           show this help\n"
@@ -65,6 +67,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_FORCE,
                 ARG_STATUS,
                 ARG_JSON,
+                ARG_DRY_RUN,
                 ARG_VERSION,
         };
         static const struct option options[] = {
@@ -76,6 +79,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "force", no_argument, NULL, ARG_FORCE },
                 { "status", no_argument, NULL, ARG_STATUS },
                 { "json", no_argument, NULL, ARG_JSON },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -102,6 +106,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_JSON:
                         arg_json = true;
+                        break;
+                case ARG_DRY_RUN:
+                        arg_dry_run = true;
                         break;
                 case ARG_CLUSTER: {
                         char **n = reallocarray(arg_clusters, arg_n_clusters + 2, sizeof(char *));
@@ -135,8 +142,8 @@ static int parse_argv(int argc, char *argv[]) {
                 fprintf(stderr, "%s: --json goes with --status\n", program_invocation_short_name);
                 return -EINVAL;
         }
-        if ((arg_clusters || arg_force) && arg_action != ACTION_ONCE) {
-                fprintf(stderr, "%s: --cluster and --force go with --once\n", program_invocation_short_name);
+        if ((arg_clusters || arg_force || arg_dry_run) && arg_action != ACTION_ONCE) {
+                fprintf(stderr, "%s: --cluster, --force and --dry-run go with --once\n", program_invocation_short_name);
                 return -EINVAL;
         }
         /* --status takes cluster names as arguments. */
@@ -231,6 +238,7 @@ static int run_manager(bool once) {
                 .once = once,
                 .force = arg_force,
                 .only = arg_clusters,
+                .dry_run = arg_dry_run,
         };
         int r;
 

@@ -24,6 +24,7 @@
 #include "atomic-file.h"
 #include "parse-value.h"
 #include "schedule.h"
+#include "secure-memory.h"
 #include "state.h"
 #include "time-util.h"
 
@@ -417,6 +418,9 @@ static int failure_priority(Cluster *c, int64_t now) {
 
 static void save_state(Manager *m, Cluster *c) {
         char error[512];
+
+        if (m->options.dry_run)
+                return;
         if (state_save(m->state_dir, c->config->name, &c->state, error, sizeof(error)) < 0)
                 log_warning("Cannot save the state of %s: %s; a restart may retry it sooner than planned.",
                             c->config->name, error);
@@ -489,7 +493,7 @@ static void run_hook(Manager *m, Cluster *c, char **argv, const char *kind, cons
         char a[32], b[32];
         int r;
 
-        if (!argv)
+        if (!argv || m->options.dry_run)
                 return;
         HookRun *run = calloc(1, sizeof(HookRun));
         if (!run)
@@ -615,6 +619,35 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
         once_finished(m, c, true);
 }
 
+/* --dry-run: what would be written, and nothing written. */
+static void describe_pending(Manager *m, Cluster *c) {
+        _cleanup_free_wiped_ char *old = NULL, *new = NULL;
+        size_t old_size = 0, new_size = 0;
+        char error[768];
+        int r;
+
+        r = atomic_file_read(c->config->kubeconfig, KUBECONFIG_FILE_MAX, &old, &old_size);
+        if (r < 0 && r != -ENOENT)
+                log_warning("%s: cannot read %s: %s; showing the file as if it were new.", c->config->name,
+                            c->config->kubeconfig, strerror(-r));
+        r = kubeconfig_render(c->config, c->pending, old, old_size, &new, &new_size, NULL, error, sizeof(error));
+        if (r < 0) {
+                log_error("%s: the file would not be written: %s", c->config->name, error);
+                m->exit_status = EXIT_ONCE_FAILED;
+        } else {
+                char when[32];
+                printf("== %s: a certificate valid until %s was fetched and checked; dry run, nothing written\n",
+                       c->config->name, iso_time(c->pending_cert.not_after, when));
+                if (old && old_size == new_size && memcmp(old, new, new_size) == 0)
+                        printf("%s would not change\n", c->config->kubeconfig);
+                else if (kubeconfig_describe(c->config, old, old_size, new, new_size, stdout) < 0)
+                        m->exit_status = EXIT_ONCE_FAILED;
+                fflush(stdout);
+        }
+        c->pending = cce_kubeconfig_free(c->pending);
+        once_finished(m, c, r < 0);
+}
+
 /* Writes the fetched certificate; on failure keeps it and tries the write
  * again later, without asking the API for another one. */
 static void write_pending(Manager *m, Cluster *c) {
@@ -623,6 +656,11 @@ static void write_pending(Manager *m, Cluster *c) {
         bool insecure = false;
         LogContext ctx;
         int r;
+
+        if (m->options.dry_run) {
+                describe_pending(m, c);
+                return;
+        }
 
         r = kubeconfig_update(c->config, c->pending, &insecure, error, sizeof(error));
         if (r < 0) {
@@ -1098,7 +1136,7 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
                 return -ENOMEM;
         }
 
-        r = state_directory_prepare(m->state_dir, error, sizeof(error));
+        r = options->dry_run ? 0 : state_directory_prepare(m->state_dir, error, sizeof(error));
         if (r < 0) {
                 log_error("%s", error);
                 manager_free(m);

@@ -21,6 +21,7 @@ typedef struct ManagerOptions {
         bool once;                      /* one pass, then exit */
         bool force;                     /* --once: renew even what is not due */
         char **only;                    /* --once: these clusters (NULL-terminated), or NULL for all */
+        bool dry_run;                   /* --once: fetch and check, print what would change, write nothing */
 } ManagerOptions;
 
 /* Takes ownership of config. */

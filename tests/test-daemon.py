@@ -513,6 +513,19 @@ def test_once(d):
     check("--status after --once: every cluster ok, exit 0", code == 0 and all(r["state"] == "ok" for r in rows.values()), rows)
     status, err = run_once(config, "--force", "--cluster", "c2")
     check("--once --force --cluster renews that cluster only", status == 0 and fake.count(2) == 2 and fake.count(1) == 1, err)
+    before_file = (d / "kube/c1").read_bytes()
+    before_state = (d / "state/clusters/c1.json").read_bytes()
+    calls = fake.count(1)
+    p = subprocess.run([*WRAPPER, DAEMON, "--once", "--dry-run", "--force", "--cluster", "c1", "-c", str(config)],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    check("--once --dry-run: exit 0, fetched and checked", p.returncode == 0 and "dry run, nothing written" in p.stdout
+          and fake.count(1) == calls + 1, p.stdout + p.stderr)
+    check("--once --dry-run: the entries that would change", "user c1: changed (client-certificate-data, client-key-data)"
+          in p.stdout and "context c1: unchanged" in p.stdout and "current-context: c1 (unchanged)" in p.stdout, p.stdout)
+    check("--once --dry-run: the kubeconfig, data redacted", "client-key-data: REDACTED" in p.stdout
+          and "LS0t" not in p.stdout, p.stdout)
+    check("--once --dry-run: the file and the state are untouched", (d / "kube/c1").read_bytes() == before_file
+          and (d / "state/clusters/c1.json").read_bytes() == before_state)
     fake.fault(1, "status:503:cce")
     status, err = run_once(config, "--force")
     check("--once: exit 1 when a cluster fails", status == 1 and "transient error: HTTP 503" in err, err)
