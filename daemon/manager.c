@@ -211,6 +211,8 @@ static bool cluster_failing(const Cluster *c) {
         return c->state.failures > 0 || c->pending;
 }
 
+static unsigned expiry_level(const CertInfo *cert, int64_t now);
+
 static const char *cluster_state_name(const Cluster *c, int64_t now) {
         if (c->phase == PHASE_CALLING)
                 return "renewing";
@@ -287,11 +289,22 @@ static void update_status(Manager *m) {
                 snprintf(renewing_text, sizeof(renewing_text), ", %u renewing", renewing);
         if (next)
                 snprintf(next_text, sizeof(next_text), "; next %s in %s", next->config->name, relative_time(next->due - now, a));
-        if (worst)
-                snprintf(detail, sizeof(detail), "; %s: %s error%s%s", worst->config->name,
+        if (worst) {
+                char expiry[64] = "";
+                const CertInfo *cert = &worst->file.certificate;
+                if (worst->file.state == KUBECONFIG_OK) {
+                        static const char *const words[] = { "", "expires in ", "EXPIRES in " };
+                        unsigned level = expiry_level(cert, now);
+                        if (level == 3)
+                                snprintf(expiry, sizeof(expiry), "EXPIRED, ");
+                        else if (level > 0)
+                                snprintf(expiry, sizeof(expiry), "%s%s, ", words[level], relative_time(cert->not_after - now, (char[32]) {}));
+                }
+                snprintf(detail, sizeof(detail), "; %s: %s%s error%s%s", worst->config->name, expiry,
                          api_error_class_to_string(worst->state.last_error_class),
                          worst->due == INT64_MAX ? ", parked" : ", retry in ",
                          worst->due == INT64_MAX ? "" : relative_time(worst->due - now, b));
+        }
         snprintf(text, sizeof(text), "%zu clusters: %u ok, %u failing, %u parked%s%s%s",
                  m->n_clusters, ok, failing, parked, renewing_text, next_text, detail);
         if (!m->options.once) {
@@ -381,39 +394,50 @@ static void log_context(const Cluster *c, int64_t not_after, LogContext *ctx) {
         iso_time(c->due, ctx->next);
 }
 
+/* The expiry level of a certificate at now: 0 more than a third of its
+ * lifetime left, 1 less (warning), 2 less than 10% of it or 24 hours where
+ * that is at most a fifth of it (error), 3 expired (critical). */
+static unsigned expiry_level(const CertInfo *cert, int64_t now) {
+        int64_t lifetime = cert->not_after - cert->not_before, left = cert->not_after - now;
+        int64_t soon = MAX(lifetime * EXPIRING_SOON_PERCENT / 100, MIN((int64_t) EXPIRING_SOON_SEC, lifetime / 5));
+
+        if (left <= 0)
+                return 3;
+        if (left < soon)
+                return 2;
+        if (left < lifetime / 3)
+                return 1;
+        return 0;
+}
+
 /* How urgent a failure is: priority rises as the certificate on disk nears
- * its end. Logs each threshold crossing once. */
+ * its end. Logs each threshold crossing once, with its own message id. */
 static int failure_priority(Cluster *c, int64_t now) {
+        static const struct {
+                int priority;
+                const char *message_id, *text;
+        } levels[] = {
+                { LOG_NOTICE, NULL, NULL },
+                { LOG_WARNING, MESSAGE_ID_EXPIRY_WARNING, "less than a third of its lifetime is left" },
+                { LOG_ERR, MESSAGE_ID_EXPIRING_SOON, "it expires soon" },
+                { LOG_CRIT, MESSAGE_ID_EXPIRED, "it has expired" },
+        };
         const CertInfo *cert = &c->file.certificate;
         LogContext ctx;
         char when[32];
 
         if (c->file.state != KUBECONFIG_OK)
-                return LOG_ERR;
-        int64_t lifetime = cert->not_after - cert->not_before, left = cert->not_after - now;
-        log_context(c, cert->not_after, &ctx);
-        if (left <= 0) {
-                if (c->expiry_level < 2) {
-                        c->expiry_level = 2;
-                        log_cluster(c, LOG_CRIT, MESSAGE_ID_EXPIRED, &ctx, NULL, NULL, NULL,
-                                    "The certificate of %s in %s expired at %s; renewals keep failing.",
-                                    c->config->name, c->config->kubeconfig, cert_format_time(cert->not_after, when));
-                }
-                return LOG_CRIT;
+                return LOG_ERR;  /* no usable certificate at all */
+        unsigned level = expiry_level(cert, now);
+        if (level > c->expiry_level) {
+                c->expiry_level = level;
+                log_context(c, cert->not_after, &ctx);
+                log_cluster(c, levels[level].priority, levels[level].message_id, &ctx, NULL, NULL, NULL,
+                            "The certificate of %s in %s %s at %s and renewals keep failing: %s.",
+                            c->config->name, c->config->kubeconfig, level == 3 ? "expired" : "expires",
+                            cert_format_time(cert->not_after, when), levels[level].text);
         }
-        /* 10% of the lifetime, or 24 hours where that is less than a fifth of
-         * it (so that certificates living seconds scale like the others). */
-        int64_t soon = MAX(lifetime * EXPIRING_SOON_PERCENT / 100, MIN((int64_t) EXPIRING_SOON_SEC, lifetime / 5));
-        if (left < soon) {
-                if (c->expiry_level < 1) {
-                        c->expiry_level = 1;
-                        log_cluster(c, LOG_ERR, MESSAGE_ID_EXPIRING_SOON, &ctx, NULL, NULL, NULL,
-                                    "The certificate of %s expires at %s and renewals keep failing.",
-                                    c->config->name, cert_format_time(cert->not_after, when));
-                }
-                return LOG_ERR;
-        }
-        return LOG_WARNING;
+        return levels[level].priority;
 }
 
 static void save_state(Manager *m, Cluster *c) {

@@ -663,11 +663,13 @@ def test_watchdog_and_journal(d):
 
 
 def test_expiry_escalation_and_clock_skew(d):
-    """While renewals keep failing, priority rises as expiry nears: warning,
-    then error with 'expiring soon', then critical with 'expired', each
-    crossing logged once. And an API clock 10 minutes off is warned about."""
+    """While renewals keep failing, priority rises as expiry nears: notice,
+    then warning under a third of the lifetime, error when it expires soon,
+    critical once expired; each crossing logged once with its message id, and
+    STATUS= says so. And an API clock 10 minutes off is warned about."""
     fake = Fake(d, day_seconds=16, skew_seconds=600)
     journal = Journal(d)
+    notify = Notify(d)
     config = write_config(d, fake, [(1, "")])
     status, err = run_once(config)
     check("--once writes a 16 s certificate", status == 0, err)
@@ -677,28 +679,36 @@ def test_expiry_escalation_and_clock_skew(d):
     stderr_file = d / "stderr"
     stderr_file.touch()
     st = os.stat(stderr_file)
-    e = dict(os.environ, CCE_CERTD_JOURNAL_SOCKET=journal.path, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    e = dict(os.environ, CCE_CERTD_JOURNAL_SOCKET=journal.path, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}",
+             NOTIFY_SOCKET=notify.path)
     with open(stderr_file, "w") as f:
         proc = subprocess.Popen([DAEMON, "-c", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=f, env=e)
         wait_for(lambda: [r for r in journal.records if r.get("MESSAGE_ID") == "f50d433bb9fe426f884832211cbbcb7f"], 30)
-        time.sleep(1)
+        time.sleep(1.5)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     failed = [r for r in journal.records if r.get("MESSAGE_ID") == "faad1cbe13ef47f58daf7b58d61e2040"]
     priorities = [int(r["PRIORITY"]) for r in failed]
     check(f"failures are logged with rising priority ({priorities})",
-          len(priorities) >= 3 and priorities == sorted(priorities, reverse=True) and priorities[0] == 4
-          and priorities[-1] == 2)
-    soon = [r for r in journal.records if r.get("MESSAGE_ID") == "5237f0b4055748a29b0977ebd4315ded"]
-    expired = [r for r in journal.records if r.get("MESSAGE_ID") == "f50d433bb9fe426f884832211cbbcb7f"]
-    check("'expiring soon' is logged once, at priority err", len(soon) == 1 and soon[0]["PRIORITY"] == "3", soon)
-    check("'expired' is logged once, at priority crit", len(expired) == 1 and expired[0]["PRIORITY"] == "2", expired)
+          len(priorities) >= 3 and priorities == sorted(priorities, reverse=True) and priorities[0] == 5
+          and priorities[-1] == 2 and 4 in priorities and 3 in priorities)
+    for message_id, priority, what in (("4e38e8ff57d54bebb9587f021b1477ab", "4", "a third left"),
+                                       ("5237f0b4055748a29b0977ebd4315ded", "3", "expiring soon"),
+                                       ("f50d433bb9fe426f884832211cbbcb7f", "2", "expired")):
+        records = [r for r in journal.records if r.get("MESSAGE_ID") == message_id]
+        check(f"'{what}' is logged once, at priority {priority}", len(records) == 1 and records[0]["PRIORITY"] == priority,
+              records)
+    statuses = [m for _, m in notify.find("STATUS=")]
+    check("STATUS= escalates: expires in ..., then EXPIRED",
+          any("c1: expires in" in m for m in statuses) and any("c1: EXPIRED, transient error" in m for m in statuses),
+          "\n".join(statuses))
     check("failures carry HTTP_STATUS and CCE_ERROR_CODE",
           failed and failed[0].get("HTTP_STATUS") == "503" and failed[0].get("CCE_ERROR_CODE", "").startswith("CCE."), failed[:1])
     check("retries are bounded: no tight loop", fake.count(1) < 30, fake.count(1))
     code, rows, _ = status_states(config)
     check("--status: an expired certificate, exit 2", code == 2 and rows["c1"]["state"] == "expired", rows)
+    notify.close()
     journal.close()
     fake.stop()
 
