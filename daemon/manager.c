@@ -762,6 +762,7 @@ static void free_retired_configs(Manager *m) {
 
 static void release_call(Manager *m, Cluster *c) {
         c->call = NULL;
+        c->state.in_flight = false;  /* saved with the outcome */
         c->phase = PHASE_WAITING;
         m->in_flight--;
         if (c->call_ref) {
@@ -807,6 +808,9 @@ static void start_renewal(Manager *m, Cluster *c) {
         c->call_ref = m->configs;
         c->call_ref->users++;
         m->in_flight++;
+        /* Remembered, so that --status can say "renewing". */
+        c->state.in_flight = true;
+        save_state(m, c);
         status_changed(m);
 }
 
@@ -890,6 +894,7 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, Cluster **ret) {
         }
         snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", cl->cluster_id);
         c->state.fingerprint = c->fingerprint;
+        c->state.in_flight = false;  /* a request of a previous run ended with it */
 
         kubeconfig_inspect(cl, &c->file);
         if (c->file.state != KUBECONFIG_OK)

@@ -98,6 +98,8 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
                 if (strcmp(klass, api_error_class_to_string(c)) == 0)
                         s.last_error_class = c;
         get_text(root, "last-hook-error", s.last_hook_error, sizeof(s.last_hook_error));
+        s.in_flight = json_get(root, "in-flight") && json_get(root, "in-flight")->type == JSON_BOOLEAN &&
+                json_get(root, "in-flight")->boolean;
         s.not_before = get_int(root, "not-before");
         s.not_after = get_int(root, "not-after");
         *ret = s;
@@ -143,6 +145,8 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         gen_string(g, "last-error-code", s->last_error_code);
         gen_string(g, "last-error", s->last_error);
         gen_string(g, "last-hook-error", s->last_hook_error);
+        yajl_gen_string(g, (const unsigned char *) "in-flight", 9);
+        yajl_gen_bool(g, s->in_flight);
         gen_int(g, "not-before", s->not_before);
         gen_int(g, "not-after", s->not_after);
         yajl_gen_map_close(g);

@@ -24,6 +24,7 @@ typedef struct ClusterState {
         char last_error[256];
         int64_t not_before, not_after;  /* of the certificate last written */
         char last_hook_error[256];      /* the last hook that failed, "" after one that worked */
+        bool in_flight;                 /* a request had started and not ended when this was written */
 } ClusterState;
 
 /* Creates the directory (0700) and its clusters/ subdirectory if needed

@@ -15,6 +15,7 @@
 typedef enum ClusterHealth {
         HEALTH_OK,
         HEALTH_PENDING,         /* no usable certificate yet, nothing failed */
+        HEALTH_RENEWING,        /* a request was in flight when the state was written */
         HEALTH_FAILING,
         HEALTH_PARKED,
         HEALTH_EXPIRED,
@@ -24,6 +25,7 @@ typedef enum ClusterHealth {
 static const char *const health_names[_HEALTH_MAX] = {
         [HEALTH_OK] = "ok",
         [HEALTH_PENDING] = "pending",
+        [HEALTH_RENEWING] = "renewing",
         [HEALTH_FAILING] = "failing",
         [HEALTH_PARKED] = "parked",
         [HEALTH_EXPIRED] = "expired",
@@ -36,6 +38,7 @@ typedef struct Row {
         bool have_state;
         ClusterHealth health;
         bool expiring;          /* under 10% of its lifetime left */
+        bool expired;
         int64_t next;
 } Row;
 
@@ -66,7 +69,10 @@ static void evaluate(Row *r, const char *state_dir, int64_t now) {
         int64_t lifetime = cert->not_after - cert->not_before;
         r->expiring = have_cert && cert->not_after > now && cert->not_after - now < lifetime / 10;
 
-        if (have_cert && cert->not_after <= now)
+        r->expired = have_cert && cert->not_after <= now;
+        if (r->state.in_flight)
+                r->health = HEALTH_RENEWING;
+        else if (r->expired)
                 r->health = HEALTH_EXPIRED;
         else if (r->state.next_attempt == INT64_MAX)
                 r->health = HEALTH_PARKED;
@@ -194,9 +200,10 @@ int status_print(const Config *config, const char *state_dir, char **names, bool
                         continue;
                 rows[n].config = cl;
                 evaluate(&rows[n], state_dir, now);
-                if (rows[n].health == HEALTH_EXPIRED || rows[n].expiring)
+                if (rows[n].expired || rows[n].expiring)
                         exit_status = STATUS_EXIT_EXPIRING;
-                else if (rows[n].health != HEALTH_OK && exit_status == STATUS_EXIT_OK)
+                else if (rows[n].health != HEALTH_OK && exit_status == STATUS_EXIT_OK &&
+                         !(rows[n].health == HEALTH_RENEWING && rows[n].file.state == KUBECONFIG_OK))
                         exit_status = STATUS_EXIT_FAILING;
                 n++;
         }

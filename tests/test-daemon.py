@@ -410,6 +410,9 @@ def test_sigterm_during_slow_request(d):
     daemon = Daemon(d, config, notify)
     check("the daemon calls", wait_for(lambda: fake.count(1) >= 2, 10))
     time.sleep(0.3)
+    code, rows, _ = status_states(config)
+    check("--status while the request hangs: renewing (its certificate expired: exit 2)",
+          rows["c1"]["state"] == "renewing" and code == 2, rows)
     t0 = time.time()
     status = daemon.stop()
     took = time.time() - t0
@@ -505,6 +508,9 @@ def test_auth_pauses_credential_and_404_parks(d):
 def test_once(d):
     fake = Fake(d, day_seconds=3600)
     config = write_config(d, fake, [(1, ""), (2, "")])
+    code, rows, _ = status_states(config)
+    check("--status before anything: every cluster pending, exit 1", code == 1
+          and all(r["state"] == "pending" for r in rows.values()), rows)
     status, err = run_once(config)
     check("--once: exit 0 when every cluster is renewed", status == 0 and fake.calls()["clustercert_total"] == 2, err)
     status, err = run_once(config)
