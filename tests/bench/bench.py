@@ -1,0 +1,237 @@
+#!/usr/bin/python3
+"""Benchmark: the daemon with N clusters against the fake cloud.
+
+For each N it measures, as the median of --runs runs:
+  renew-all   time to renew all N clusters when all are due, renewals/s
+  cpu         the daemon's CPU time (user+sys) per 1,000 renewals
+  rss         the daemon's peak RSS (VmHWM)
+  calls       API calls per renewal (must be exactly 1)
+  ready       time from start to READY=1 with N valid kubeconfigs on disk
+  idle        context switches of the daemon over --idle seconds with nothing
+              due, without and with the watchdog (WATCHDOG_USEC=30s)
+and the fake service's own ceiling: clustercert calls/s it serves to a
+minimal client (threads, keep-alive), so the daemon's throughput can be read
+as a share of it.
+
+  python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 100,1000,10000
+
+Loopback only; everything started here is stopped here."""
+import argparse
+import http.client
+import json
+import os
+import pathlib
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+FAKE = HERE.parent / "fake-cce.py"
+PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+TOKEN = "MIIbench-static-token"
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cluster_id(i):
+    return "22222222-0000-0000-0000-%012d" % i
+
+
+class Fake:
+    def __init__(self, d):
+        (d / "accounts.json").write_text(json.dumps({"tokens": [TOKEN]}))
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(FAKE), "--state-dir", str(d / "fake"),
+                                      "--accounts", str(d / "accounts.json"), "--day-seconds", "86400",
+                                      "--lifetime", "3600"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline().split()[1])
+        self.ca = d / "fake" / "ca.pem"
+        self.ctx = ssl.create_default_context(cafile=str(self.ca))
+
+    def total(self):
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+        c.request("GET", "/_fake/calls")
+        n = json.loads(c.getresponse().read())["clustercert_total"]
+        c.close()
+        return n
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def write_config(d, fake, n):
+    secret = d / "token"
+    secret.write_text(TOKEN)
+    secret.chmod(0o600)
+    (d / "kube").mkdir(exist_ok=True)
+    lines = [f"state-directory: {d}/state", "parallel-requests: 16", "defaults:",
+             f"  api-endpoint: https://127.0.0.1:{fake.port}", f"  ca-file: {fake.ca}", "  credentials: t",
+             "  duration: 30", "credentials:", f"  t: {{token: {{file: {secret}}}}}", "clusters:"]
+    for i in range(n):
+        lines.append(f"  - {{name: c{i}, project-id: {PROJECT}, cluster-id: {cluster_id(i)}, kubeconfig: {d}/kube/c{i}}}")
+    path = d / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def proc_stats(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
+    status = pathlib.Path(f"/proc/{pid}/status").read_text()
+    hwm = int(next(l for l in status.splitlines() if l.startswith("VmHWM:")).split()[1])  # KiB
+    switches = sum(int(l.split()[1]) for l in status.splitlines() if "ctxt_switches" in l)
+    return cpu, hwm, switches
+
+
+class Notify:
+    def __init__(self, d):
+        self.path = str(d / f"notify-{time.time_ns()}")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+
+    def wait_ready(self, timeout):
+        self.sock.settimeout(timeout)
+        end = time.time() + timeout
+        while time.time() < end:
+            data = self.sock.recv(65536).decode()
+            if "READY=1" in data.split("\n"):
+                return time.monotonic()
+        raise TimeoutError("no READY=1")
+
+    def close(self):
+        self.sock.close()
+
+
+def start(daemon, config, d, env=None):
+    notify = Notify(d)
+    e = dict(os.environ, NOTIFY_SOCKET=notify.path, **(env or {}))
+    e.pop("WATCHDOG_USEC", None) if not env or "WATCHDOG_USEC" not in env else None
+    t0 = time.monotonic()
+    p = subprocess.Popen([daemon, "-c", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=e)
+    return p, notify, t0
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=60)
+
+
+def one_run(daemon, n, idle_seconds):
+    with tempfile.TemporaryDirectory(prefix="cce-certd-bench-") as tmp:
+        d = pathlib.Path(tmp)
+        fake = Fake(d)
+        config = write_config(d, fake, n)
+        r = {}
+        try:
+            # 1. Everything due: renew all N.
+            p, notify, t0 = start(daemon, config, d)
+            notify.wait_ready(60)
+            t_ready = time.monotonic()
+            while fake.total() < n:
+                time.sleep(0.05)
+                if p.poll() is not None:
+                    raise RuntimeError("the daemon died")
+            # The last answers are being written: wait for the files.
+            while sum(1 for _ in (d / "kube").iterdir()) < n:
+                time.sleep(0.02)
+            t_done = time.monotonic()
+            cpu, hwm, _ = proc_stats(p.pid)
+            stop(p)
+            notify.close()
+            r["renew_s"] = t_done - t_ready
+            r["renewals_per_s"] = n / r["renew_s"]
+            r["cpu_ms_per_1000"] = cpu * 1000 / n * 1000
+            r["calls_per_renewal"] = fake.total() / n
+            r["rss_kib"] = hwm
+
+            # 2. Start with N valid files: time to READY=1; then idle.
+            for label, env in (("idle", {}), ("idle_watchdog", {"WATCHDOG_USEC": "30000000"})):
+                p, notify, t0 = start(daemon, config, d, env)
+                t_ready = notify.wait_ready(120)
+                if label == "idle":
+                    r["ready_s"] = t_ready - t0
+                time.sleep(1)
+                _, hwm, s0 = proc_stats(p.pid)
+                time.sleep(idle_seconds)
+                _, hwm, s1 = proc_stats(p.pid)
+                r[label + "_wakeups_per_min"] = (s1 - s0) * 60 / idle_seconds
+                r["rss_kib"] = max(r["rss_kib"], hwm)
+                stop(p)
+                notify.close()
+            r["calls_after_restarts"] = fake.total() - n
+        finally:
+            fake.stop()
+        return r
+
+
+def fake_ceiling(seconds, threads):
+    with tempfile.TemporaryDirectory(prefix="cce-certd-bench-fake-") as tmp:
+        d = pathlib.Path(tmp)
+        fake = Fake(d)
+        count = [0]
+        lock = threading.Lock()
+        end = time.time() + seconds
+        body = json.dumps({"duration": 30})
+
+        def worker(k):
+            c = http.client.HTTPSConnection("127.0.0.1", fake.port, context=fake.ctx, timeout=30)
+            i = 0
+            while time.time() < end:
+                c.request("POST", f"/api/v3/projects/{PROJECT}/clusters/{cluster_id(k * 100000 + i)}/clustercert", body,
+                          {"Content-Type": "application/json", "X-Auth-Token": TOKEN})
+                resp = c.getresponse()
+                resp.read()
+                if resp.status == 200:
+                    with lock:
+                        count[0] += 1
+                i += 1
+            c.close()
+
+        ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+        t0 = time.time()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        rate = count[0] / (time.time() - t0)
+        fake.stop()
+        return rate
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--daemon", default=os.environ.get("CCE_CERTD", "build/daemon/cce-certd"))
+    ap.add_argument("--sizes", default="100,1000")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--idle", type=float, default=60)
+    ap.add_argument("--ceiling-seconds", type=float, default=10)
+    args = ap.parse_args()
+    daemon = os.path.abspath(args.daemon)
+
+    ceiling = fake_ceiling(args.ceiling_seconds, 16)
+    print(f"fake service ceiling: {ceiling:.0f} clustercert calls/s (16 keep-alive clients, {args.ceiling_seconds:.0f} s)")
+    print(f"{'N':>6} {'renew all':>10} {'renewals/s':>11} {'of ceiling':>10} {'CPU/1000':>9} {'peak RSS':>9} "
+          f"{'calls/ren':>9} {'READY':>8} {'idle wakeups/min':>17} {'+watchdog':>10}")
+    ok = True
+    for n in [int(x) for x in args.sizes.split(",")]:
+        runs = [one_run(daemon, n, args.idle) for _ in range(args.runs)]
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        print(f"{n:>6} {med['renew_s']:>9.2f}s {med['renewals_per_s']:>11.0f} {med['renewals_per_s'] / ceiling:>9.0%} "
+              f"{med['cpu_ms_per_1000'] / 1000:>7.2f}ms {med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f} "
+              f"{med['ready_s'] * 1000:>6.0f}ms {med['idle_wakeups_per_min']:>17.1f} {med['idle_watchdog_wakeups_per_min']:>10.1f}",
+              flush=True)
+        ok = ok and med["calls_per_renewal"] == 1 and med["calls_after_restarts"] == 0
+    if not ok:
+        print("FAILED: not exactly one API call per renewal, or restarts made calls")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
