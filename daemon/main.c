@@ -164,12 +164,13 @@ static int parse_argv(int argc, char *argv[]) {
 
 /* --check and --dump-config talk to the person at the terminal: errors as
  * FILE:LINE:COLUMN lines on stderr, the result on stdout. */
-static int run_check(bool dump) {
-        _cleanup_(config_freep) Config *config = NULL;
+/* Loads the configuration for a command at the terminal: errors as
+ * FILE:LINE:COLUMN lines on stderr. Returns 0, or the exit status. */
+static int load_config_for_terminal(Config **ret) {
         ConfigErrors errors = {};
         int r;
 
-        r = config_load_file(arg_config, &config, &errors);
+        r = config_load_file(arg_config, ret, &errors);
         config_errors_print(&errors, arg_config, stderr);
         config_errors_clear(&errors);
         if (r == -EINVAL)
@@ -178,6 +179,16 @@ static int run_check(bool dump) {
                 fprintf(stderr, "%s: %s\n", arg_config, strerror(-r));
                 return EX_SOFTWARE;
         }
+        return 0;
+}
+
+static int run_check(bool dump) {
+        _cleanup_(config_freep) Config *config = NULL;
+        int r;
+
+        r = load_config_for_terminal(&config);
+        if (r != 0)
+                return r;
 
         if (dump) {
                 _cleanup_free_ char *text = NULL;
@@ -208,18 +219,11 @@ static void log_config_errors(const ConfigErrors *errors) {
 
 static int run_status(void) {
         _cleanup_(config_freep) Config *config = NULL;
-        ConfigErrors errors = {};
         int r;
 
-        r = config_load_file(arg_config, &config, &errors);
-        config_errors_print(&errors, arg_config, stderr);
-        config_errors_clear(&errors);
-        if (r == -EINVAL)
-                return EX_CONFIG;
-        if (r < 0) {
-                fprintf(stderr, "%s: %s\n", arg_config, strerror(-r));
-                return EX_SOFTWARE;
-        }
+        r = load_config_for_terminal(&config);
+        if (r != 0)
+                return r;
         r = status_print(config, manager_state_directory(config), arg_clusters, arg_json, (int64_t) time(NULL), stdout);
         if (r == -ENOENT)
                 return EX_USAGE;

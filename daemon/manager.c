@@ -115,14 +115,6 @@ static Config *current_config(Manager *m) {
 
 /* ---- time formatting ---------------------------------------------------- */
 
-static const char *iso_time(int64_t t, char buf[static 32]) {
-        time_t tt = (time_t) t;
-        struct tm tm;
-        if (t <= 0 || t == INT64_MAX || !gmtime_r(&tt, &tm))
-                return strcpy(buf, "-");
-        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        return buf;
-}
 
 static const char *relative_time(int64_t seconds, char buf[static 32]) {
         char tmp[32];
@@ -390,8 +382,8 @@ typedef struct LogContext {
                    __VA_ARGS__)
 
 static void log_context(const Cluster *c, int64_t not_after, LogContext *ctx) {
-        iso_time(not_after, ctx->not_after);
-        iso_time(c->due, ctx->next);
+        format_iso8601_utc(not_after, ctx->not_after);
+        format_iso8601_utc(c->due, ctx->next);
 }
 
 /* The expiry level of a certificate at now: 0 more than a third of its
@@ -530,8 +522,8 @@ static void run_hook(Manager *m, Cluster *c, char **argv, const char *kind, cons
                 { "CCE_CLUSTER", c->config->name },
                 { "CCE_CLUSTER_ID", c->config->cluster_id },
                 { "KUBECONFIG", c->config->kubeconfig },
-                { "CERT_NOT_AFTER", c->file.state == KUBECONFIG_OK ? iso_time(c->file.certificate.not_after, a) : "" },
-                { "OLD_CERT_NOT_AFTER", iso_time(old_not_after, b) },
+                { "CERT_NOT_AFTER", c->file.state == KUBECONFIG_OK ? format_iso8601_utc(c->file.certificate.not_after, a) : "" },
+                { "OLD_CERT_NOT_AFTER", format_iso8601_utc(old_not_after, b) },
                 { "RESULT", result },
                 { "ERROR_CLASS", error ? api_error_class_to_string(error->klass) : "" },
         };
@@ -633,10 +625,10 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
                 log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
                             "Renewal of %s failed: %s; every cluster using credentials '%s' waits until %s "
                             "(an access key locks after 5 failed requests in a row).",
-                            c->config->name, describe, c->config->credentials, iso_time(c->due, next));
+                            c->config->name, describe, c->config->credentials, format_iso8601_utc(c->due, next));
         else
                 log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
-                            "Renewal of %s failed: %s; will retry at %s.", c->config->name, describe, iso_time(c->due, next));
+                            "Renewal of %s failed: %s; will retry at %s.", c->config->name, describe, format_iso8601_utc(c->due, next));
         run_hook(m, c, c->config->on_failure, "on-failure", "failed", e,
                  c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0);
         status_changed(m);
@@ -661,7 +653,7 @@ static void describe_pending(Manager *m, Cluster *c) {
         } else {
                 char when[32];
                 printf("== %s: a certificate valid until %s was fetched and checked; dry run, nothing written\n",
-                       c->config->name, iso_time(c->pending_cert.not_after, when));
+                       c->config->name, format_iso8601_utc(c->pending_cert.not_after, when));
                 if (old && old_size == new_size && memcmp(old, new, new_size) == 0)
                         printf("%s would not change\n", c->config->kubeconfig);
                 else if (kubeconfig_describe(c->config, old, old_size, new, new_size, stdout) < 0)
@@ -700,7 +692,7 @@ static void write_pending(Manager *m, Cluster *c) {
                 log_cluster(c, r == -EAGAIN ? LOG_NOTICE : LOG_ERR, MESSAGE_ID_WRITE_FAILED, &ctx, NULL, NULL, NULL,
                             "Cannot write the renewed certificate of %s: %s; the file is unchanged; "
                             "will write it again at %s without asking for another certificate.",
-                            c->config->name, error, iso_time(c->due, when));
+                            c->config->name, error, format_iso8601_utc(c->due, when));
                 status_changed(m);
                 if (r != -EAGAIN || c->write_failures > 5)
                         once_finished(m, c, true);
@@ -1124,12 +1116,12 @@ static int select_once(Manager *m) {
                         } else if (c->state.failures > 0 || c->file.state != KUBECONFIG_OK) {
                                 char when[32];
                                 log_error("%s is backing off after a failure until %s; use --force to try now.",
-                                          c->config->name, iso_time(c->due, when));
+                                          c->config->name, format_iso8601_utc(c->due, when));
                                 m->exit_status = EXIT_ONCE_FAILED;
                         } else
                                 log_info("%s is fresh: valid until %s, renewal due at %s.", c->config->name,
-                                         iso_time(c->file.certificate.not_after, (char[32]) {}),
-                                         iso_time(c->due, (char[32]) {}));
+                                         format_iso8601_utc(c->file.certificate.not_after, (char[32]) {}),
+                                         format_iso8601_utc(c->due, (char[32]) {}));
                         continue;
                 }
                 c->selected = true;

@@ -210,3 +210,13 @@ int parse_iso8601_utc(const char *s, int64_t *ret) {
         *ret = (int64_t) t;
         return 0;
 }
+
+const char *format_iso8601_utc(int64_t t, char buf[static 32]) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+
+        if (t <= 0 || t == INT64_MAX || !gmtime_r(&tt, &tm))
+                return strcpy(buf, "-");
+        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
+}

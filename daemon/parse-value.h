@@ -45,3 +45,6 @@ int parse_retry_after(const char *s, int64_t now, uint64_t *ret_sec);
 /* "2020-01-04T09:05:22.701000Z" (fraction optional, UTC only) as seconds
  * since the epoch. */
 int parse_iso8601_utc(const char *s, int64_t *ret);
+
+/* "2020-01-04T09:05:22Z" into buf; "-" for 0, negative or INT64_MAX. */
+const char *format_iso8601_utc(int64_t t, char buf[static 32]);

@@ -42,14 +42,6 @@ typedef struct Row {
         int64_t next;
 } Row;
 
-static const char *iso(int64_t t, char buf[static 32]) {
-        time_t tt = (time_t) t;
-        struct tm tm;
-        if (t <= 0 || t == INT64_MAX || !gmtime_r(&tt, &tm))
-                return strcpy(buf, "-");
-        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        return buf;
-}
 
 static void evaluate(Row *r, const char *state_dir, int64_t now) {
         const ClusterConfig *cl = r->config;
@@ -102,8 +94,8 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
                 else if (r->state.last_hook_error[0])
                         snprintf(err, sizeof(err), "hook: %s", r->state.last_hook_error);
                 fprintf(out, "%-20s %-8s %-21s %-8s %-21s %-8u %s\n", r->config->name, health_names[r->health],
-                        have_cert ? iso(r->file.certificate.not_after, na) : "-", left,
-                        r->next == INT64_MAX ? "parked" : iso(r->next, next), r->state.failures, err);
+                        have_cert ? format_iso8601_utc(r->file.certificate.not_after, na) : "-", left,
+                        r->next == INT64_MAX ? "parked" : format_iso8601_utc(r->next, next), r->state.failures, err);
         }
 }
 
@@ -122,7 +114,7 @@ static void gen_int(yajl_gen g, const char *k, int64_t v) {
 
 static void gen_time(yajl_gen g, const char *k, int64_t t) {
         char buf[32];
-        gen_str(g, k, t > 0 && t != INT64_MAX ? iso(t, buf) : NULL);
+        gen_str(g, k, t > 0 && t != INT64_MAX ? format_iso8601_utc(t, buf) : NULL);
 }
 
 static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, FILE *out) {

@@ -162,6 +162,13 @@ TEST(iso8601) {
         ASSERT_EQ(parse_iso8601_utc("2023-11-14T22:13:20+08:00", &t), -EINVAL);
         ASSERT_EQ(parse_iso8601_utc("2023-11-14T22:13:20.Z", &t), -EINVAL);
         ASSERT_EQ(parse_iso8601_utc("soon", &t), -EINVAL);
+
+        char buf[32];
+        ASSERT_STREQ(format_iso8601_utc(1700000000, buf), "2023-11-14T22:13:20Z");
+        ASSERT_STREQ(format_iso8601_utc(0, buf), "-");
+        ASSERT_STREQ(format_iso8601_utc(INT64_MAX, buf), "-");
+        ASSERT_EQ(parse_iso8601_utc(format_iso8601_utc(1234567890, buf), &t), 0);
+        ASSERT_EQ(t, 1234567890);
 }
 
 RUN_TESTS(T(http_date), T(iso8601), T(duration), T(format_duration), T(percent), T(file_mode), T(cert_days), T(bool_and_unsigned))
