@@ -17,6 +17,7 @@
 
 #include "atomic-file.h"
 #include "log.h"
+#include "error-buffer.h"
 #include "macro.h"
 #include "secure-memory.h"
 
@@ -26,17 +27,6 @@ struct FileLock {
         int target_fd;          /* flocked, or -1 when the target does not exist */
 };
 
-__attribute__((format(printf, 4, 5)))
-static int fail(char *error, size_t size, int r, const char *format, ...) {
-        va_list ap;
-        if (error && size > 0) {
-                va_start(ap, format);
-                vsnprintf(error, size, format, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
 int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_size) {
         _cleanup_free_ char *copy1 = NULL, *copy2 = NULL;
         char resolved[PATH_MAX];
@@ -44,12 +34,12 @@ int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_
 
         if (lstat(path, &st) == 0) {
                 if (!realpath(path, resolved))
-                        return fail(error, error_size, -ELOOP, "%s is a symlink that leads nowhere: %m", path);
+                        return error_printf(error, error_size, -ELOOP, "%s is a symlink that leads nowhere: %m", path);
                 *ret = strdup(resolved);
                 return *ret ? 0 : -ENOMEM;
         }
         if (errno != ENOENT)
-                return fail(error, error_size, negative_errno(), "cannot look at %s: %m", path);
+                return error_printf(error, error_size, negative_errno(), "cannot look at %s: %m", path);
 
         /* Not there yet: resolve the directory, keep the name. */
         copy1 = strdup(path);
@@ -57,7 +47,7 @@ int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_
         if (!copy1 || !copy2)
                 return -ENOMEM;
         if (!realpath(dirname(copy1), resolved))
-                return fail(error, error_size, negative_errno(), "the directory of %s cannot be used: %m", path);
+                return error_printf(error, error_size, negative_errno(), "the directory of %s cannot be used: %m", path);
         if (asprintf(ret, "%s/%s", strcmp(resolved, "/") == 0 ? "" : resolved, basename(copy2)) < 0)
                 return -ENOMEM;
         return 0;
@@ -130,10 +120,10 @@ int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t er
                 if (l->lock_fd >= 0)
                         break;
                 if (errno != EEXIST)
-                        return fail(error, error_size, negative_errno(), "cannot create the lock %s: %m", l->lock_path);
+                        return error_printf(error, error_size, negative_errno(), "cannot create the lock %s: %m", l->lock_path);
                 if (attempt < 3 && remove_stale_lock(l->lock_path))
                         continue;  /* a dead writer's lock, or one just released */
-                return fail(error, error_size, -EAGAIN, "%s is locked by another program (%s exists)",
+                return error_printf(error, error_size, -EAGAIN, "%s is locked by another program (%s exists)",
                             target, l->lock_path);
         }
         snprintf(owner, sizeof(owner), "cce-certd %ld\n", (long) getpid());
@@ -143,11 +133,11 @@ int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t er
 
         l->target_fd = open(target, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (l->target_fd < 0 && errno != ENOENT)
-                return fail(error, error_size, negative_errno(), "cannot open %s: %m", target);
+                return error_printf(error, error_size, negative_errno(), "cannot open %s: %m", target);
         if (l->target_fd >= 0 && flock(l->target_fd, LOCK_EX | LOCK_NB) < 0) {
                 if (errno == EWOULDBLOCK)
-                        return fail(error, error_size, -EAGAIN, "%s is locked (flock) by another program", target);
-                return fail(error, error_size, negative_errno(), "cannot lock %s: %m", target);
+                        return error_printf(error, error_size, -EAGAIN, "%s is locked (flock) by another program", target);
+                return error_printf(error, error_size, negative_errno(), "cannot lock %s: %m", target);
         }
         *ret = TAKE_PTR(l);
         return 0;
@@ -252,7 +242,7 @@ int atomic_file_write(const char *target, const void *data, size_t size, mode_t 
 
         dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
-                return fail(error, error_size, negative_errno(), "cannot open the directory %s: %m", dir);
+                return error_printf(error, error_size, negative_errno(), "cannot open the directory %s: %m", dir);
 
         /* A fresh name in the same directory, created exclusively, with the
          * final mode from the start (never wider, even for a moment). */
@@ -267,45 +257,45 @@ int atomic_file_write(const char *target, const void *data, size_t size, mode_t 
                 }
                 fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
                 if (fd < 0 && errno != EEXIST)
-                        return fail(error, error_size, negative_errno(),
+                        return error_printf(error, error_size, negative_errno(),
                                     "cannot create a temporary file in %s: %m", dir);
         }
         if (fd < 0)
-                return fail(error, error_size, -EEXIST, "cannot find a free temporary file name in %s", dir);
+                return error_printf(error, error_size, -EEXIST, "cannot find a free temporary file name in %s", dir);
 
         /* umask may have narrowed the mode; owner and group as asked. */
         if (fchmod(fd, mode & 07777) < 0) {
-                r = fail(error, error_size, negative_errno(), "cannot set the mode of %s: %m", tmp);
+                r = error_printf(error, error_size, negative_errno(), "cannot set the mode of %s: %m", tmp);
                 goto fail;
         }
         if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0) {
-                r = fail(error, error_size, negative_errno(), "cannot give %s to owner %d group %d: %m",
+                r = error_printf(error, error_size, negative_errno(), "cannot give %s to owner %d group %d: %m",
                          tmp, (int) uid, (int) gid);
                 goto fail;
         }
         r = write_all(fd, data, size);
         if (r < 0) {
                 errno = -r;
-                r = fail(error, error_size, r, "cannot write %s: %m", tmp);
+                r = error_printf(error, error_size, r, "cannot write %s: %m", tmp);
                 goto fail;
         }
         if (fsync(fd) < 0) {
-                r = fail(error, error_size, negative_errno(), "cannot write %s to disk: %m", tmp);
+                r = error_printf(error, error_size, negative_errno(), "cannot write %s to disk: %m", tmp);
                 goto fail;
         }
         r = close(fd);
         fd = -1;
         if (r < 0) {
-                r = fail(error, error_size, negative_errno(), "cannot write %s: %m", tmp);
+                r = error_printf(error, error_size, negative_errno(), "cannot write %s: %m", tmp);
                 goto fail;
         }
         if (rename(tmp, target) < 0) {
                 if (errno == EBUSY)
-                        r = fail(error, error_size, -EBUSY,
+                        r = error_printf(error, error_size, -EBUSY,
                                  "cannot replace %s: it is a mount point (a bind-mounted file?); "
                                  "files are replaced by rename, so mount its directory instead", target);
                 else
-                        r = fail(error, error_size, negative_errno(), "cannot rename %s to %s: %m", tmp, target);
+                        r = error_printf(error, error_size, negative_errno(), "cannot rename %s to %s: %m", tmp, target);
                 goto fail;
         }
         if (fsync(dir_fd) < 0)

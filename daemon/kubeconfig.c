@@ -6,6 +6,7 @@
 
 #include "atomic-file.h"
 #include "kubeconfig.h"
+#include "error-buffer.h"
 #include "macro.h"
 #include "secure-memory.h"
 #include "yaml-tree.h"
@@ -21,15 +22,6 @@ static const char *const state_names[_KUBECONFIG_STATE_MAX] = {
 
 const char *kubeconfig_state_to_string(KubeconfigState s) {
         return s >= 0 && s < _KUBECONFIG_STATE_MAX ? state_names[s] : "unknown";
-}
-
-__attribute__((format(printf, 4, 5)))
-static int fail(char *error, size_t size, int r, const char *format, ...) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(error, size, format, ap);
-        va_end(ap);
-        return r;
 }
 
 /* ---- the tree ----------------------------------------------------------- */
@@ -190,12 +182,12 @@ int kubeconfig_choose(const ClusterConfig *cl, const CceKubeconfig *a, Kubeconfi
         case ENDPOINT_INTERNAL:
                 ctx = cce_kubeconfig_context(a, "internal");
                 if (!ctx)
-                        return fail(error, error_size, -ENOENT, "the answer for %s offers no internal endpoint", cl->name);
+                        return error_printf(error, error_size, -ENOENT, "the answer for %s offers no internal endpoint", cl->name);
                 break;
         case ENDPOINT_EXTERNAL:
                 ctx = cce_kubeconfig_context(a, "externalTLSVerify") ?: cce_kubeconfig_context(a, "external");
                 if (!ctx)
-                        return fail(error, error_size, -ENOENT,
+                        return error_printf(error, error_size, -ENOENT,
                                     "the answer for %s offers no external endpoint (does the cluster have an EIP?)", cl->name);
                 break;
         default:
@@ -211,7 +203,7 @@ int kubeconfig_choose(const ClusterConfig *cl, const CceKubeconfig *a, Kubeconfi
                 for (size_t i = 0; !c.ca_data && i < a->n_clusters; i++)
                         c.ca_data = a->clusters[i].certificate_authority_data;
                 if (!c.ca_data)
-                        return fail(error, error_size, -ENOENT, "the answer for %s has no CA data to verify with", cl->name);
+                        return error_printf(error, error_size, -ENOENT, "the answer for %s has no CA data to verify with", cl->name);
                 c.insecure = false;
         }
         *ret = c;
@@ -399,14 +391,14 @@ static int check_ours(const YamlNode *root, const ClusterConfig *cl, const CceKu
                         for (size_t i = 0; !ours && server && i < a->n_clusters; i++)
                                 ours = strcmp(server, a->clusters[i].server) == 0;
                 if (!ours)
-                        return fail(error, error_size, -EEXIST,
+                        return error_printf(error, error_size, -EEXIST,
                                     "%s already has a cluster entry %s for another cluster (%s); "
                                     "rename it or set cluster-entry-name", cl->kubeconfig, cl->cluster_entry_name,
                                     ext ? "written by cce-certd for another cluster-id" : "another server");
         }
         e = find_entry(yaml_mapping_get(root, "users"), cl->user_entry_name, NULL);
         if (e && !user_is_certificate_based(yaml_mapping_get(e, "user")))
-                return fail(error, error_size, -EEXIST,
+                return error_printf(error, error_size, -EEXIST,
                             "%s already has a user entry %s that authenticates otherwise (token, exec, ...); "
                             "rename it or set user-entry-name", cl->kubeconfig, cl->user_entry_name);
         e = find_entry(yaml_mapping_get(root, "contexts"), cl->context_name, NULL);
@@ -414,7 +406,7 @@ static int check_ours(const YamlNode *root, const ClusterConfig *cl, const CceKu
                 const YamlNode *ctx = yaml_mapping_get(e, "context");
                 const char *c = get_scalar(ctx, "cluster"), *u = get_scalar(ctx, "user");
                 if ((c && strcmp(c, cl->cluster_entry_name) != 0) || (u && strcmp(u, cl->user_entry_name) != 0))
-                        return fail(error, error_size, -EEXIST,
+                        return error_printf(error, error_size, -EEXIST,
                                     "%s already has a context %s for other entries; rename it or set context-name",
                                     cl->kubeconfig, cl->context_name);
         }
@@ -440,7 +432,7 @@ static int check_own_file(const YamlNode *root, const ClusterConfig *cl, char *e
                 for (size_t i = 0; i < seq->n_children; i++) {
                         const char *n = get_scalar(seq->children[i], "name");
                         if (!n || strcmp(n, ours) != 0)
-                                return fail(error, error_size, -EEXIST,
+                                return error_printf(error, error_size, -EEXIST,
                                             "%s holds %s entries of others (%s); it is not overwritten: "
                                             "set merge: true to keep them, or move the file away",
                                             cl->kubeconfig, lists[l].list, n ?: "unnamed");
@@ -467,10 +459,10 @@ int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
-                        return fail(error, error_size, -EBADMSG, "%s:%u:%u: cannot parse the existing file: %s; "
+                        return error_printf(error, error_size, -EBADMSG, "%s:%u:%u: cannot parse the existing file: %s; "
                                     "it is left as it is", cl->kubeconfig, yerr.line, yerr.column, yerr.message);
                 if (old && old->type != YAML_TREE_MAPPING)
-                        return fail(error, error_size, -EBADMSG,
+                        return error_printf(error, error_size, -EBADMSG,
                                     "the existing %s is not a kubeconfig (not a mapping); it is left as it is", cl->kubeconfig);
         }
         if (old) {
@@ -523,9 +515,9 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
 
         r = atomic_file_read(target, KUBECONFIG_FILE_MAX, &old, &old_size);
         if (r == -EISDIR)
-                return fail(error, error_size, r, "%s is a directory", cl->kubeconfig);
+                return error_printf(error, error_size, r, "%s is a directory", cl->kubeconfig);
         if (r < 0 && r != -ENOENT)
-                return fail(error, error_size, r, "cannot read %s: %s; it is left as it is", cl->kubeconfig,
+                return error_printf(error, error_size, r, "cannot read %s: %s; it is left as it is", cl->kubeconfig,
                             r == -EFBIG ? "larger than 4 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
 
         r = kubeconfig_render(cl, answer, old, old_size, &new, &new_size, ret_insecure, error, error_size);

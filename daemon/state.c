@@ -10,19 +10,11 @@
 
 #include "atomic-file.h"
 #include "json.h"
+#include "error-buffer.h"
 #include "macro.h"
 #include "state.h"
 
 #define STATE_FILE_MAX (64 * 1024)
-
-__attribute__((format(printf, 4, 5)))
-static int fail(char *error, size_t size, int r, const char *format, ...) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(error, size, format, ap);
-        va_end(ap);
-        return r;
-}
 
 int state_directory_prepare(const char *dir, char *error, size_t error_size) {
         _cleanup_free_ char *sub = NULL, *partial = strdup(dir);
@@ -34,17 +26,17 @@ int state_directory_prepare(const char *dir, char *error, size_t error_size) {
                 if (*p == '/') {
                         *p = 0;
                         if (mkdir(partial, 0755) < 0 && errno != EEXIST)
-                                return fail(error, error_size, negative_errno(), "cannot create %s: %m", partial);
+                                return error_printf(error, error_size, negative_errno(), "cannot create %s: %m", partial);
                         *p = '/';
                 }
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return fail(error, error_size, negative_errno(), "cannot create the state directory %s: %m", dir);
+                return error_printf(error, error_size, negative_errno(), "cannot create the state directory %s: %m", dir);
         if (asprintf(&sub, "%s/clusters", dir) < 0)
                 return -ENOMEM;
         if (mkdir(sub, 0700) < 0 && errno != EEXIST)
-                return fail(error, error_size, negative_errno(), "cannot create %s: %m", sub);
+                return error_printf(error, error_size, negative_errno(), "cannot create %s: %m", sub);
         if (access(sub, W_OK | X_OK) < 0)
-                return fail(error, error_size, negative_errno(), "the state directory %s is not writable: %m", sub);
+                return error_printf(error, error_size, negative_errno(), "the state directory %s is not writable: %m", sub);
         return 0;
 }
 
@@ -152,7 +144,7 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         yajl_gen_map_close(g);
         if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
                 yajl_gen_free(g);
-                return fail(error, error_size, -EINVAL, "cannot format the state of %s", name);
+                return error_printf(error, error_size, -EINVAL, "cannot format the state of %s", name);
         }
         r = atomic_file_write(path, buf, len, 0600, (uid_t) -1, (gid_t) -1, error, error_size);
         yajl_gen_free(g);
