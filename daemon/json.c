@@ -289,3 +289,25 @@ int json_quote(const char *s, char **ret) {
         *ret = out;
         return 0;
 }
+
+void json_gen_key(yajl_gen g, const char *key) {
+        yajl_gen_string(g, (const unsigned char *) key, strlen(key));
+}
+
+void json_gen_string(yajl_gen g, const char *key, const char *value) {
+        json_gen_key(g, key);
+        if (value)
+                yajl_gen_string(g, (const unsigned char *) value, strlen(value));
+        else
+                yajl_gen_null(g);
+}
+
+void json_gen_int(yajl_gen g, const char *key, int64_t value) {
+        json_gen_key(g, key);
+        yajl_gen_integer(g, value);
+}
+
+void json_gen_bool(yajl_gen g, const char *key, bool value) {
+        json_gen_key(g, key);
+        yajl_gen_bool(g, value);
+}

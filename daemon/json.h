@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <yajl/yajl_gen.h>
 
 #define JSON_MAX_DEPTH 32
 #define JSON_MAX_NODES 100000
@@ -48,6 +49,14 @@ static inline void json_node_freep(JsonNode **n) {
 const JsonNode *json_get(const JsonNode *object, const char *key);
 const char *json_get_string(const JsonNode *object, const char *key);
 const char *json_type_name(JsonType t);
+
+/* Writing objects with yajl_gen: one "key": value member each; a NULL
+ * string is written as null. */
+void json_gen_string(yajl_gen g, const char *key, const char *value);
+void json_gen_int(yajl_gen g, const char *key, int64_t value);
+void json_gen_bool(yajl_gen g, const char *key, bool value);
+/* Starts a member whose value the caller writes next (an array, an object). */
+void json_gen_key(yajl_gen g, const char *key);
 
 /* s as a JSON string literal, quotes included, in memory that the caller
  * frees with free_wiped() (it may be a password). */

@@ -98,16 +98,6 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
         return 0;
 }
 
-static void gen_string(yajl_gen g, const char *key, const char *value) {
-        yajl_gen_string(g, (const unsigned char *) key, strlen(key));
-        yajl_gen_string(g, (const unsigned char *) value, strlen(value));
-}
-
-static void gen_int(yajl_gen g, const char *key, int64_t value) {
-        yajl_gen_string(g, (const unsigned char *) key, strlen(key));
-        yajl_gen_integer(g, value);
-}
-
 int state_save(const char *dir, const char *name, const ClusterState *s, char *error, size_t error_size) {
         _cleanup_free_ char *path = NULL;
         const unsigned char *buf;
@@ -123,24 +113,22 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
                 return -ENOMEM;
         yajl_gen_config(g, yajl_gen_beautify, 1);
         yajl_gen_map_open(g);
-        gen_string(g, "cluster-id", s->cluster_id);
+        json_gen_string(g, "cluster-id", s->cluster_id);
         snprintf(number, sizeof(number), "%016" PRIx64, s->fingerprint);
-        gen_string(g, "fingerprint", number);
-        gen_int(g, "last-attempt", s->last_attempt);
-        gen_int(g, "last-success", s->last_success);
-        gen_int(g, "failures", s->failures);
-        gen_int(g, "next-attempt", s->next_attempt == INT64_MAX ? 0 : s->next_attempt);
-        yajl_gen_string(g, (const unsigned char *) "parked", 6);
-        yajl_gen_bool(g, s->next_attempt == INT64_MAX);
-        gen_string(g, "last-error-class", api_error_class_to_string(s->last_error_class));
-        gen_int(g, "last-http-status", s->last_http_status);
-        gen_string(g, "last-error-code", s->last_error_code);
-        gen_string(g, "last-error", s->last_error);
-        gen_string(g, "last-hook-error", s->last_hook_error);
-        yajl_gen_string(g, (const unsigned char *) "in-flight", 9);
-        yajl_gen_bool(g, s->in_flight);
-        gen_int(g, "not-before", s->not_before);
-        gen_int(g, "not-after", s->not_after);
+        json_gen_string(g, "fingerprint", number);
+        json_gen_int(g, "last-attempt", s->last_attempt);
+        json_gen_int(g, "last-success", s->last_success);
+        json_gen_int(g, "failures", s->failures);
+        json_gen_int(g, "next-attempt", s->next_attempt == INT64_MAX ? 0 : s->next_attempt);
+        json_gen_bool(g, "parked", s->next_attempt == INT64_MAX);
+        json_gen_string(g, "last-error-class", api_error_class_to_string(s->last_error_class));
+        json_gen_int(g, "last-http-status", s->last_http_status);
+        json_gen_string(g, "last-error-code", s->last_error_code);
+        json_gen_string(g, "last-error", s->last_error);
+        json_gen_string(g, "last-hook-error", s->last_hook_error);
+        json_gen_bool(g, "in-flight", s->in_flight);
+        json_gen_int(g, "not-before", s->not_before);
+        json_gen_int(g, "not-after", s->not_after);
         yajl_gen_map_close(g);
         if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
                 yajl_gen_free(g);

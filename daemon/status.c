@@ -5,6 +5,7 @@
 #include <time.h>
 #include <yajl/yajl_gen.h>
 
+#include "json.h"
 #include "kubeconfig.h"
 #include "macro.h"
 #include "parse-value.h"
@@ -99,22 +100,9 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
         }
 }
 
-static void gen_str(yajl_gen g, const char *k, const char *v) {
-        yajl_gen_string(g, (const unsigned char *) k, strlen(k));
-        if (v)
-                yajl_gen_string(g, (const unsigned char *) v, strlen(v));
-        else
-                yajl_gen_null(g);
-}
-
-static void gen_int(yajl_gen g, const char *k, int64_t v) {
-        yajl_gen_string(g, (const unsigned char *) k, strlen(k));
-        yajl_gen_integer(g, v);
-}
-
 static void gen_time(yajl_gen g, const char *k, int64_t t) {
         char buf[32];
-        gen_str(g, k, t > 0 && t != INT64_MAX ? format_iso8601_utc(t, buf) : NULL);
+        json_gen_string(g, k, t > 0 && t != INT64_MAX ? format_iso8601_utc(t, buf) : NULL);
 }
 
 static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, FILE *out) {
@@ -127,40 +115,38 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
         yajl_gen_config(g, yajl_gen_beautify, 1);
         yajl_gen_map_open(g);
         gen_time(g, "now", now);
-        gen_int(g, "exit-status", exit_status);
-        yajl_gen_string(g, (const unsigned char *) "clusters", 8);
+        json_gen_int(g, "exit-status", exit_status);
+        json_gen_key(g, "clusters");
         yajl_gen_array_open(g);
         for (size_t i = 0; i < n; i++) {
                 const Row *r = &rows[i];
                 bool have_cert = r->file.state == KUBECONFIG_OK;
                 yajl_gen_map_open(g);
-                gen_str(g, "name", r->config->name);
-                gen_str(g, "cluster-id", r->config->cluster_id);
-                gen_str(g, "kubeconfig", r->config->kubeconfig);
-                gen_str(g, "state", health_names[r->health]);
-                gen_str(g, "file", kubeconfig_state_to_string(r->file.state));
-                gen_str(g, "file-reason", have_cert ? NULL : r->file.reason);
+                json_gen_string(g, "name", r->config->name);
+                json_gen_string(g, "cluster-id", r->config->cluster_id);
+                json_gen_string(g, "kubeconfig", r->config->kubeconfig);
+                json_gen_string(g, "state", health_names[r->health]);
+                json_gen_string(g, "file", kubeconfig_state_to_string(r->file.state));
+                json_gen_string(g, "file-reason", have_cert ? NULL : r->file.reason);
                 gen_time(g, "not-before", have_cert ? r->file.certificate.not_before : 0);
                 gen_time(g, "not-after", have_cert ? r->file.certificate.not_after : 0);
-                gen_int(g, "seconds-left", have_cert ? MAX(r->file.certificate.not_after - now, (int64_t) 0) : 0);
-                yajl_gen_string(g, (const unsigned char *) "expiring", 8);
-                yajl_gen_bool(g, r->expiring);
+                json_gen_int(g, "seconds-left", have_cert ? MAX(r->file.certificate.not_after - now, (int64_t) 0) : 0);
+                json_gen_bool(g, "expiring", r->expiring);
                 gen_time(g, "next-attempt", r->next);
-                yajl_gen_string(g, (const unsigned char *) "parked", 6);
-                yajl_gen_bool(g, r->next == INT64_MAX);
-                gen_int(g, "failures", r->state.failures);
+                json_gen_bool(g, "parked", r->next == INT64_MAX);
+                json_gen_int(g, "failures", r->state.failures);
                 gen_time(g, "last-success", r->state.last_success);
-                yajl_gen_string(g, (const unsigned char *) "last-error", 10);
+                json_gen_key(g, "last-error");
                 if (r->state.last_error[0]) {
                         yajl_gen_map_open(g);
-                        gen_str(g, "class", api_error_class_to_string(r->state.last_error_class));
-                        gen_int(g, "http-status", r->state.last_http_status);
-                        gen_str(g, "code", r->state.last_error_code[0] ? r->state.last_error_code : NULL);
-                        gen_str(g, "message", r->state.last_error);
+                        json_gen_string(g, "class", api_error_class_to_string(r->state.last_error_class));
+                        json_gen_int(g, "http-status", r->state.last_http_status);
+                        json_gen_string(g, "code", r->state.last_error_code[0] ? r->state.last_error_code : NULL);
+                        json_gen_string(g, "message", r->state.last_error);
                         yajl_gen_map_close(g);
                 } else
                         yajl_gen_null(g);
-                gen_str(g, "last-hook-error", r->state.last_hook_error[0] ? r->state.last_hook_error : NULL);
+                json_gen_string(g, "last-hook-error", r->state.last_hook_error[0] ? r->state.last_hook_error : NULL);
                 yajl_gen_map_close(g);
         }
         yajl_gen_array_close(g);
