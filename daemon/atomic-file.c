@@ -102,6 +102,81 @@ FileLock *file_lock_release(FileLock *l) {
         return NULL;
 }
 
+static int write_all(int fd, const void *data, size_t size) {
+        const char *p = data;
+        while (size > 0) {
+                ssize_t n = write(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += n;
+                size -= (size_t) n;
+        }
+        return 0;
+}
+
+/* DIR/.NAME.cce-certd-KIND<random>: a name of ours next to the file, which
+ * atomic_file_remove_leftovers() recognizes. NULL when out of memory. */
+static char *temporary_name(const char *dir, const char *name, const char *kind, int salt) {
+        uint64_t rnd;
+        char *tmp;
+
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+                rnd = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ (uint64_t) salt;
+        if (asprintf(&tmp, "%s/.%s.cce-certd-%s%016llx", dir, name, kind, (unsigned long long) rnd) < 0)
+                return NULL;
+        return tmp;
+}
+
+/* Creates the lock file whole, with owner already in it: written under a
+ * temporary name (one that atomic_file_remove_leftovers() knows), then
+ * linked into place, which fails when the lock exists. A lock of ours that a
+ * SIGKILL left then always names its dead owner; an empty one would look
+ * like kubectl's and hold the file for a minute. Where there are no hard
+ * links, created in place. Returns an fd of the lock, or -errno (-EEXIST:
+ * held by someone). */
+static int lock_create(const char *target, const char *lock_path, const char *owner) {
+        _cleanup_free_ char *copy1 = strdup(target), *copy2 = strdup(target), *tmp = NULL;
+        int fd = -1, r = -ENOENT;
+
+        if (!copy1 || !copy2)
+                return -ENOMEM;
+        const char *dir = dirname(copy1), *name = basename(copy2);
+        /* The holder of the lock removes what killed writers left, which may
+         * be our temporary file before it is linked: then once more. */
+        for (int attempt = 0; attempt < 8 && r == -ENOENT; attempt++) {
+                free(tmp);
+                tmp = temporary_name(dir, name, "lock-", attempt);
+                if (!tmp)
+                        return -ENOMEM;
+                if (fd >= 0)
+                        close(fd);
+                fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd < 0)
+                        return negative_errno();
+                r = write_all(fd, owner, strlen(owner));
+                if (r >= 0)
+                        r = link(tmp, lock_path) < 0 ? negative_errno() : 0;
+                unlink(tmp);
+        }
+        if (r == -EPERM || r == -EOPNOTSUPP) {
+                /* No hard links here: create it in place, then say who holds it. */
+                close(fd);
+                fd = open(lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd < 0)
+                        return negative_errno();
+                (void) write_all(fd, owner, strlen(owner));
+                return fd;
+        }
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
 int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t error_size) {
         _cleanup_(file_lock_releasep) FileLock *l = NULL;
         char owner[64];
@@ -115,20 +190,21 @@ int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t er
                 return -ENOMEM;
         }
 
+        snprintf(owner, sizeof(owner), "cce-certd %ld\n", (long) getpid());
         for (int attempt = 0;; attempt++) {
-                l->lock_fd = open(l->lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-                if (l->lock_fd >= 0)
+                int r = lock_create(target, l->lock_path, owner);
+                if (r >= 0) {
+                        l->lock_fd = r;
                         break;
-                if (errno != EEXIST)
-                        return error_printf(error, error_size, negative_errno(), "cannot create the lock %s: %m", l->lock_path);
+                }
+                if (r != -EEXIST) {
+                        errno = -r;
+                        return error_printf(error, error_size, r, "cannot create the lock %s: %m", l->lock_path);
+                }
                 if (attempt < 3 && remove_stale_lock(l->lock_path))
                         continue;  /* a dead writer's lock, or one just released */
                 return error_printf(error, error_size, -EAGAIN, "%s is locked by another program (%s exists)",
                             target, l->lock_path);
-        }
-        snprintf(owner, sizeof(owner), "cce-certd %ld\n", (long) getpid());
-        if (write(l->lock_fd, owner, strlen(owner)) < 0) {
-                /* The lock holds without the note; only stale detection is weaker. */
         }
 
         l->target_fd = open(target, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -207,21 +283,6 @@ int atomic_file_remove_leftovers(const char *target) {
         return n;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
-        const char *p = data;
-        while (size > 0) {
-                ssize_t n = write(fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += n;
-                size -= (size_t) n;
-        }
-        return 0;
-}
-
 int atomic_file_write(const char *target, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
                       char *error, size_t error_size) {
         _cleanup_free_ char *copy = NULL, *dir = NULL, *tmp = NULL;
@@ -247,14 +308,10 @@ int atomic_file_write(const char *target, const void *data, size_t size, mode_t 
         /* A fresh name in the same directory, created exclusively, with the
          * final mode from the start (never wider, even for a moment). */
         for (int i = 0; i < 16 && fd < 0; i++) {
-                uint64_t rnd;
-                if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-                        rnd = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ (uint64_t) i;
                 free(tmp);
-                if (asprintf(&tmp, "%s/.%s.cce-certd-%016llx", dir, name, (unsigned long long) rnd) < 0) {
-                        tmp = NULL;
+                tmp = temporary_name(dir, name, "", i);
+                if (!tmp)
                         return -ENOMEM;
-                }
                 fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
                 if (fd < 0 && errno != EEXIST)
                         return error_printf(error, error_size, negative_errno(),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -53,7 +54,8 @@ struct HttpRequest {
         char *url;
         struct curl_slist *headers;     /* our own nodes: wiped when freed */
         char *body;
-        size_t body_size;
+        size_t body_size, body_sent;
+        unsigned rewinds;               /* of the body, for a resend by libcurl */
         bool allow_http;
         char *ca_file;
 
@@ -139,6 +141,31 @@ static void request_free(HttpRequest *r) {
         free_wiped(r->response);
         clear_captured(r);
         free(r);
+}
+
+/* The request body, handed to libcurl piece by piece. */
+static size_t on_read_body(char *buffer, size_t size, size_t n, void *userdata) {
+        HttpRequest *r = userdata;
+        size_t k = MIN(size * n, r->body_size - r->body_sent);
+
+        memcpy(buffer, r->body + r->body_sent, k);
+        r->body_sent += k;
+        return k;
+}
+
+/* libcurl rewinds the body to send the request again when a reused
+ * connection closed before any answer: normal once, when the server had
+ * closed it while idle. Each resend over yet another dead connection would
+ * be one more call to an API that issues a certificate per call, so there is
+ * one resend at most; then the attempt fails and the backoff decides. */
+static int on_rewind_body(void *userdata, curl_off_t offset, int origin) {
+        HttpRequest *r = userdata;
+
+        if (origin != SEEK_SET || offset != 0 || r->rewinds >= HTTP_RESENDS_MAX)
+                return CURL_SEEKFUNC_FAIL;
+        r->rewinds++;
+        r->body_sent = 0;
+        return CURL_SEEKFUNC_OK;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
@@ -230,8 +257,12 @@ static int setup_easy(HttpRequest *r) {
                 if (curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK)
                         return -EIO;
         } else {
-                /* The body is referenced, not copied: it may hold a password. */
-                if (curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ?: "") != CURLE_OK ||
+                /* The body is read from ours, not copied: it may hold a password. */
+                if (curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK ||
+                    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read_body) != CURLE_OK ||
+                    curl_easy_setopt(e, CURLOPT_READDATA, r) != CURLE_OK ||
+                    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_rewind_body) != CURLE_OK ||
+                    curl_easy_setopt(e, CURLOPT_SEEKDATA, r) != CURLE_OK ||
                     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_size) != CURLE_OK)
                         return -EIO;
                 if (strcmp(r->method, "POST") != 0 &&
@@ -247,7 +278,9 @@ static void finish(HttpRequest *r, CURLcode result) {
         HttpClient *c = r->client;
         HttpResponse resp = {
                 .result = result,
-                .error = result == CURLE_OK ? "" : (r->error[0] ? r->error : curl_easy_strerror(result)),
+                .error = result == CURLE_OK ? "" :
+                         result == CURLE_SEND_FAIL_REWIND ? "the connection closed before an answer, twice; not sending again" :
+                         (r->error[0] ? r->error : curl_easy_strerror(result)),
                 .body_too_large = r->body_too_large || result == CURLE_FILESIZE_EXCEEDED,
                 .headers_too_large = r->headers_too_large,
                 .body = r->response ?: "",

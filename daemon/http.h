@@ -17,6 +17,7 @@
 #include <systemd/sd-event.h>
 
 #define HTTP_BODY_MAX_DEFAULT (1024 * 1024)
+#define HTTP_RESENDS_MAX 1  /* libcurl may send a request again once (see http.c) */
 #define HTTP_HEADERS_MAX_DEFAULT (64 * 1024)
 
 typedef struct HttpClient HttpClient;

@@ -275,6 +275,8 @@ int main(int argc, char *argv[]) {
         log_setup();
 
         r = parse_argv(argc, argv);
+        if (r > 0 && (arg_action == ACTION_ONCE || arg_action == ACTION_RUN))
+                manager_block_signals();
         if (r < 0)
                 return EX_USAGE;
         if (r == 0)

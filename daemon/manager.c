@@ -138,6 +138,15 @@ static int64_t now_realtime(Manager *m) {
         return (int64_t) (u / USEC_PER_SEC);
 }
 
+/* The next whole second: a retry planned from it waits at least its delay
+ * (the schedule counts whole seconds). */
+static int64_t now_realtime_ceil(Manager *m) {
+        uint64_t u;
+        if (sd_event_now(m->event, CLOCK_REALTIME, &u) < 0)
+                return now_sec() + 1;
+        return (int64_t) ((u + USEC_PER_SEC - 1) / USEC_PER_SEC);
+}
+
 /* ---- the heap of due times ---------------------------------------------- */
 
 static bool heap_less(const Cluster *a, const Cluster *b) {
@@ -345,7 +354,7 @@ static void schedule(Manager *m, Cluster *c) {
 
         /* A certificate fetched but not written counts as a failure: retry the write. */
         c->due = sched_next_attempt(now, c->file.state == KUBECONFIG_OK,
-                                    c->file.certificate.not_before, c->file.certificate.not_after,
+                                    c->file.certificate.not_before, c->file.certificate.not_after, c->state.last_success,
                                     c->pending ? MAX(c->state.failures, 1u) : c->state.failures, c->state.next_attempt,
                                     cl->renew_at_percent, cl->renew_before_sec, cl->cluster_id);
 
@@ -367,6 +376,7 @@ static uint64_t random_u64(void) {
 
 typedef struct LogContext {
         char not_after[32], next[32], status[16];
+        const char *error_class;        /* of a failure, NULL otherwise */
 } LogContext;
 
 #define log_cluster(c, level, message_id, ctx, http_status, error_code, request_id, ...)                  \
@@ -375,15 +385,20 @@ typedef struct LogContext {
                               { "CCE_CLUSTER_ID", (c)->config->cluster_id },                             \
                               { "KUBECONFIG_PATH", (c)->config->kubeconfig },                            \
                               { "CERT_NOT_AFTER", (ctx)->not_after },                                    \
-                              { "NEXT_RENEWAL", (ctx)->next },                                           \
+                              { "NEXT_RENEWAL", (ctx)->next[0] ? (ctx)->next : NULL },                   \
                               { "HTTP_STATUS", http_status },                                            \
                               { "CCE_ERROR_CODE", error_code },                                          \
-                              { "REQUEST_ID", request_id }),                                             \
+                              { "REQUEST_ID", request_id },                                              \
+                              { "ERROR_CLASS", (ctx)->error_class }),                                    \
                    __VA_ARGS__)
 
 static void log_context(const Cluster *c, int64_t not_after, LogContext *ctx) {
+        ctx->error_class = NULL;
         format_iso8601_utc(not_after, ctx->not_after);
-        format_iso8601_utc(c->due, ctx->next);
+        if (c->due == INT64_MAX)
+                ctx->next[0] = 0;  /* parked: nothing planned, no NEXT_RENEWAL */
+        else
+                format_iso8601_utc(c->due, ctx->next);
 }
 
 /* The expiry level of a certificate at now: 0 more than a third of its
@@ -600,7 +615,7 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
         c->state.last_http_status = e->http_status;
         snprintf(c->state.last_error_code, sizeof(c->state.last_error_code), "%s", e->code);
         snprintf(c->state.last_error, sizeof(c->state.last_error), "%s", e->message);
-        c->state.next_attempt = sched_retry_time(now, c->state.failures, e,
+        c->state.next_attempt = sched_retry_time(now_realtime_ceil(m), c->state.failures, e,
                                                  c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0,
                                                  random_u64());
         c->state.fingerprint = c->fingerprint;
@@ -615,6 +630,7 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
         if (e->http_status > 0)
                 snprintf(status, sizeof(status), "%ld", e->http_status);
         log_context(c, c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0, &ctx);
+        ctx.error_class = api_error_class_to_string(e->klass);
         const char *http = status[0] ? status : NULL, *code = e->code[0] ? e->code : NULL;
         const char *rid = e->request_id[0] ? e->request_id : NULL;
         if (c->due == INT64_MAX)
@@ -682,13 +698,15 @@ static void write_pending(Manager *m, Cluster *c) {
         if (r < 0) {
                 c->write_failures++;
                 ApiError e = { .klass = API_ERROR_TRANSIENT };
-                c->state.next_attempt = r == -EAGAIN ? now + LOCKED_RETRY_SEC :
-                        sched_retry_time(now, c->write_failures, &e, c->pending_cert.not_after, random_u64());
+                c->state.next_attempt = r == -EAGAIN ? now_realtime_ceil(m) + LOCKED_RETRY_SEC :
+                        sched_retry_time(now_realtime_ceil(m), c->write_failures, &e, c->pending_cert.not_after, random_u64());
                 c->state.failures = MAX(c->state.failures, 1u);
                 c->state.last_error_class = API_ERROR_TRANSIENT;
                 snprintf(c->state.last_error, sizeof(c->state.last_error), "writing the kubeconfig failed: %.200s", error);
+                save_state(m, c);  /* for --status, and no longer "renewing" */
                 schedule(m, c);
                 log_context(c, c->pending_cert.not_after, &ctx);
+                ctx.error_class = "write";
                 log_cluster(c, r == -EAGAIN ? LOG_NOTICE : LOG_ERR, MESSAGE_ID_WRITE_FAILED, &ctx, NULL, NULL, NULL,
                             "Cannot write the renewed certificate of %s: %s; the file is unchanged; "
                             "will write it again at %s without asking for another certificate.",
@@ -1035,9 +1053,14 @@ static void reload(Manager *m) {
         ref->next = m->configs;
         m->configs = ref;
 
+        /* The client compares the new credentials with the previous
+         * configuration's: it must outlive the calls adopt_config() ends. */
+        ConfigRef *previous = ref->next;
+        previous->users++;
         r = adopt_config(m, ref->config);
         if (r >= 0)
                 r = cce_client_set_config(m->client, ref->config);
+        previous->users--;
         if (r < 0) {
                 log_error_errno(r, "Reloading failed halfway: %m; stopping so that systemd restarts the daemon.");
                 sd_event_exit(m->event, EX_SOFTWARE);
@@ -1135,7 +1158,6 @@ static int select_once(Manager *m) {
 int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
         Manager *m = calloc(1, sizeof(Manager));
         char error[512];
-        sigset_t mask;
         int r;
 
         if (!m) {
@@ -1173,13 +1195,7 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
         }
         apply_limits(m);
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigaddset(&mask, SIGCHLD);      /* hooks: sd_event_add_child() */
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        manager_block_signals();
         if ((r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_terminate, m)) < 0 ||
             (r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_terminate, m)) < 0 ||
             (r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_hangup, m)) < 0 ||
@@ -1202,6 +1218,18 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
         return 0;
 }
 
+void manager_block_signals(void) {
+        sigset_t mask;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);      /* hooks: sd_event_add_child() */
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
@@ -1209,8 +1237,16 @@ Manager *manager_free(Manager *m) {
                 hook_cancel(m->hooks->hook);
                 hook_run_free(m->hooks);
         }
-        for (size_t i = 0; i < m->n_clusters; i++)
-                cluster_free(m->clusters[i]);
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                Cluster *c = m->clusters[i];
+                if (c->call) {
+                        /* Stopping: the call is abandoned, so --status must not say "renewing". */
+                        cce_call_cancel(c->call);
+                        release_call(m, c);
+                        save_state(m, c);
+                }
+                cluster_free(c);
+        }
         free(m->clusters);
         free(m->heap);
         cce_client_free(m->client);

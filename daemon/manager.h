@@ -27,6 +27,12 @@ typedef struct ManagerOptions {
 /* Takes ownership of config. */
 int manager_new(const ManagerOptions *options, Config *config, Manager **ret);
 Manager *manager_free(Manager *m);
+
+/* Blocks the signals the event loop handles (SIGTERM, SIGINT, SIGHUP,
+ * SIGCHLD) and ignores SIGPIPE. Called first thing by the daemon, so that a
+ * signal that comes while the configuration loads waits for the loop
+ * instead of killing it; again by manager_new(). */
+void manager_block_signals(void);
 static inline void manager_freep(Manager **m) {
         manager_free(*m);
 }

@@ -63,7 +63,7 @@ int64_t sched_retry_time(int64_t now, unsigned failures, const ApiError *error,
 }
 
 int64_t sched_next_attempt(int64_t now, bool have_certificate, int64_t not_before, int64_t not_after,
-                           unsigned failures, int64_t next_attempt,
+                           int64_t obtained, unsigned failures, int64_t next_attempt,
                            unsigned renew_at_percent, uint64_t renew_before_sec, const char *cluster_id) {
         if (next_attempt == INT64_MAX)
                 return INT64_MAX;                       /* parked */
@@ -71,6 +71,9 @@ int64_t sched_next_attempt(int64_t now, bool have_certificate, int64_t not_befor
                 return MAX(next_attempt, now);          /* backing off */
         if (!have_certificate || not_after <= now)
                 return now;                             /* nothing usable */
-        return sched_renewal_time(not_before, not_after, renew_at_percent, renew_before_sec,
-                                  sched_jitter_seed(cluster_id));
+        int64_t when = sched_renewal_time(not_before, not_after, renew_at_percent, renew_before_sec,
+                                          sched_jitter_seed(cluster_id));
+        if (obtained > 0)
+                when = MAX(when, MIN(obtained + MAX((not_after - not_before) / 10, (int64_t) 1), not_after));
+        return when;
 }

@@ -44,9 +44,13 @@ int64_t sched_retry_time(int64_t now, unsigned failures, const ApiError *error,
 /* The next attempt for a cluster, from what is known of it: INT64_MAX when
  * parked (next_attempt INT64_MAX), the stored next attempt while backing off
  * (failures > 0), now when there is no usable certificate (have_certificate
- * false, or expired), else its renewal time. */
+ * false, or expired), else its renewal time, but never sooner than a tenth
+ * of the lifetime (at least a second) after the certificate was obtained
+ * (obtained, 0 when unknown): a renew-before close to the lifetime, or
+ * certificates dated back, must not make renewals follow each other at the
+ * speed of the API. */
 int64_t sched_next_attempt(int64_t now, bool have_certificate, int64_t not_before, int64_t not_after,
-                           unsigned failures, int64_t next_attempt,
+                           int64_t obtained, unsigned failures, int64_t next_attempt,
                            unsigned renew_at_percent, uint64_t renew_before_sec, const char *cluster_id);
 
 /* True for classes that park the cluster until the configuration changes. */

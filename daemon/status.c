@@ -56,7 +56,7 @@ static void evaluate(Row *r, const char *state_dir, int64_t now) {
                 r->state = (ClusterState) {};
 
         bool have_cert = r->file.state == KUBECONFIG_OK;
-        r->next = sched_next_attempt(now, have_cert, cert->not_before, cert->not_after,
+        r->next = sched_next_attempt(now, have_cert, cert->not_before, cert->not_after, r->state.last_success,
                                      r->state.failures, r->state.next_attempt,
                                      cl->renew_at_percent, cl->renew_before_sec, cl->cluster_id);
         int64_t lifetime = cert->not_after - cert->not_before;

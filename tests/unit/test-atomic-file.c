@@ -178,6 +178,46 @@ TEST(locks) {
         close(done[1]);
 }
 
+/* A lock of ours is never seen empty, not for a moment: an empty lock
+ * looks like kubectl's, so a SIGKILL at that moment would hold the file for
+ * a minute. A child takes and releases the lock 20,000 times while we read
+ * it. */
+TEST(lock_always_names_its_owner) {
+        char path[256], lock_path[300];
+        unsigned empty = 0, named = 0;
+
+        path_of(path, sizeof(path), "named");
+        snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+        write_plain(path, "x");
+        pid_t child = fork();
+        ASSERT(child >= 0);
+        if (child == 0) {
+                char error[256];
+                for (int i = 0; i < 20000; i++) {
+                        FileLock *l = NULL;
+                        if (file_lock_acquire(path, &l, error, sizeof(error)) == 0)
+                                file_lock_release(l);
+                }
+                _exit(0);
+        }
+        while (waitpid(child, NULL, WNOHANG) == 0) {
+                char buf[64];
+                int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                ssize_t n = read(fd, buf, sizeof(buf));
+                close(fd);
+                if (n == 0)
+                        empty++;
+                else if (n > 0 && strncmp(buf, "cce-certd ", 10) == 0)
+                        named++;
+        }
+        printf("  %u reads of the lock named its owner, %u found it empty\n", named, empty);
+        ASSERT(named > 0);
+        ASSERT_EQ(empty, 0u);
+        ASSERT_EQ(count_temp_files(dir), 0u);
+}
+
 TEST(directory_in_the_way_and_missing_directory) {
         char path[256], error[256];
         path_of(path, sizeof(path), "adir");
@@ -412,7 +452,8 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 
 int main(int argc, char **argv) {
         static const TestCase tests[] = {
-                T(write_and_mode), T(resolve), T(locks), T(directory_in_the_way_and_missing_directory),
+                T(write_and_mode), T(resolve), T(locks), T(lock_always_names_its_owner),
+                T(directory_in_the_way_and_missing_directory),
                 T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
         };
         int r;

@@ -114,4 +114,19 @@ TEST(retry_classes) {
         ASSERT_EQ(sched_retry_time(now, 1, &t, 0, 0), now + 1);
 }
 
-RUN_TESTS(T(renewal_time), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes))
+TEST(never_right_after_obtaining) {
+        const int64_t t = 1000000;
+        /* renew-before 58 s of a 60 s certificate dated back a second: its
+         * renewal time is before it was obtained; a tenth of the lifetime after. */
+        ASSERT_EQ(sched_next_attempt(t + 1, true, t - 1, t + 59, t, 0, 0, 0, 58, "id"), t + 6);
+        /* Obtained unknown (a file found on disk): the renewal time as it is. */
+        ASSERT(sched_next_attempt(t + 1, true, t - 1, t + 59, 0, 0, 0, 0, 58, "id") <= t + 1);
+        /* Ordinary settings are not touched. */
+        ASSERT_EQ(sched_next_attempt(t, true, t, t + 100 * DAY, t, 0, 0, 50, 0, "id"),
+                  sched_renewal_time(t, t + 100 * DAY, 50, 0, sched_jitter_seed("id")));
+        /* Expired or unusable: now, whatever was obtained when. */
+        ASSERT_EQ(sched_next_attempt(t + 70, true, t - 1, t + 59, t, 0, 0, 0, 58, "id"), t + 70);
+        ASSERT_EQ(sched_next_attempt(t + 1, false, 0, 0, t, 0, 0, 0, 58, "id"), t + 1);
+}
+
+RUN_TESTS(T(renewal_time), T(never_right_after_obtaining), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes))
