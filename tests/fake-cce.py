@@ -13,8 +13,12 @@ tests. Loopback only; it stops by itself after --lifetime seconds.
   * IAM: POST /v3/auth/tokens (password -> X-Subject-Token).
   * ECS metadata, plain HTTP on its own port: PUT /meta-data/latest/api/token
     and GET /openstack/latest/securitykey (temporary keys).
-  * Control, on the HTTPS port: POST /_fake/faults, /_fake/shape,
-    /_fake/accounts, /_fake/reset; GET /_fake/calls.
+  * Control, on the HTTPS port: POST /_fake/faults, /_fake/clear-faults,
+    /_fake/shape, /_fake/accounts, /_fake/reset; GET /_fake/calls,
+    /_fake/requests (every clustercert call: cluster, time, fault),
+    /_fake/issued (every certificate answered: cluster, serial, when the
+    request came and when the answer was sent, its dates, the fault),
+    /_fake/secrets (every secret the fake was given or handed out).
 
 Accounts come from --accounts FILE (JSON):
   {"aksk": {"AK": "SK"}, "temporary": {"AK": {"sk": "SK", "token": "T"}},
@@ -168,6 +172,8 @@ def reset_state(args):
             "iam_tokens": {},       # token -> expiry (epoch)
             "temporary": {},        # AK -> (SK, security token, expiry epoch)
             "metadata_tokens": set(),
+            "requests": [],         # every clustercert call: cluster id, time, fault
+            "issued": [],           # every clustercert answer with a certificate
         })
 
 
@@ -350,7 +356,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                "users": users, "contexts": contexts, "current-context": current}
         if fault == "wrong-types":
             doc["clusters"] = {"internalCluster": internal}
-        return doc
+        return doc, cert
 
     def clustercert(self, project_id, cluster_id):
         body = self.read_body()
@@ -360,6 +366,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             c["clustercert_total"] += 1
             c.setdefault("first_clustercert_at", time.time())
         fault = take_fault(cluster_id)
+        with LOCK:
+            STATE["requests"].append({"cluster_id": cluster_id, "received": time.time(), "fault": fault})
 
         if fault and fault.startswith("status:"):
             parts = fault.split(":")
@@ -403,7 +411,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, '{"kind": "Config", "pad": "' + "x" * (2 * 1024 * 1024) + '"}')
         if fault == "deep-json":
             return self.send(200, "[" * 10000 + "]" * 10000)
-        doc = json.dumps(self.kubeconfig(cluster_id, duration, fault)).encode()
+        received = time.time()
+        doc_obj, cert = self.kubeconfig(cluster_id, duration, fault)
+        doc = json.dumps(doc_obj).encode()
         headers = {"Port-ID": "port-" + cluster_id[:8]}
         if fault == "truncated":
             self.send_response(200)
@@ -420,7 +430,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(doc[:100])
             self.wfile.flush()
             return self.reset_now()
-        return self.send(200, doc, headers)
+        self.send(200, doc, headers)
+        self.wfile.flush()
+        with LOCK:
+            STATE["issued"].append({"cluster_id": cluster_id, "serial": "%x" % cert.serial_number,
+                                    "received": received, "answered": time.time(),
+                                    "not_before": cert.not_valid_before.replace(tzinfo=datetime.timezone.utc).timestamp(),
+                                    "not_after": cert.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp(),
+                                    "fault": fault})
 
     def close_now(self):
         self.close_connection = True
@@ -468,6 +485,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "GET" and self.path == "/_fake/calls":
             with LOCK:
                 return self.send(200, STATE["calls"])
+        if self.command == "GET" and self.path == "/_fake/requests":
+            with LOCK:
+                return self.send(200, STATE["requests"])
+        if self.command == "GET" and self.path == "/_fake/issued":
+            with LOCK:
+                return self.send(200, STATE["issued"])
+        if self.command == "GET" and self.path == "/_fake/secrets":
+            return self.send(200, self.known_secrets())
         body = json.loads(self.read_body() or b"{}")
         if self.path == "/_fake/faults":
             with LOCK:
@@ -489,6 +514,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             reset_state(self.server.args)
             return self.send(200, {})
         return self.send(404, {"error": "no such control"})
+
+    def known_secrets(self):
+        a = self.server.accounts
+        with LOCK:
+            found = list(a.get("aksk", {}).items()) + [(k, v["sk"]) for k, v in a.get("temporary", {}).items()]
+            found = [s for pair in found for s in pair]
+            found += [v["token"] for v in a.get("temporary", {}).values()]
+            found += [u["password"] for u in a.get("iam_users", [])] + list(a.get("tokens", []))
+            found += list(STATE["iam_tokens"]) + list(STATE["metadata_tokens"])
+            found += [s for ak, (sk, st, _) in STATE["temporary"].items() for s in (ak, sk, st)]
+        return sorted(set(found))
 
     def route(self):
         path = urllib.parse.urlsplit(self.path).path

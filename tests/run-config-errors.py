@@ -19,6 +19,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import WRAPPER  # noqa: E402  (valgrind when CCE_CERTD_VALGRIND=1)
+
 
 def make_fixtures(d):
     for name, content, mode in (("private.secret", "x", 0o600),
@@ -45,7 +48,7 @@ def run_case(daemon, case, update=False):
         env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
         if b"# credentials-directory" in case.read_bytes():
             env["CREDENTIALS_DIRECTORY"] = str(d)
-        p = subprocess.run([daemon, "--check", "-c", case.name], cwd=d, env=env,
+        p = subprocess.run([*WRAPPER, daemon, "--check", "-c", case.name], cwd=d, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
         expected = expected.replace("@DIR@", str(d))
         stderr = p.stderr.decode("utf-8", "replace")

@@ -9,6 +9,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import WRAPPER  # noqa: E402  (valgrind when CCE_CERTD_VALGRIND=1)
+
 DAEMON = os.path.abspath(os.environ["CCE_CERTD"])
 EXAMPLE = pathlib.Path(os.environ["SOURCE_ROOT"]) / "conf" / "cce-certd.yaml"
 results = []
@@ -18,7 +21,7 @@ def run(*args, env=None, cwd=None):
     e = {k: v for k, v in os.environ.items()
          if k not in ("CREDENTIALS_DIRECTORY", "JOURNAL_STREAM", "CCE_CERTD_LOG_LEVEL")}
     e.update(env or {})
-    return subprocess.run([DAEMON, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return subprocess.run([*WRAPPER, DAEMON, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, env=e, cwd=cwd, timeout=30, text=True)
 
 

@@ -6,271 +6,18 @@ restarts, paused credentials, parked clusters, --once, journal fields
 (through a journal socket of our own). Prints TAP. Every wait is bounded."""
 import json
 import os
-import re
 import pathlib
+import re
 import signal
-import socket
-import ssl
-import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 
 import yaml
 
-DAEMON = os.path.abspath(os.environ["CCE_CERTD"])
-# CCE_CERTD_VALGRIND=1 runs every daemon under valgrind memcheck: an error
-# or a leak makes it exit 99, which fails the checks of its exit status.
-WRAPPER = (["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full", "--show-leak-kinds=definite,indirect",
-            "--errors-for-leak-kinds=definite,indirect"] if os.environ.get("CCE_CERTD_VALGRIND") else [])
-FAKE = pathlib.Path(os.environ["TESTS_DIR"]) / "fake-cce.py"
-PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-AK, SK = "HPUAEXAMPLEAK0000001", "ExampleSecretKey00000000000000000000000001"
-results = []
-
-
-def check(name, cond, detail=""):
-    results.append((name, bool(cond), detail))
-    print(f"{'ok' if cond else 'not ok'} {len(results)} - {name}", flush=True)
-    if not cond and detail:
-        for line in str(detail).splitlines()[-40:]:
-            print(f"# {line}", flush=True)
-
-
-def wait_for(cond, timeout, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
-
-
-def cluster_id(i):
-    return "11111111-0000-0000-0000-%012d" % i
-
-
-class Fake:
-    def __init__(self, d, day_seconds, extra_accounts=None, skew_seconds=0):
-        self.dir = d / "fake"
-        accounts = {"aksk": {AK: SK}, "missing_clusters": [cluster_id(404)]}
-        accounts.update(extra_accounts or {})
-        (d / "accounts.json").write_text(json.dumps(accounts))
-        self.proc = subprocess.Popen(
-            ["/usr/bin/python3", str(FAKE), "--state-dir", str(self.dir), "--accounts", str(d / "accounts.json"),
-             "--day-seconds", str(day_seconds), "--lifetime", "600", "--hang-seconds", "60",
-             "--skew-seconds", str(skew_seconds)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        _, port, _ = self.proc.stdout.readline().split()
-        self.port = int(port)
-        self.ca = self.dir / "ca.pem"
-        self.ctx = ssl.create_default_context(cafile=str(self.ca))
-
-    def control(self, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        with urllib.request.urlopen(f"https://127.0.0.1:{self.port}{path}", data=data, context=self.ctx, timeout=10) as r:
-            return json.load(r)
-
-    def calls(self):
-        return self.control("/_fake/calls")
-
-    def count(self, i):
-        return self.calls()["clustercert"].get(cluster_id(i), 0)
-
-    def fault(self, i, fault, sticky=False):
-        self.control("/_fake/faults", {"cluster_id": cluster_id(i), "faults": [fault], "sticky": sticky})
-
-    def stop(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=10)
-
-
-class Notify:
-    """A NOTIFY_SOCKET of our own: collects every datagram with its time."""
-
-    def __init__(self, d):
-        self.path = str(d / "notify")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.messages = []
-        self.running = True
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
-
-    def loop(self):
-        while self.running:
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.messages.append((time.time(), data.decode()))
-
-    def find(self, text, since=0.0):
-        return [(t, m) for t, m in self.messages if t >= since and text in m]
-
-    def close(self):
-        self.running = False
-        self.thread.join()
-        self.sock.close()
-
-
-class Journal:
-    """A journal socket of our own, read in the native protocol."""
-
-    def __init__(self, d):
-        self.path = str(d / "journal")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.records = []
-        self.running = True
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
-
-    @staticmethod
-    def parse(data):
-        fields, i = {}, 0
-        while i < len(data):
-            nl = data.index(b"\n", i)
-            line = data[i:nl]
-            if b"=" in line:
-                k, v = line.split(b"=", 1)
-                fields[k.decode()] = v.decode()
-                i = nl + 1
-            else:
-                (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
-                fields[line.decode()] = data[nl + 9:nl + 9 + n].decode()
-                i = nl + 9 + n + 1
-        return fields
-
-    def loop(self):
-        while self.running:
-            try:
-                data = self.sock.recv(1 << 20)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.records.append(self.parse(data))
-
-    def close(self):
-        self.running = False
-        self.thread.join()
-        self.sock.close()
-
-
-def write_config(d, fake, clusters, extra=""):
-    secrets = d / "secrets"
-    secrets.mkdir(exist_ok=True)
-    for name, value in (("ak", AK), ("sk", SK), ("wrong-sk", "NotTheSecret")):
-        (secrets / name).write_text(value + "\n")
-        (secrets / name).chmod(0o600)
-    (d / "kube").mkdir(exist_ok=True)
-    lines = [f"state-directory: {d}/state", "request-timeout: 5s", extra,
-             "defaults:", f"  api-endpoint: https://127.0.0.1:{fake.port}", f"  ca-file: {fake.ca}",
-             "  credentials: ops", "  duration: 1", "  renew-at: 50%",
-             "credentials:",
-             f"  ops: {{access-key: {{file: {secrets}/ak}}, secret-key: {{file: {secrets}/sk}}}}",
-             f"  other: {{access-key: {{file: {secrets}/ak}}, secret-key: {{file: {secrets}/sk}}}}",
-             "clusters:"]
-    for i, settings in clusters:
-        kubeconfig = "" if "kubeconfig:" in settings else f", kubeconfig: {d}/kube/c{i}"
-        lines.append(f"  - {{name: c{i}, project-id: {PROJECT}, cluster-id: {cluster_id(i)}{kubeconfig}{settings}}}")
-    path = d / "config.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-class Daemon:
-    def __init__(self, d, config, notify=None, env=None, args=()):
-        self.stderr_path = d / f"daemon-{time.time_ns()}.log"
-        self.stderr = open(self.stderr_path, "w")
-        e = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "JOURNAL_STREAM")}
-        if notify:
-            e["NOTIFY_SOCKET"] = notify.path
-        e.update(env or {})
-        self.proc = subprocess.Popen([*WRAPPER, DAEMON, "-c", str(config), *args], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr, env=e)
-
-    def log(self):
-        if not self.stderr.closed:
-            self.stderr.flush()
-        return self.stderr_path.read_text()
-
-    def stop(self, sig=signal.SIGTERM, timeout=10):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-        finally:
-            self.stderr.close()
-
-
-METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? '
-                         r'(-?[0-9.e+]+|\+Inf|-Inf|NaN)$')
-
-
-def parse_metrics(text):
-    """A strict reader of the Prometheus text format (0.0.4): HELP and TYPE
-    before their samples, valid names, labels and values, no series twice.
-    Returns {(name, (label pairs)): value}; raises ValueError."""
-    series, types = {}, {}
-    if not text.endswith("\n"):
-        raise ValueError("no final line feed")
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ", 3)
-            if kind not in ("counter", "gauge", "histogram", "summary", "untyped") or name in types:
-                raise ValueError(f"bad TYPE line: {line}")
-            types[name] = kind
-            continue
-        m = METRIC_LINE.match(line)
-        if not m:
-            raise ValueError(f"not a sample: {line!r}")
-        name = m.group(1)
-        if name not in types:
-            raise ValueError(f"sample before its TYPE: {line}")
-        labels = tuple(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        key = (name, labels)
-        if key in series:
-            raise ValueError(f"series twice: {line}")
-        series[key] = float(m.group(4))
-    return series
-
-
-def metric(series, name, **labels):
-    return series.get((name, tuple(sorted(labels.items(), key=lambda kv: list(labels).index(kv[0])))))
-
-
-def run_status(config, *args):
-    p = subprocess.run([DAEMON, "--status", "-c", str(config), *args], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
-    return p.returncode, p.stdout, p.stderr
-
-
-def status_states(config, *args):
-    code, out, err = run_status(config, "--json", *args)
-    doc = json.loads(out)
-    return code, {c["name"]: c for c in doc["clusters"]}, doc
-
-
-def run_once(config, *args):
-    p = subprocess.run([*WRAPPER, DAEMON, "--once", "-c", str(config), *args], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
-    return p.returncode, p.stderr
+sys.path.insert(0, os.environ["TESTS_DIR"])
+from harness import *  # noqa: E402,F403
 
 
 # ---- the tests --------------------------------------------------------------
@@ -393,6 +140,75 @@ def test_reload(d):
     check("an unchanged cluster is not", fake.count(1) == 1)
     check("reload: exit 0 on SIGTERM", daemon.stop() == 0, daemon.log())
     notify.close()
+    fake.stop()
+
+
+def test_reload_removes_cluster_in_flight(d):
+    """A SIGHUP that removes a cluster whose call is in flight: the call is
+    cancelled and the configuration it borrowed freed only once nothing
+    uses it (the signal storm found a use after free here)."""
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    config = write_config(d, fake, [(1, ""), (2, ", credentials: other")])
+    fake.fault(2, "hang", sticky=True)
+    daemon = Daemon(d, config, notify)
+    check("the call of c2 is in flight, c1 renewed", wait_for(lambda: fake.count(2) == 1 and (d / "kube/c1").exists(), 10),
+          daemon.log())
+    time.sleep(0.2)  # c2's call is the last user of the first configuration
+    write_config(d, fake, [(1, "")])
+    t0 = time.time()
+    daemon.proc.send_signal(signal.SIGHUP)
+    check("the reload without c2 completes", wait_for(lambda: notify.find("READY=1", t0), 10), daemon.log())
+    time.sleep(0.5)
+    check("the daemon runs on", daemon.proc.poll() is None, daemon.log())
+    check("and stops cleanly (exit 0)", daemon.stop() == 0, daemon.log())
+    notify.close()
+    fake.stop()
+
+
+TMP_AK, TMP_SK, TMP_TOKEN = "TMPAKEXAMPLE00000001", "TemporarySecretKey000000000000000000000001", "SecurityToken" + "7" * 60
+IAM_PASSWORD, STATIC_TOKEN = "IamPassw0rd-Example-0001", "MIIStaticTokenExample" + "9" * 40
+
+
+def test_every_credential_kind(d):
+    """Clusters renewed with each kind of credentials: AK/SK, temporary
+    keys, ECS metadata keys, an IAM password, a static token; and a token
+    the API refuses. (What they logged is swept for secrets.)"""
+    fake = Fake(d, day_seconds=3600, extra_accounts={
+        "temporary": {TMP_AK: {"sk": TMP_SK, "token": TMP_TOKEN}},
+        "iam_users": [{"domain": "acme", "user": "renewer", "password": IAM_PASSWORD}],
+        "tokens": [STATIC_TOKEN]})
+    secrets = d / "secrets"
+    secrets.mkdir()
+    for name, value in (("tmp-ak", TMP_AK), ("tmp-sk", TMP_SK), ("tmp-token", TMP_TOKEN),
+                        ("iam-password", IAM_PASSWORD), ("static-token", STATIC_TOKEN),
+                        ("refused-token", "MIIRefusedToken" + "5" * 40)):
+        (secrets / name).write_text(value + "\n")
+        (secrets / name).chmod(0o600)
+    kinds = {
+        "temporary": f"{{access-key: {{file: {secrets}/tmp-ak}}, secret-key: {{file: {secrets}/tmp-sk}}, "
+                     f"security-token: {{file: {secrets}/tmp-token}}}}",
+        "ecs": f'{{ecs-metadata: {{endpoint: "http://127.0.0.1:{fake.metadata_port}"}}}}',
+        "iam": f"{{iam-password: {{domain: acme, user: renewer, password: {{file: {secrets}/iam-password}}}}}}",
+        "static": f"{{token: {{file: {secrets}/static-token}}}}",
+        "refused": f"{{token: {{file: {secrets}/refused-token}}}}",
+    }
+    config = write_config(d, fake, [(1, "")] + [(i, f", credentials: {k}") for i, k in enumerate(kinds, 2)])
+    text = config.read_text().replace("defaults:\n", f"defaults:\n  iam-endpoint: https://127.0.0.1:{fake.port}\n", 1)
+    text = text.replace("credentials:\n", "credentials:\n" + "".join(f"  {k}: {v}\n" for k, v in kinds.items()), 1)
+    config.write_text(text)
+    journal = Journal(d)
+    daemon = Daemon(d, config, journal=journal)
+    renewed = wait_for(lambda: all((d / f"kube/c{i}").exists() for i in range(1, 6)), 15)
+    check("AK/SK, temporary keys, ECS metadata keys, an IAM password and a token all renew", renewed, daemon.log())
+    check("the refused token fails as an authentication error",
+          wait_for(lambda: [r for r in journal.find(CCE_CLUSTER="c6") if r.get("ERROR_CLASS") == "authentication"], 10),
+          daemon.log())
+    check("every kind: exit 0", daemon.stop() == 0, daemon.log())
+    calls = fake.calls()
+    check("an IAM token and metadata keys were fetched", calls["iam_tokens"] >= 1 and calls["metadata_securitykey"] >= 1,
+          calls)
+    journal.close()
     fake.stop()
 
 
@@ -568,6 +384,7 @@ out="$1"
     for a in "$@"; do echo "ARG=$a"; done
     env | grep -E '^(CCE_|KUBECONFIG|CERT_|OLD_CERT|RESULT|ERROR_CLASS|NOTIFY_SOCKET|WATCHDOG|CREDENTIALS_DIRECTORY)' | sort
 } > "$out.$$.tmp" && mv "$out.$$.tmp" "$out.$RESULT.$CCE_CLUSTER"
+env > "$out.environment.$RESULT.$CCE_CLUSTER"  # all of it, for the secrets sweep
 """
 
 
@@ -720,21 +537,11 @@ def test_expiry_escalation_and_clock_skew(d):
 
 
 def main():
-    tests = [test_ready_rotation_status, test_reload, test_sigterm_during_slow_request, test_backoff_survives_restart,
-             test_auth_pauses_credential_and_404_parks, test_once, test_once_single_attempt, test_hooks,
-             test_watchdog_and_journal,
-             test_expiry_escalation_and_clock_skew]
-    selected = [t for t in tests if len(sys.argv) < 2 or t.__name__ in sys.argv[1:]]
-    for t in selected:
-        print(f"# {t.__name__}", flush=True)
-        with tempfile.TemporaryDirectory(prefix="test-daemon-") as tmp:
-            try:
-                t(pathlib.Path(tmp))
-            except Exception as e:  # a test that breaks is a failure, not a crash of the suite
-                import traceback
-                check(f"{t.__name__} ran to its end", False, traceback.format_exc())
-    print(f"1..{len(results)}")
-    return 0 if all(ok for _, ok, _ in results) else 1
+    return run_tests([test_ready_rotation_status, test_reload, test_reload_removes_cluster_in_flight,
+                      test_every_credential_kind, test_sigterm_during_slow_request,
+                      test_backoff_survives_restart, test_auth_pauses_credential_and_404_parks, test_once,
+                      test_once_single_attempt, test_hooks, test_watchdog_and_journal,
+                      test_expiry_escalation_and_clock_skew])
 
 
 if __name__ == "__main__":

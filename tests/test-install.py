@@ -132,7 +132,6 @@ def main():
         defined = set(re.findall(r"#define (MESSAGE_ID_[A-Z_]+)", (SOURCE / "daemon/message-id.h").read_text()))
         check("every message id defined is logged somewhere", defined <= used, defined - used)
         if shutil.which("journalctl"):
-            cat_dir = pathlib.Path(tmp) / "catalog"
             p = subprocess.run(["journalctl", "--update-catalog", "--root", str(dest)], capture_output=True, text=True)
             check("the catalog compiles (journalctl --update-catalog)", p.returncode == 0, p.stderr)
 
