@@ -47,13 +47,13 @@ def test_soak(d):
         if n >= ROTATIONS:
             break
         time.sleep(0.25)
-    skip = instrumented(daemon.proc.pid)
+    under_instruments = instrumented(daemon.proc.pid)
     status = daemon.stop()
     rotations = samples[-1][0] if samples else 0
     check(f"{rotations} rotations of {CLUSTERS} clusters (at least {ROTATIONS})", rotations >= ROTATIONS, daemon.log())
     check("the daemon ran through and stopped cleanly", status == 0, daemon.log())
     after = [rss for n, rss in samples if n >= WARM_UP]
-    if skip:
+    if under_instruments:
         skip("resident memory does not grow after the warm-up", "under AddressSanitizer or valgrind")
         fake.stop()
         return
