@@ -360,6 +360,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def clustercert(self, project_id, cluster_id):
         body = self.read_body()
+        if len(body) < int(self.headers.get("Content-Length") or 0):
+            # The client went away mid-request (a daemon stopped or killed):
+            # like the gateway, not a call, and no authentication failure.
+            return self.close_now()
         with LOCK:
             c = STATE["calls"]
             c["clustercert"][cluster_id] = c["clustercert"].get(cluster_id, 0) + 1

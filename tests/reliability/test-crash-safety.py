@@ -47,6 +47,8 @@ def test_sigkill_across_renewals(d):
     check(f"{renewals} renewals across {len(kills)} SIGKILLs (at least {RENEWALS})", renewals >= RENEWALS)
     check(f"every one of {reader.reads} reads parsed, with a certificate that matches its key",
           reader.reads > 1000 and not reader.bad, "\n".join(reader.bad[:10]))
+    check("no request was refused: requests cut short by a stop are not half-sent calls",
+          fake.calls()["auth_failures"] == 0, fake.calls())
     check("the last run stops cleanly (exit 0)", status == 0, daemon.log())
 
     issued = fake.issued()

@@ -79,6 +79,8 @@ def test_signal_storm(d):
     check(f"{counts['SIGHUP']} SIGHUPs, {counts['burst']} bursts, {counts['changed']} changed configurations, "
           f"{counts['SIGTERM']} SIGTERMs during {renewals} renewals", renewals >= 50 and counts["SIGTERM"] >= 3,
           counts)
+    check("no request was refused: requests cut short by a stop are not half-sent calls",
+          fake.calls()["auth_failures"] == 0, fake.calls())
     check(f"every exit was 0 ({len(exits)} exits)", all(e == 0 for e, _ in exits),
           [e for e, _ in exits] + [log for e, log in exits if e != 0])
     check(f"every one of {reader.reads} reads parsed, with a certificate that matches its key",
