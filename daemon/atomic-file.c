@@ -263,20 +263,18 @@ int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size)
 }
 
 int atomic_file_remove_leftovers(const char *target) {
-        _cleanup_free_ char *copy1 = strdup(target), *copy2 = strdup(target), *prefix = NULL;
+        _cleanup_free_ char *copy = strdup(target);
         struct dirent *e;
         DIR *d;
         int n = 0;
 
-        if (!copy1 || !copy2)
+        if (!copy)
                 return -ENOMEM;
-        if (asprintf(&prefix, ".%s.cce-certd-", basename(copy2)) < 0)
-                return -ENOMEM;
-        d = opendir(dirname(copy1));
+        d = opendir(dirname(copy));
         if (!d)
                 return negative_errno();
         while ((e = readdir(d)))
-                if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+                if (e->d_name[0] == '.' && strstr(e->d_name + 1, ".cce-certd-") &&
                     unlinkat(dirfd(d), e->d_name, 0) == 0)
                         n++;
         closedir(d);
@@ -284,7 +282,7 @@ int atomic_file_remove_leftovers(const char *target) {
 }
 
 int atomic_file_write(const char *target, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
-                      char *error, size_t error_size) {
+                      AtomicFileFlags flags, char *error, size_t error_size) {
         _cleanup_free_ char *copy = NULL, *dir = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -1, dir_fd = -1;
         int r;
@@ -336,7 +334,7 @@ int atomic_file_write(const char *target, const void *data, size_t size, mode_t 
                 r = error_printf(error, error_size, r, "cannot write %s: %m", tmp);
                 goto fail;
         }
-        if (fsync(fd) < 0) {
+        if ((flags & ATOMIC_FILE_DURABLE) && fsync(fd) < 0) {
                 r = error_printf(error, error_size, negative_errno(), "cannot write %s to disk: %m", tmp);
                 goto fail;
         }
@@ -355,7 +353,7 @@ int atomic_file_write(const char *target, const void *data, size_t size, mode_t 
                         r = error_printf(error, error_size, negative_errno(), "cannot rename %s to %s: %m", tmp, target);
                 goto fail;
         }
-        if (fsync(dir_fd) < 0)
+        if ((flags & ATOMIC_FILE_DURABLE) && fsync(dir_fd) < 0)
                 /* The new file is in place and is what readers see: not a failure
                  * to retry (that would ask for another certificate). */
                 log_warning_errno(errno, "Replaced %s, but syncing its directory %s failed: %m", target, dir);

@@ -38,12 +38,21 @@ static inline void file_lock_releasep(FileLock **l) {
  * allocated so that it can be freed with free_wiped(). */
 int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size);
 
-/* Removes temporary files that writers of target killed before their rename
- * left behind (".NAME.cce-certd-*" beside it). Call with the lock held.
- * Returns how many were removed. */
+/* Removes the temporary files that killed writers left in target's
+ * directory (".NAME.cce-certd-*", for any NAME): one pass over the
+ * directory, so callers do it once per directory and run, not per write (a
+ * writer of this process never leaves one; a concurrent writer of another
+ * process whose file goes fails its rename and tries again). Returns how
+ * many were removed. */
 int atomic_file_remove_leftovers(const char *target);
 
-/* Replaces target with data: temp file, fsync, rename, directory fsync.
- * uid/gid (uid_t) -1 / (gid_t) -1 keep the process's own. */
+typedef enum AtomicFileFlags {
+        ATOMIC_FILE_DURABLE = 1 << 0,   /* fsync the file and its directory: kept across a power loss */
+} AtomicFileFlags;
+
+/* Replaces target with data: temp file, rename (atomic for readers and
+ * against crashes of the writer), and with ATOMIC_FILE_DURABLE fsync before
+ * the rename and of the directory after it. uid/gid (uid_t) -1 / (gid_t) -1
+ * keep the process's own. */
 int atomic_file_write(const char *target, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
-                      char *error, size_t error_size);
+                      AtomicFileFlags flags, char *error, size_t error_size);

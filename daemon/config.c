@@ -1476,11 +1476,24 @@ int config_load_file(const char *path, Config **ret, ConfigErrors *errors) {
                 return error_at(&l, (ConfigPos) {}, "file is larger than %d bytes", CONFIG_FILE_MAX);
         }
 
-        data = malloc(CONFIG_FILE_MAX + 1);
+        /* Room for what stat() said, and some: a file that grows meanwhile
+         * is read up to one byte past the limit, to be refused. */
+        size_t allocated = MIN((size_t) st.st_size + 65536, (size_t) CONFIG_FILE_MAX + 1);
+        data = malloc(allocated);
         if (!data)
                 return -ENOMEM;
         for (;;) {
-                ssize_t n = read(fd, data + size, CONFIG_FILE_MAX + 1 - size);
+                if (size == allocated) {
+                        if (allocated > CONFIG_FILE_MAX)
+                                break;
+                        size_t more = MIN(allocated * 2, (size_t) CONFIG_FILE_MAX + 1);
+                        char *n = realloc(data, more);
+                        if (!n)
+                                return -ENOMEM;
+                        data = n;
+                        allocated = more;
+                }
+                ssize_t n = read(fd, data + size, allocated - size);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;

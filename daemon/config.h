@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define CONFIG_FILE_MAX (1024 * 1024)
+#define CONFIG_FILE_MAX (16 * 1024 * 1024)  /* about 100,000 clusters */
 #define DEFAULT_CERT_DAYS 30
 #define DEFAULT_RENEW_AT_PERCENT 66
 #define DEFAULT_FILE_MODE 0600

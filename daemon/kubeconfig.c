@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "atomic-file.h"
 #include "kubeconfig.h"
@@ -497,7 +498,19 @@ int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
         return yaml_tree_emit(root, ret, ret_size);
 }
 
-int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool *ret_insecure,
+void kubeconfig_identity(const char *path, char *buf, size_t size) {
+        struct stat st;
+
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+                if (size > 0)
+                        buf[0] = 0;
+                return;
+        }
+        snprintf(buf, size, "%llx:%llx:%llx:%lld.%09ld", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino,
+                 (unsigned long long) st.st_size, (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
+int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool remove_leftovers, bool *ret_insecure,
                       char *error, size_t error_size) {
         _cleanup_free_ char *target = NULL;
         _cleanup_(file_lock_releasep) FileLock *lock = NULL;
@@ -511,7 +524,8 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
         r = file_lock_acquire(target, &lock, error, error_size);
         if (r < 0)
                 return r;
-        (void) atomic_file_remove_leftovers(target);
+        if (remove_leftovers)
+                (void) atomic_file_remove_leftovers(target);
 
         r = atomic_file_read(target, KUBECONFIG_FILE_MAX, &old, &old_size);
         if (r == -EISDIR)
@@ -526,7 +540,8 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
         if (old && old_size == new_size && memcmp(old, new, new_size) == 0)
                 return 0;
 
-        r = atomic_file_write(target, new, new_size, cl->file_mode, cl->uid, cl->gid, error, error_size);
+        r = atomic_file_write(target, new, new_size, cl->file_mode, cl->uid, cl->gid, ATOMIC_FILE_DURABLE,
+                              error, error_size);
         return r < 0 ? r : 1;
 }
 

@@ -49,6 +49,11 @@ typedef struct KubeconfigStatus {
 
 const char *kubeconfig_state_to_string(KubeconfigState s);
 
+/* Which file version is at path, as "DEV:INODE:SIZE:MTIME" (following
+ * symlinks): a file replaced or modified since has another one. Empty when
+ * it cannot be seen. */
+void kubeconfig_identity(const char *path, char *buf, size_t size);
+
 /* What the file at cl->kubeconfig holds for this cluster. */
 void kubeconfig_inspect(const ClusterConfig *cl, KubeconfigStatus *ret);
 /* The same, on a file's content (pure). */
@@ -85,8 +90,10 @@ int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
 int kubeconfig_describe(const ClusterConfig *cl, const char *old_text, size_t old_size,
                         const char *new_text, size_t new_size, FILE *out);
 
-/* Lock, read, render, and replace the file if the content changed. Returns
- * 1 when written, 0 when nothing changed, or a negative errno with error set
- * (-EAGAIN: locked by someone else, try again soon). */
-int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool *ret_insecure,
+/* Lock, read, render, and replace the file if the content changed (durably:
+ * fsync of file and directory). With remove_leftovers, first removes what
+ * killed writers left in its directory (see atomic_file_remove_leftovers()).
+ * Returns 1 when written, 0 when nothing changed, or a negative errno with
+ * error set (-EAGAIN: locked by someone else, try again soon). */
+int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool remove_leftovers, bool *ret_insecure,
                       char *error, size_t error_size);

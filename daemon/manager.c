@@ -62,6 +62,7 @@ typedef struct Cluster {
         char pending_request_id[128];
         unsigned write_failures;
         bool warned_insecure;
+        bool sweeps_directory;          /* its next write removes killed writers' leftovers there */
         unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
         uint64_t renewals_total;        /* since start, for the metrics */
         uint64_t failures_total[_API_ERROR_CLASS_MAX];
@@ -258,7 +259,7 @@ static void write_metrics(Manager *m, int64_t now) {
         }
         if (metrics_format(rows, m->n_clusters, &text, &size) < 0)
                 return;
-        if (atomic_file_write(path, text, size, 0644, (uid_t) -1, (gid_t) -1, error, sizeof(error)) < 0 &&
+        if (atomic_file_write(path, text, size, 0644, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)) < 0 &&
             !m->warned_metrics) {
                 m->warned_metrics = true;
                 log_warning("Cannot write the metrics file: %s", error);
@@ -694,7 +695,8 @@ static void write_pending(Manager *m, Cluster *c) {
                 return;
         }
 
-        r = kubeconfig_update(c->config, c->pending, &insecure, error, sizeof(error));
+        r = kubeconfig_update(c->config, c->pending, c->sweeps_directory, &insecure, error, sizeof(error));
+        c->sweeps_directory = false;
         if (r < 0) {
                 c->write_failures++;
                 ApiError e = { .klass = API_ERROR_TRANSIENT };
@@ -730,6 +732,7 @@ static void write_pending(Manager *m, Cluster *c) {
         };
         snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", c->config->cluster_id);
         memcpy(c->state.last_hook_error, hook_error, sizeof(hook_error));
+        kubeconfig_identity(c->config->kubeconfig, c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity));
         c->pending = cce_kubeconfig_free(c->pending);
         c->renewals_total++;
         c->write_failures = 0;
@@ -893,6 +896,8 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, Cluster **ret) {
         if (r < 0 && r != -ENOENT)
                 log_warning("The state of %s cannot be read (%s); starting afresh.", cl->name,
                             r == -EBADMSG ? "it does not parse" : strerror(-r));
+        bool state_current = r >= 0 && strcmp(c->state.cluster_id, cl->cluster_id) == 0 &&
+                c->state.fingerprint == c->fingerprint;
         if (r < 0 || strcmp(c->state.cluster_id, cl->cluster_id) != 0)
                 c->state = (ClusterState) {};
         else if (c->state.fingerprint != c->fingerprint) {
@@ -906,7 +911,19 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, Cluster **ret) {
         c->state.fingerprint = c->fingerprint;
         c->state.in_flight = false;  /* a request of a previous run ended with it */
 
-        kubeconfig_inspect(cl, &c->file);
+        /* The file as we last wrote it, for these settings: its dates are in
+         * the state, no need to read and parse it (with thousands of
+         * clusters, that is most of the time to READY=1). */
+        char identity[sizeof(c->state.kubeconfig_identity)];
+        if (state_current && c->state.kubeconfig_identity[0] && c->state.not_after > 0 &&
+            (kubeconfig_identity(cl->kubeconfig, identity, sizeof(identity)),
+             strcmp(identity, c->state.kubeconfig_identity) == 0))
+                c->file = (KubeconfigStatus) {
+                        .state = KUBECONFIG_OK,
+                        .certificate = { .not_before = c->state.not_before, .not_after = c->state.not_after },
+                };
+        else
+                kubeconfig_inspect(cl, &c->file);
         if (c->file.state != KUBECONFIG_OK)
                 log_info("%s: %s; renewing %s.", cl->name, c->file.reason,
                          c->state.failures > 0 ? "when its backoff ends" : "now");
@@ -942,6 +959,33 @@ static void apply_limits(Manager *m) {
         limits.connect_timeout_ms = MIN(limits.connect_timeout_ms, limits.total_timeout_ms);
         limits.low_speed_time_sec = MIN(limits.low_speed_time_sec, c->request_timeout_sec);
         http_client_set_limits(m->http, &limits);
+}
+
+static size_t directory_length(const char *path) {
+        const char *slash = strrchr(path, '/');
+        return slash ? (size_t) (slash - path) : 0;
+}
+
+static int compare_by_directory(const void *a, const void *b) {
+        const char *x = (*(Cluster *const *) a)->config->kubeconfig, *y = (*(Cluster *const *) b)->config->kubeconfig;
+        size_t lx = directory_length(x), ly = directory_length(y);
+        int r = memcmp(x, y, MIN(lx, ly));
+        return r != 0 ? r : lx < ly ? -1 : lx > ly;
+}
+
+/* Temporary files that killed writers left are removed once per directory
+ * and configuration, by the first write of one of its clusters: one pass
+ * over each directory, not one per write (which grows with the clusters
+ * that share it). */
+static void mark_directory_sweeps(Manager *m) {
+        _cleanup_free_ Cluster **by_dir = NULL;
+
+        if (m->n_clusters == 0 || !(by_dir = malloc(m->n_clusters * sizeof(Cluster *))))
+                return;
+        memcpy(by_dir, m->clusters, m->n_clusters * sizeof(Cluster *));
+        qsort(by_dir, m->n_clusters, sizeof(Cluster *), compare_by_directory);
+        for (size_t i = 0; i < m->n_clusters; i++)
+                by_dir[i]->sweeps_directory = i == 0 || compare_by_directory(&by_dir[i - 1], &by_dir[i]) != 0;
 }
 
 /* Builds the cluster list for config, reusing clusters whose settings did
@@ -997,6 +1041,7 @@ static int adopt_config(Manager *m, Config *config) {
         qsort(list, config->n_clusters, sizeof(Cluster *), cluster_compare);
         m->clusters = list;
         m->n_clusters = config->n_clusters;
+        mark_directory_sweeps(m);
         for (size_t i = 0; i < m->n_clusters; i++) {
                 m->clusters[i]->selected = false;
                 if (m->clusters[i]->phase == PHASE_WAITING)
@@ -1185,6 +1230,8 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
                 manager_free(m);
                 return r;
         }
+        if (!options->dry_run)
+                (void) state_remove_leftovers(m->state_dir);
 
         if ((r = sd_event_new(&m->event)) < 0 ||
             (r = http_client_new(m->event, config->parallel_requests, &m->http)) < 0 ||

@@ -94,6 +94,7 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
                 json_get(root, "in-flight")->boolean;
         s.not_before = get_int(root, "not-before");
         s.not_after = get_int(root, "not-after");
+        get_text(root, "kubeconfig-identity", s.kubeconfig_identity, sizeof(s.kubeconfig_identity));
         *ret = s;
         return 0;
 }
@@ -129,14 +130,24 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         json_gen_bool(g, "in-flight", s->in_flight);
         json_gen_int(g, "not-before", s->not_before);
         json_gen_int(g, "not-after", s->not_after);
+        json_gen_string(g, "kubeconfig-identity", s->kubeconfig_identity);
         yajl_gen_map_close(g);
         if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
                 yajl_gen_free(g);
                 return error_printf(error, error_size, -EINVAL, "cannot format the state of %s", name);
         }
-        r = atomic_file_write(path, buf, len, 0600, (uid_t) -1, (gid_t) -1, error, error_size);
+        /* Atomic, not durable: after a power loss an old or unreadable state
+         * only means the kubeconfig is read afresh (fsyncs cost throughput). */
+        r = atomic_file_write(path, buf, len, 0600, (uid_t) -1, (gid_t) -1, 0, error, error_size);
         yajl_gen_free(g);
         return r;
+}
+
+int state_remove_leftovers(const char *dir) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/clusters/any", dir) < 0)
+                return -ENOMEM;
+        return atomic_file_remove_leftovers(path);
 }
 
 int state_remove(const char *dir, const char *name) {

@@ -25,6 +25,7 @@ typedef struct ClusterState {
         int64_t not_before, not_after;  /* of the certificate last written */
         char last_hook_error[256];      /* the last hook that failed, "" after one that worked */
         bool in_flight;                 /* a request had started and not ended when this was written */
+        char kubeconfig_identity[96];   /* of the file as last written, kubeconfig_identity(); "" unknown */
 } ClusterState;
 
 /* Creates the directory (0700) and its clusters/ subdirectory if needed
@@ -35,4 +36,7 @@ int state_directory_prepare(const char *dir, char *error, size_t error_size);
  * does not parse (the caller starts afresh). */
 int state_load(const char *dir, const char *name, ClusterState *ret);
 int state_save(const char *dir, const char *name, const ClusterState *s, char *error, size_t error_size);
+/* Removes what a killed daemon left while writing state files. */
+int state_remove_leftovers(const char *dir);
+
 int state_remove(const char *dir, const char *name);

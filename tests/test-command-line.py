@@ -64,9 +64,9 @@ def main():
         check("--check of a directory exits 78", p.returncode == 78 and "not a regular file" in p.stderr, p.stderr)
 
         big = d / "big.yaml"
-        big.write_text("#" * (1024 * 1024 + 1))
+        big.write_text("#" * (16 * 1024 * 1024 + 1))
         p = run("--check", "-c", str(big))
-        check("--check of a file over 1 MiB exits 78", p.returncode == 78 and "larger than" in p.stderr, p.stderr)
+        check("--check of a file over 16 MiB exits 78", p.returncode == 78 and "larger than" in p.stderr, p.stderr)
 
         # --dump-config: effective values, secrets only as references.
         secret_value = "SECRET-CONTENT-7f3a9c"

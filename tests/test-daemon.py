@@ -331,10 +331,19 @@ def test_once(d):
     check("--once: exit 0 when every cluster is renewed", status == 0 and fake.calls()["clustercert_total"] == 2, err)
     status, err = run_once(config)
     check("--once again: nothing due, no call, exit 0", status == 0 and fake.calls()["clustercert_total"] == 2, err)
+    st = json.loads((d / "state/clusters/c1.json").read_text())
+    check("the state records which file version was written", st["kubeconfig-identity"].count(":") == 3, st)
+    # The dates come from the state only while the file is the one written:
+    # a file changed behind the daemon's back is read again.
+    good = (d / "kube/c1").read_bytes()
+    (d / "kube/c1").write_bytes(good.replace(b"client-certificate-data: ", b"client-certificate-data: x"))
+    status, err = run_once(config)
+    check("--once: a kubeconfig changed behind its back is read again, found broken, renewed",
+          status == 0 and fake.count(1) == 2 and fake.count(2) == 1, err)
     code, rows, _ = status_states(config)
     check("--status after --once: every cluster ok, exit 0", code == 0 and all(r["state"] == "ok" for r in rows.values()), rows)
     status, err = run_once(config, "--force", "--cluster", "c2")
-    check("--once --force --cluster renews that cluster only", status == 0 and fake.count(2) == 2 and fake.count(1) == 1, err)
+    check("--once --force --cluster renews that cluster only", status == 0 and fake.count(2) == 2 and fake.count(1) == 2, err)
     before_file = (d / "kube/c1").read_bytes()
     before_state = (d / "state/clusters/c1.json").read_bytes()
     calls = fake.count(1)

@@ -61,12 +61,12 @@ TEST(write_and_mode) {
         mode_t old = umask(077);
 
         path_of(path, sizeof(path), "config");
-        ASSERT_EQ(atomic_file_write(path, "one\n", 4, 0640, (uid_t) -1, (gid_t) -1, error, sizeof(error)), 0);
+        ASSERT_EQ(atomic_file_write(path, "one\n", 4, 0640, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)), 0);
         ASSERT_EQ(stat(path, &st), 0);
         ASSERT_EQ(st.st_mode & 07777, 0640);  /* exactly, despite the umask */
         _cleanup_free_ char *a = read_plain(path);
         ASSERT_STREQ(a, "one\n");
-        ASSERT_EQ(atomic_file_write(path, "two\n", 4, 0600, 65534, 65534, error, sizeof(error)), 0);
+        ASSERT_EQ(atomic_file_write(path, "two\n", 4, 0600, 65534, 65534, ATOMIC_FILE_DURABLE, error, sizeof(error)), 0);
         ASSERT_EQ(stat(path, &st), 0);
         ASSERT_EQ(st.st_mode & 07777, 0600);
         if (getuid() == 0) {
@@ -101,7 +101,7 @@ TEST(resolve) {
         ASSERT_EQ(atomic_file_resolve("/nonexistent-dir-cce/x", &r3, error, sizeof(error)), -ENOENT);
 
         /* Writing through the link replaces the target and keeps the link. */
-        ASSERT_EQ(atomic_file_write(r1, "new", 3, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)), 0);
+        ASSERT_EQ(atomic_file_write(r1, "new", 3, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)), 0);
         struct stat st;
         ASSERT_EQ(lstat(link, &st), 0);
         ASSERT(S_ISLNK(st.st_mode));
@@ -222,12 +222,12 @@ TEST(directory_in_the_way_and_missing_directory) {
         char path[256], error[256];
         path_of(path, sizeof(path), "adir");
         ASSERT_EQ(mkdir(path, 0700), 0);
-        ASSERT(atomic_file_write(path, "x", 1, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)) < 0);
+        ASSERT(atomic_file_write(path, "x", 1, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)) < 0);
         ASSERT_EQ(count_temp_files(dir), 0);
         char *data;
         size_t size;
         ASSERT_EQ(atomic_file_read(path, 100, &data, &size), -EISDIR);
-        ASSERT_EQ(atomic_file_write("/nonexistent-dir-cce/x", "x", 1, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)), -ENOENT);
+        ASSERT_EQ(atomic_file_write("/nonexistent-dir-cce/x", "x", 1, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)), -ENOENT);
         ASSERT(strstr(error, "/nonexistent-dir-cce"));
 }
 
@@ -235,7 +235,7 @@ static int write_as_nobody(void *path) {
         char error[256];
         if (setgid(65534) < 0 || setuid(65534) < 0)
                 return 2;
-        int r = atomic_file_write(path, "new", 3, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error));
+        int r = atomic_file_write(path, "new", 3, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error));
         return r == -EACCES && strstr(error, "Permission denied") ? 0 : 1;
 }
 
@@ -292,12 +292,12 @@ static int full_disk(void) {
         CHECK(1, mkdir(mnt, 0700) == 0);
         CHECK(2, mount("tmpfs", mnt, "tmpfs", 0, "size=64k") == 0);
         snprintf(path, sizeof(path), "%s/kubeconfig", mnt);
-        CHECK(3, atomic_file_write(path, "old content\n", 12, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)) == 0);
+        CHECK(3, atomic_file_write(path, "old content\n", 12, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)) == 0);
         size_t big = 256 * 1024;
         char *blob = malloc(big);
         CHECK(4, blob != NULL);
         memset(blob, 'x', big);
-        int r = atomic_file_write(path, blob, big, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error));
+        int r = atomic_file_write(path, blob, big, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error));
         free(blob);
         printf("  full disk: %s\n", error);
         CHECK(5, r == -ENOSPC);
@@ -320,9 +320,9 @@ static int read_only(void) {
         CHECK(1, mkdir(mnt, 0700) == 0);
         CHECK(2, mount("tmpfs", mnt, "tmpfs", 0, "size=64k") == 0);
         snprintf(path, sizeof(path), "%s/kubeconfig", mnt);
-        CHECK(3, atomic_file_write(path, "old\n", 4, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)) == 0);
+        CHECK(3, atomic_file_write(path, "old\n", 4, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)) == 0);
         CHECK(4, mount("none", mnt, "none", MS_REMOUNT | MS_RDONLY, NULL) == 0);
-        CHECK(5, atomic_file_write(path, "new\n", 4, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)) == -EROFS);
+        CHECK(5, atomic_file_write(path, "new\n", 4, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)) == -EROFS);
         printf("  read-only: %s\n", error);
         CHECK(6, atomic_file_read(path, 1 << 20, &data, &size) == 0 && strcmp(data, "old\n") == 0);
         free(data);
@@ -342,7 +342,7 @@ static int bind_mounted(void) {
         write_plain(path, "old\n");
         write_plain(source, "source\n");
         CHECK(1, mount(source, path, "none", MS_BIND, NULL) == 0);
-        int r = atomic_file_write(path, "new\n", 4, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error));
+        int r = atomic_file_write(path, "new\n", 4, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error));
         printf("  bind mount: %s\n", error);
         CHECK(2, r == -EBUSY);
         CHECK(3, strstr(error, "mount its directory instead") != NULL);
@@ -384,7 +384,7 @@ TEST(crash_safety) {
 
         path_of(path, sizeof(path), "crash");
         size_t n = content(0, buf, sizeof(buf));
-        ASSERT_EQ(atomic_file_write(path, buf, n, 0600, (uid_t) -1, (gid_t) -1, error, sizeof(error)), 0);
+        ASSERT_EQ(atomic_file_write(path, buf, n, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)), 0);
 
         srand(12345);  /* reproducible */
         for (unsigned round = 0; round < 200; round++) {
@@ -394,7 +394,7 @@ TEST(crash_safety) {
                         for (unsigned i = last + 1;; i++) {
                                 char b[32768], e[256];
                                 size_t len = content(i, b, sizeof(b));
-                                if (atomic_file_write(path, b, len, 0600, (uid_t) -1, (gid_t) -1, e, sizeof(e)) < 0)
+                                if (atomic_file_write(path, b, len, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, e, sizeof(e)) < 0)
                                         _exit(1);
                         }
                 }

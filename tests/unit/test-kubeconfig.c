@@ -387,9 +387,9 @@ TEST(kubectl_reads_it_back) {
         ASSERT(fd >= 0);
         ASSERT_EQ(write(fd, existing, strlen(existing)), (ssize_t) strlen(existing));
         close(fd);
-        ASSERT_EQ(kubeconfig_update(&c->clusters[0], a, &insecure, error, sizeof(error)), 1);
+        ASSERT_EQ(kubeconfig_update(&c->clusters[0], a, true, &insecure, error, sizeof(error)), 1);
         ASSERT(insecure);
-        ASSERT_EQ(kubeconfig_update(&c->clusters[1], a, &insecure, error, sizeof(error)), 1);
+        ASSERT_EQ(kubeconfig_update(&c->clusters[1], a, true, &insecure, error, sizeof(error)), 1);
 
         JsonNode *v = kubectl_view(path);
         const JsonNode *cl = json_get(json_entry(v, "clusters", "prod"), "cluster");
@@ -439,7 +439,7 @@ static int merge_500_times(void *userdata) {
         char error[512];
         int result = 0;
         for (int i = 0; i < 500;) {
-                int r = kubeconfig_update(&w->config->clusters[w->index], a[i % 2], NULL, error, sizeof(error));
+                int r = kubeconfig_update(&w->config->clusters[w->index], a[i % 2], i == 0, NULL, error, sizeof(error));
                 if (r == -EAGAIN)
                         continue;  /* the other process holds the lock */
                 if (r != 1) {
