@@ -31,8 +31,8 @@ clustercert call, or kept with "sticky": true. A fault is a string:
       SHAPE is cce, apigw, apig, iam, keystone, html or empty
   hang | slow:SECONDS | drop | reset-mid-body | truncated | invalid-json |
   wrong-types | oversized | deep-json | bad-base64 | non-pem | key-mismatch |
-  expired | not-yet-valid | missing-ca | http-server | duplicate-entries |
-  missing-entries
+  expired | not-yet-valid | missing-ca | bad-extra-ca | http-server |
+  duplicate-entries | missing-entries
 """
 import argparse
 import base64
@@ -198,6 +198,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        # Headers and body go out in two writes: without this, Nagle holds
+        # the body back until the client's delayed ACK (40 ms a reply).
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with LOCK:
             STATE["calls"]["connections"] += 1
 
@@ -347,6 +350,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             clusters.append({"name": "externalClusterTLSVerify",
                              "cluster": {"server": "https://localhost:%d" % port, "certificate-authority-data": ca_data}})
             contexts.append({"name": "externalTLSVerify", "context": {"cluster": "externalClusterTLSVerify", "user": "user"}})
+        if fault == "bad-extra-ca":
+            # An entry that is not the current one, with CA data that is no certificate.
+            clusters.append({"name": "otherCluster", "cluster": {"server": "https://localhost:%d" % port,
+                                                                 "certificate-authority-data": b64(b"not a CA\n")}})
         users = [{"name": "user", "user": {"client-certificate-data": cert_data, "client-key-data": key_data}}]
         if fault == "duplicate-entries":
             clusters.append(dict(clusters[0]))
@@ -582,6 +589,9 @@ def email_date(t):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops the SYNs of a client that
+    # opens many connections at once; each then waits a second to retry.
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         # Clients that give up (TLS refused, timeouts) are part of the tests.
