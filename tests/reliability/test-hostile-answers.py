@@ -49,6 +49,7 @@ ANSWERS = [  # fault, class, what follows
     ("expired", "bad-response", "retry"),
     ("not-yet-valid", "bad-response", "retry"),
     ("missing-ca", "bad-response", "retry"),
+    ("bad-extra-ca", "bad-response", "retry"),
     ("http-server", "bad-response", "retry"),
     ("duplicate-entries", "bad-response", "retry"),
     ("missing-entries", "bad-response", "retry"),

@@ -104,6 +104,45 @@ TEST(mismatch_and_garbage) {
         fixture_done(&b);
 }
 
+/* "RSA PRIVATE KEY" / "EC PRIVATE KEY" (as CCE answers), with text before it. */
+static char *traditional_key_b64(EVP_PKEY *k) {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *data, *out;
+        ASSERT(b);
+        ASSERT(BIO_puts(b, "Private-Key: (2048 bit)\n") > 0);
+        ASSERT(PEM_write_bio_PrivateKey_traditional(b, k, NULL, NULL, 0, NULL, NULL) == 1);
+        long n = BIO_get_mem_data(b, &data);
+        ASSERT_EQ(base64_encode(data, (size_t) n, &out), 0);
+        BIO_free(b);
+        return out;
+}
+
+/* Keys are decoded with one decoder kept for all of them: every form, in
+ * any order, after failures, still decodes (and mismatches still show). */
+TEST(key_forms_in_any_order) {
+        for (int round = 0; round < 3; round++)
+                for (int rsa = 0; rsa <= 1; rsa++) {
+                        EVP_PKEY *k = fixture_key(rsa), *other = fixture_key(!rsa);
+                        X509 *x = fixture_cert(k, k, NOW - 60, NOW + 86400, "user");
+                        Fixture f = { fixture_cert_b64(x, NULL), fixture_key_b64(k), NULL };
+                        _cleanup_free_ char *trad = traditional_key_b64(k), *other_trad = traditional_key_b64(other),
+                                *text = NULL;
+                        ASSERT_EQ(base64_encode("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", 58, &text), 0);
+                        f.ca = fixture_cert_b64(x, NULL);
+
+                        expect(&f, NULL, NULL, f.ca, 0, NULL);
+                        expect(&f, NULL, text, f.ca, -EBADMSG, "not a PEM private key");
+                        expect(&f, NULL, trad, f.ca, 0, NULL);
+                        expect(&f, NULL, other_trad, f.ca, -EBADMSG, "does not match");
+                        expect(&f, NULL, f.cert, f.ca, -EBADMSG, "not a PEM private key");
+                        expect(&f, NULL, NULL, f.ca, 0, NULL);
+                        fixture_done(&f);
+                        X509_free(x);
+                        EVP_PKEY_free(k);
+                        EVP_PKEY_free(other);
+                }
+}
+
 TEST(error_messages_hold_no_key_material) {
         Fixture a = fixture(false, NOW - 60, NOW + 86400), b = fixture(false, NOW - 60, NOW + 86400);
         CertInfo info;
@@ -120,4 +159,5 @@ TEST(format_time) {
         ASSERT_STREQ(cert_format_time(NOW, buf), "2023-11-14 22:13:20 UTC");
 }
 
-RUN_TESTS(T(valid_rsa_and_ec), T(validity), T(mismatch_and_garbage), T(error_messages_hold_no_key_material), T(format_time))
+RUN_TESTS(T(valid_rsa_and_ec), T(validity), T(mismatch_and_garbage), T(key_forms_in_any_order),
+          T(error_messages_hold_no_key_material), T(format_time))
