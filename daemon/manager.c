@@ -104,7 +104,9 @@ struct Manager {
         unsigned in_flight;
         unsigned max_in_flight;         /* parallel-requests at start */
         bool status_dirty;
-        bool warned_metrics;
+        bool in_flight_changed;         /* in-flight.json is to be written with the status */
+        bool wrote_in_flight;
+        bool warned_metrics, warned_in_flight;
         unsigned once_remaining;
         HookRun *hooks;
         int exit_status;
@@ -266,6 +268,26 @@ static void write_metrics(Manager *m, int64_t now) {
         }
 }
 
+/* For --status: which clusters have requests in flight (see state.h). */
+static void write_in_flight(Manager *m) {
+        _cleanup_free_ const char **names = calloc(MAX(m->in_flight, 1u), sizeof(char *));
+        size_t n = 0;
+        char error[512];
+
+        m->in_flight_changed = false;
+        if (m->options.dry_run || !names)
+                return;
+        for (size_t i = 0; i < m->n_clusters && n < m->in_flight; i++)
+                if (m->clusters[i]->phase == PHASE_CALLING)
+                        names[n++] = m->clusters[i]->config->name;
+        if (state_save_in_flight(m->state_dir, names, n, error, sizeof(error)) < 0) {
+                if (!m->warned_in_flight)
+                        log_warning("Cannot record the requests in flight for --status: %s", error);
+                m->warned_in_flight = true;
+        } else
+                m->wrote_in_flight = true;
+}
+
 static void update_status(Manager *m) {
         unsigned ok = 0, failing = 0, parked = 0, renewing = 0;
         const Cluster *worst = NULL, *next = m->n_heap > 0 ? m->heap[0] : NULL;
@@ -313,6 +335,8 @@ static void update_status(Manager *m) {
                 sd_notifyf(false, "STATUS=%s", text);
                 write_metrics(m, now);
         }
+        if (m->in_flight_changed)
+                write_in_flight(m);
         m->status_dirty = false;
 }
 
@@ -775,9 +799,9 @@ static void free_retired_configs(Manager *m) {
 
 static void release_call(Manager *m, Cluster *c) {
         c->call = NULL;
-        c->state.in_flight = false;  /* saved with the outcome */
         c->phase = PHASE_WAITING;
         m->in_flight--;
+        m->in_flight_changed = true;
         if (c->call_ref) {
                 c->call_ref->users--;
                 c->call_ref = NULL;
@@ -821,9 +845,7 @@ static void start_renewal(Manager *m, Cluster *c) {
         c->call_ref = m->configs;
         c->call_ref->users++;
         m->in_flight++;
-        /* Remembered, so that --status can say "renewing". */
-        c->state.in_flight = true;
-        save_state(m, c);
+        m->in_flight_changed = true;  /* written with the status, for --status */
         status_changed(m);
 }
 
@@ -909,7 +931,6 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, Cluster **ret) {
         }
         snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", cl->cluster_id);
         c->state.fingerprint = c->fingerprint;
-        c->state.in_flight = false;  /* a request of a previous run ended with it */
 
         /* The file as we last wrote it, for these settings: its dates are in
          * the state, no need to read and parse it (with thousands of
@@ -1286,14 +1307,11 @@ Manager *manager_free(Manager *m) {
         }
         for (size_t i = 0; i < m->n_clusters; i++) {
                 Cluster *c = m->clusters[i];
-                if (c->call) {
-                        /* Stopping: the call is abandoned, so --status must not say "renewing". */
-                        cce_call_cancel(c->call);
-                        release_call(m, c);
-                        save_state(m, c);
-                }
                 cluster_free(c);
         }
+        /* Stopping: calls are abandoned, --status must not say "renewing". */
+        if (m->wrote_in_flight)
+                (void) state_remove_in_flight(m->state_dir);
         free(m->clusters);
         free(m->heap);
         cce_client_free(m->client);

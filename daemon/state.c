@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -90,8 +92,6 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
                 if (strcmp(klass, api_error_class_to_string(c)) == 0)
                         s.last_error_class = c;
         get_text(root, "last-hook-error", s.last_hook_error, sizeof(s.last_hook_error));
-        s.in_flight = json_get(root, "in-flight") && json_get(root, "in-flight")->type == JSON_BOOLEAN &&
-                json_get(root, "in-flight")->boolean;
         s.not_before = get_int(root, "not-before");
         s.not_after = get_int(root, "not-after");
         get_text(root, "kubeconfig-identity", s.kubeconfig_identity, sizeof(s.kubeconfig_identity));
@@ -127,7 +127,6 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         json_gen_string(g, "last-error-code", s->last_error_code);
         json_gen_string(g, "last-error", s->last_error);
         json_gen_string(g, "last-hook-error", s->last_hook_error);
-        json_gen_bool(g, "in-flight", s->in_flight);
         json_gen_int(g, "not-before", s->not_before);
         json_gen_int(g, "not-after", s->not_after);
         json_gen_string(g, "kubeconfig-identity", s->kubeconfig_identity);
@@ -153,6 +152,99 @@ int state_remove_leftovers(const char *dir) {
 int state_remove(const char *dir, const char *name) {
         _cleanup_free_ char *path = NULL;
         int r = state_path(dir, name, &path);
+        if (r < 0)
+                return r;
+        return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+}
+
+/* ---- requests in flight ---------------------------------------------------- */
+
+static int in_flight_path(const char *dir, char **ret) {
+        return asprintf(ret, "%s/in-flight.json", dir) < 0 ? -ENOMEM : 0;
+}
+
+int state_save_in_flight(const char *dir, const char *const *names, size_t n, char *error, size_t error_size) {
+        _cleanup_free_ char *path = NULL;
+        const unsigned char *buf;
+        size_t len;
+        int r;
+
+        r = in_flight_path(dir, &path);
+        if (r < 0)
+                return r;
+        yajl_gen g = yajl_gen_alloc(NULL);
+        if (!g)
+                return -ENOMEM;
+        yajl_gen_map_open(g);
+        json_gen_int(g, "pid", getpid());
+        json_gen_key(g, "clusters");
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < n; i++)
+                yajl_gen_string(g, (const unsigned char *) names[i], strlen(names[i]));
+        yajl_gen_array_close(g);
+        yajl_gen_map_close(g);
+        if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
+                yajl_gen_free(g);
+                return error_printf(error, error_size, -EINVAL, "cannot format the requests in flight");
+        }
+        r = atomic_file_write(path, buf, len, 0600, (uid_t) -1, (gid_t) -1, 0, error, error_size);
+        yajl_gen_free(g);
+        return r;
+}
+
+char **state_in_flight_free(char **names) {
+        for (char **p = names; p && *p; p++)
+                free(*p);
+        free(names);
+        return NULL;
+}
+
+int state_load_in_flight(const char *dir, char ***ret, size_t *ret_n) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_(json_node_freep) JsonNode *root = NULL;
+        char why[128];
+        size_t size;
+        int r;
+
+        *ret = NULL;
+        *ret_n = 0;
+        r = in_flight_path(dir, &path);
+        if (r < 0)
+                return r;
+        r = atomic_file_read(path, STATE_FILE_MAX, &text, &size);
+        if (r < 0)
+                return r;
+        if (json_parse(text, size, &root, why, sizeof(why)) < 0 || root->type != JSON_OBJECT)
+                return -EBADMSG;
+        int64_t pid = get_int(root, "pid");
+        /* Written by a daemon that has gone (a crash): nothing is in flight. */
+        if (pid <= 0 || pid > INT32_MAX || (kill((pid_t) pid, 0) < 0 && errno != EPERM))
+                return -ENOENT;
+        const JsonNode *list = json_get(root, "clusters");
+        if (!list || list->type != JSON_ARRAY)
+                return -EBADMSG;
+        char **names = calloc(list->n_children + 1, sizeof(char *));
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < list->n_children; i++) {
+                const JsonNode *e = list->children[i];
+                if (e->type != JSON_STRING)
+                        continue;
+                names[*ret_n] = strdup(e->string);
+                if (!names[*ret_n]) {
+                        state_in_flight_free(names);
+                        *ret_n = 0;
+                        return -ENOMEM;
+                }
+                (*ret_n)++;
+        }
+        *ret = names;
+        return 0;
+}
+
+int state_remove_in_flight(const char *dir) {
+        _cleanup_free_ char *path = NULL;
+        int r = in_flight_path(dir, &path);
         if (r < 0)
                 return r;
         return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;

@@ -24,7 +24,6 @@ typedef struct ClusterState {
         char last_error[256];
         int64_t not_before, not_after;  /* of the certificate last written */
         char last_hook_error[256];      /* the last hook that failed, "" after one that worked */
-        bool in_flight;                 /* a request had started and not ended when this was written */
         char kubeconfig_identity[96];   /* of the file as last written, kubeconfig_identity(); "" unknown */
 } ClusterState;
 
@@ -40,3 +39,15 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
 int state_remove_leftovers(const char *dir);
 
 int state_remove(const char *dir, const char *name);
+
+/* The clusters whose requests are in flight, for --status "renewing":
+ * STATE_DIRECTORY/in-flight.json, {"pid": PID, "clusters": [NAME, ...]},
+ * rewritten by the daemon within a second of a change (not with each
+ * cluster's state: one file for all, and one write per second at most) and
+ * removed when it stops. */
+int state_save_in_flight(const char *dir, const char *const *names, size_t n, char *error, size_t error_size);
+/* A NULL-terminated list of names; -ENOENT when there is no file or the
+ * daemon that wrote it is gone. */
+int state_load_in_flight(const char *dir, char ***ret, size_t *ret_n);
+char **state_in_flight_free(char **names);
+int state_remove_in_flight(const char *dir);

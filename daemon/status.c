@@ -16,7 +16,7 @@
 typedef enum ClusterHealth {
         HEALTH_OK,
         HEALTH_PENDING,         /* no usable certificate yet, nothing failed */
-        HEALTH_RENEWING,        /* a request was in flight when the state was written */
+        HEALTH_RENEWING,        /* the running daemon has a request in flight */
         HEALTH_FAILING,
         HEALTH_PARKED,
         HEALTH_EXPIRED,
@@ -44,7 +44,14 @@ typedef struct Row {
 } Row;
 
 
-static void evaluate(Row *r, const char *state_dir, int64_t now) {
+static bool listed(char **names, const char *name) {
+        for (char **p = names; p && *p; p++)
+                if (strcmp(*p, name) == 0)
+                        return true;
+        return false;
+}
+
+static void evaluate(Row *r, const char *state_dir, char **in_flight, int64_t now) {
         const ClusterConfig *cl = r->config;
         const CertInfo *cert = &r->file.certificate;
 
@@ -63,7 +70,7 @@ static void evaluate(Row *r, const char *state_dir, int64_t now) {
         r->expiring = have_cert && cert->not_after > now && cert->not_after - now < lifetime / 10;
 
         r->expired = have_cert && cert->not_after <= now;
-        if (r->state.in_flight)
+        if (listed(in_flight, cl->name))
                 r->health = HEALTH_RENEWING;
         else if (r->expired)
                 r->health = HEALTH_EXPIRED;
@@ -159,14 +166,18 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
 
 int status_print(const Config *config, const char *state_dir, char **names, bool json, int64_t now, FILE *out) {
         _cleanup_free_ Row *rows = calloc(MAX(config->n_clusters, 1u), sizeof(Row));
-        size_t n = 0;
+        char **in_flight = NULL;
+        size_t n = 0, n_in_flight;
         int exit_status = STATUS_EXIT_OK;
 
         if (!rows)
                 return -ENOMEM;
+        if (state_load_in_flight(state_dir, &in_flight, &n_in_flight) == -ENOMEM)
+                return -ENOMEM;
         for (char **name = names; name && *name; name++)
                 if (!config_find_cluster(config, *name)) {
                         fprintf(stderr, "No cluster named %s in %s.\n", *name, config->path);
+                        state_in_flight_free(in_flight);
                         return -ENOENT;
                 }
         for (size_t i = 0; i < config->n_clusters; i++) {
@@ -177,7 +188,7 @@ int status_print(const Config *config, const char *state_dir, char **names, bool
                 if (!selected)
                         continue;
                 rows[n].config = cl;
-                evaluate(&rows[n], state_dir, now);
+                evaluate(&rows[n], state_dir, in_flight, now);
                 if (rows[n].expired || rows[n].expiring)
                         exit_status = STATUS_EXIT_EXPIRING;
                 else if (rows[n].health != HEALTH_OK && exit_status == STATUS_EXIT_OK &&
@@ -185,6 +196,7 @@ int status_print(const Config *config, const char *state_dir, char **names, bool
                         exit_status = STATUS_EXIT_FAILING;
                 n++;
         }
+        state_in_flight_free(in_flight);
         if (json)
                 print_json(rows, n, now, exit_status, out);
         else

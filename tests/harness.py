@@ -47,6 +47,13 @@ def skip(name, reason):
     print(f"ok {len(results)} - {name} # SKIP {reason}", flush=True)
 
 
+def dead_pid():
+    """The pid of a process that has ended."""
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
 def wait_for(cond, timeout, step=0.05):
     end = time.time() + timeout
     while time.time() < end:

@@ -225,16 +225,24 @@ def test_sigterm_during_slow_request(d):
     fake.fault(1, "hang", sticky=True)
     daemon = Daemon(d, config, notify)
     check("the daemon calls", wait_for(lambda: fake.count(1) >= 2, 10))
-    time.sleep(0.3)
-    code, rows, _ = status_states(config)
+    # The daemon records its requests in flight within a second.
     check("--status while the request hangs: renewing (its certificate expired: exit 2)",
-          rows["c1"]["state"] == "renewing" and code == 2, rows)
+          wait_for(lambda: (lambda code, rows, _: code == 2 and rows["c1"]["state"] == "renewing")(*status_states(config)), 3),
+          status_states(config))
+    check("--status reads the requests in flight from in-flight.json", (d / "state/in-flight.json").exists())
     t0 = time.time()
     status = daemon.stop()
     took = time.time() - t0
     check(f"SIGTERM during a hanging request: exit 0 ({status}) in {took:.2f} s", status == 0 and took < 3, daemon.log())
     check("the old kubeconfig is intact", (d / "kube/c1").read_bytes() == old)
     check("no temporary files", not list((d / "kube").glob(".*")))
+    check("no in-flight.json once stopped", not (d / "state/in-flight.json").exists())
+    # What a killed daemon leaves: its requests count only while its pid lives.
+    for pid, state in ((os.getpid(), "renewing"), (dead_pid(), "expired")):
+        (d / "state/in-flight.json").write_text(json.dumps({"pid": pid, "clusters": ["c1"]}))
+        code, rows, _ = status_states(config)
+        check(f"in-flight.json of a {'live' if state == 'renewing' else 'dead'} pid: {state}",
+              rows["c1"]["state"] == state, rows)
     notify.close()
     fake.stop()
 

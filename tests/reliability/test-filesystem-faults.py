@@ -42,12 +42,6 @@ def sh(*args):
     subprocess.run(args, check=True)
 
 
-def dead_pid():
-    p = subprocess.Popen(["true"])
-    p.wait()
-    return p.pid
-
-
 def test_filesystem_faults(d):
     d.chmod(0o755)
     fake = Fake(d, day_seconds=60)
@@ -100,7 +94,8 @@ def test_filesystem_faults(d):
         def failed(i):
             return [r for r in journal.find(CCE_CLUSTER=f"c{i}") if r.get("ERROR_CLASS") == WRITE_FAILED_CLASS]
         wait_for(lambda: all(failed(i) for i in faulty), 20)
-        time.sleep(1)
+        # The daemon records which requests are in flight within a second.
+        wait_for(lambda: all(status_states(config)[1][f"c{i}"]["state"] == "failing" for i in faulty), 5, step=0.2)
         _, during, _ = status_states(config)
         for i in faulty:
             path, error = CASES[i]
