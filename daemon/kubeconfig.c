@@ -231,6 +231,20 @@ static void mapping_remove(YamlNode *map, const char *key) {
         }
 }
 
+/* Removes key from a mapping and returns its value (the first one), or NULL. */
+static YamlNode *mapping_take(YamlNode *map, const char *key) {
+        for (size_t i = 0; i + 1 < map->n_children; i += 2) {
+                YamlNode *k = map->children[i], *v = map->children[i + 1];
+                if (k->type == YAML_TREE_SCALAR && strcmp(k->value, key) == 0) {
+                        yaml_node_free(k);
+                        memmove(map->children + i, map->children + i + 2, (map->n_children - i - 2) * sizeof(YamlNode *));
+                        map->n_children -= 2;
+                        return v;
+                }
+        }
+        return NULL;
+}
+
 /* Sets key to value, in place when it exists (keeping the order), else at the end. */
 static int mapping_set(YamlNode *map, const char *key, YamlNode *value) {
         for (size_t i = 0; i + 1 < map->n_children; i += 2) {
@@ -305,6 +319,8 @@ static int set_extension(YamlNode *cluster, const ClusterConfig *cl) {
 
 /* Fills (or updates, keeping fields that are not ours) the inner mappings. */
 static int fill_cluster(YamlNode *cluster, const ClusterConfig *cl, const KubeconfigChoice *c) {
+        /* The extensions go last, so that writing again gives the same text. */
+        _cleanup_(yaml_node_freep) YamlNode *extensions = mapping_take(cluster, "extensions");
         int r;
 
         if ((r = mapping_set_string(cluster, "server", c->cluster->server)) < 0)
@@ -318,6 +334,8 @@ static int fill_cluster(YamlNode *cluster, const ClusterConfig *cl, const Kubeco
         if (cl->tls_server_name && (r = put(cluster, "tls-server-name", cl->tls_server_name)) < 0)
                 return r;
         if (c->insecure && (r = yaml_mapping_append_plain(cluster, "insecure-skip-tls-verify", "true")) < 0)
+                return r;
+        if (extensions && (r = yaml_mapping_append(cluster, "extensions", TAKE_PTR(extensions))) < 0)
                 return r;
         return set_extension(cluster, cl);
 }
@@ -442,59 +460,87 @@ static int check_own_file(const YamlNode *root, const ClusterConfig *cl, char *e
         return 0;
 }
 
-int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
-                      const char *existing, size_t existing_size,
-                      char **ret, size_t *ret_size, bool *ret_insecure,
-                      char *error, size_t error_size) {
-        _cleanup_(yaml_node_freep) YamlNode *old = NULL, *root = NULL;
-        KubeconfigChoice choice;
+/* The existing content as a tree: NULL when there is none. */
+static int parse_existing(const ClusterConfig *cl, const char *existing, size_t existing_size, YamlNode **ret,
+                          char *error, size_t error_size) {
+        _cleanup_(yaml_node_freep) YamlNode *old = NULL;
         YamlError yerr;
+        int r;
+
+        *ret = NULL;
+        if (!existing || existing_size == 0)
+                return 0;
+        r = yaml_tree_parse(existing, existing_size, &old, &yerr);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return error_printf(error, error_size, -EBADMSG, "%s:%u:%u: cannot parse the existing file: %s; "
+                            "it is left as it is", cl->kubeconfig, yerr.line, yerr.column, yerr.message);
+        if (old && old->type != YAML_TREE_MAPPING)
+                return error_printf(error, error_size, -EBADMSG,
+                            "the existing %s is not a kubeconfig (not a mapping); it is left as it is", cl->kubeconfig);
+        *ret = TAKE_PTR(old);
+        return 0;
+}
+
+/* Puts this cluster's entries into *root, the file's content so far (NULL
+ * when there is no file yet): merged in, or, in own-file mode, as the whole
+ * new content. *root is left as it was on a refusal (-ENOENT, -EEXIST). */
+static int apply_entries(YamlNode **root, const ClusterConfig *cl, const CceKubeconfig *answer, bool *ret_insecure,
+                         char *error, size_t error_size) {
+        KubeconfigChoice choice;
         int r;
 
         r = kubeconfig_choose(cl, answer, &choice, error, error_size);
         if (r < 0)
                 return r;
-
-        if (existing && existing_size > 0) {
-                r = yaml_tree_parse(existing, existing_size, &old, &yerr);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0)
-                        return error_printf(error, error_size, -EBADMSG, "%s:%u:%u: cannot parse the existing file: %s; "
-                                    "it is left as it is", cl->kubeconfig, yerr.line, yerr.column, yerr.message);
-                if (old && old->type != YAML_TREE_MAPPING)
-                        return error_printf(error, error_size, -EBADMSG,
-                                    "the existing %s is not a kubeconfig (not a mapping); it is left as it is", cl->kubeconfig);
-        }
-        if (old) {
-                r = cl->merge ? check_ours(old, cl, answer, error, error_size) : check_own_file(old, cl, error, error_size);
+        if (*root) {
+                r = cl->merge ? check_ours(*root, cl, answer, error, error_size) : check_own_file(*root, cl, error, error_size);
                 if (r < 0)
                         return r;
         }
 
-        if (cl->merge && old) {
-                root = TAKE_PTR(old);
-                const char *cur = get_scalar(root, "current-context");
+        if (cl->merge && *root) {
+                const char *cur = get_scalar(*root, "current-context");
                 if (cl->set_current_context || !cur || !cur[0])
-                        if ((r = mapping_set_string(root, "current-context", cl->context_name)) < 0)
+                        if ((r = mapping_set_string(*root, "current-context", cl->context_name)) < 0)
                                 return r;
         } else {
+                _cleanup_(yaml_node_freep) YamlNode *fresh = NULL;
                 YamlNode *prefs;
-                if ((r = new_mapping(&root)) < 0 ||
-                    (r = put(root, "apiVersion", "v1")) < 0 ||
-                    (r = put(root, "kind", "Config")) < 0 ||
+                if ((r = new_mapping(&fresh)) < 0 ||
+                    (r = put(fresh, "apiVersion", "v1")) < 0 ||
+                    (r = put(fresh, "kind", "Config")) < 0 ||
                     (r = new_mapping(&prefs)) < 0 ||
-                    (r = yaml_mapping_append(root, "preferences", prefs)) < 0)
+                    (r = yaml_mapping_append(fresh, "preferences", prefs)) < 0)
                         return r;
                 /* The own file's context is current; a new shared file's too. */
-                if ((r = mapping_set_string(root, "current-context", cl->context_name)) < 0)
+                if ((r = mapping_set_string(fresh, "current-context", cl->context_name)) < 0)
                         return r;
+                yaml_node_free(*root);
+                *root = TAKE_PTR(fresh);
         }
-        r = add_entries(root, cl, &choice);
+        r = add_entries(*root, cl, &choice);
         if (r < 0)
                 return r;
         if (ret_insecure)
                 *ret_insecure = choice.insecure;
+        return 0;
+}
+
+int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
+                      const char *existing, size_t existing_size,
+                      char **ret, size_t *ret_size, bool *ret_insecure,
+                      char *error, size_t error_size) {
+        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        int r;
+
+        r = parse_existing(cl, existing, existing_size, &root, error, error_size);
+        if (r < 0)
+                return r;
+        r = apply_entries(&root, cl, answer, ret_insecure, error, error_size);
+        if (r < 0)
+                return r;
         return yaml_tree_emit(root, ret, ret_size);
 }
 
@@ -510,39 +556,98 @@ void kubeconfig_identity(const char *path, char *buf, size_t size) {
                  (unsigned long long) st.st_size, (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 }
 
-int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool remove_leftovers, bool *ret_insecure,
-                      char *error, size_t error_size) {
+/* Marks every write still without a result as failed with this error. */
+static int fail_rest(KubeconfigWrite *w, size_t n, int r, const char *error) {
+        for (size_t i = 0; i < n; i++)
+                if (w[i].result == KUBECONFIG_WRITE_PENDING) {
+                        w[i].result = r;
+                        snprintf(w[i].error, sizeof(w[i].error), "%s", error);
+                }
+        return r;
+}
+
+int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers) {
         _cleanup_free_ char *target = NULL;
         _cleanup_(file_lock_releasep) FileLock *lock = NULL;
         _cleanup_free_wiped_ char *old = NULL, *new = NULL;
-        size_t old_size = 0, new_size = 0;
+        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        size_t old_size = 0, new_size = 0, applied = 0;
+        const ClusterConfig *first;
+        char error[sizeof(w->error)];
         int r;
 
-        r = atomic_file_resolve(cl->kubeconfig, &target, error, error_size);
+        if (n == 0)
+                return 0;
+        first = w[0].cl;
+        for (size_t i = 0; i < n; i++) {
+                w[i].result = KUBECONFIG_WRITE_PENDING;
+                w[i].insecure = false;
+                w[i].error[0] = 0;
+        }
+
+        r = atomic_file_resolve(first->kubeconfig, &target, error, sizeof(error));
         if (r < 0)
-                return r;
-        r = file_lock_acquire(target, &lock, error, error_size);
+                return fail_rest(w, n, r, error);
+        r = file_lock_acquire(target, &lock, error, sizeof(error));
         if (r < 0)
-                return r;
+                return fail_rest(w, n, r, error);
         if (remove_leftovers)
                 (void) atomic_file_remove_leftovers(target);
 
         r = atomic_file_read(target, KUBECONFIG_FILE_MAX, &old, &old_size);
         if (r == -EISDIR)
-                return error_printf(error, error_size, r, "%s is a directory", cl->kubeconfig);
+                snprintf(error, sizeof(error), "%s is a directory", first->kubeconfig);
+        else if (r < 0 && r != -ENOENT)
+                snprintf(error, sizeof(error), "cannot read %s: %s; it is left as it is", first->kubeconfig,
+                         r == -EFBIG ? "larger than 4 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
         if (r < 0 && r != -ENOENT)
-                return error_printf(error, error_size, r, "cannot read %s: %s; it is left as it is", cl->kubeconfig,
-                            r == -EFBIG ? "larger than 4 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
-
-        r = kubeconfig_render(cl, answer, old, old_size, &new, &new_size, ret_insecure, error, error_size);
+                return fail_rest(w, n, r, error);
+        r = parse_existing(first, old, old_size, &root, error, sizeof(error));
         if (r < 0)
-                return r;
-        if (old && old_size == new_size && memcmp(old, new, new_size) == 0)
+                return fail_rest(w, n, r, r == -ENOMEM ? "out of memory" : error);
+
+        /* Each cluster's entries in turn, as if written one after the
+         * other: one refused does not hold back the others. */
+        for (size_t i = 0; i < n; i++) {
+                r = apply_entries(&root, w[i].cl, w[i].answer, &w[i].insecure, w[i].error, sizeof(w[i].error));
+                if (r == -ENOMEM)
+                        return fail_rest(w, n, r, "out of memory");
+                if (r < 0)
+                        w[i].result = r;
+                else
+                        applied++;
+        }
+        if (applied == 0)
                 return 0;
 
-        r = atomic_file_write(target, new, new_size, cl->file_mode, cl->uid, cl->gid, ATOMIC_FILE_DURABLE,
-                              error, error_size);
-        return r < 0 ? r : 1;
+        r = yaml_tree_emit(root, &new, &new_size);
+        if (r < 0)
+                return fail_rest(w, n, r, "out of memory");
+        if (old && old_size == new_size && memcmp(old, new, new_size) == 0)
+                r = 0;
+        else {
+                r = atomic_file_write(target, new, new_size, first->file_mode, first->uid, first->gid, ATOMIC_FILE_DURABLE,
+                                      error, sizeof(error));
+                if (r < 0)
+                        return fail_rest(w, n, r, error);
+                r = 1;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (w[i].result == KUBECONFIG_WRITE_PENDING)
+                        w[i].result = r;
+        return (int) applied;
+}
+
+int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool remove_leftovers, bool *ret_insecure,
+                      char *error, size_t error_size) {
+        KubeconfigWrite w = { .cl = cl, .answer = answer };
+
+        kubeconfig_update_many(&w, 1, remove_leftovers);
+        if (ret_insecure)
+                *ret_insecure = w.insecure;
+        if (w.result < 0)
+                snprintf(error, error_size, "%s", w.error);
+        return w.result;
 }
 
 /* ---- dry run ------------------------------------------------------------ */

@@ -97,3 +97,24 @@ int kubeconfig_describe(const ClusterConfig *cl, const char *old_text, size_t ol
  * error set (-EAGAIN: locked by someone else, try again soon). */
 int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool remove_leftovers, bool *ret_insecure,
                       char *error, size_t error_size);
+
+/* One cluster's part in a write of several clusters into one file. */
+#define KUBECONFIG_WRITE_PENDING 2
+typedef struct KubeconfigWrite {
+        const ClusterConfig *cl;
+        const CceKubeconfig *answer;
+        int result;                     /* as kubeconfig_update() returns */
+        bool insecure;
+        char error[768];                /* when result < 0 */
+} KubeconfigWrite;
+
+/* kubeconfig_update() for n clusters that merge into the same file (all
+ * w[i].cl->kubeconfig equal; the first's file-mode, owner and group apply):
+ * one lock, one read and parse, each cluster's entries applied in turn as if
+ * written one after the other, one durable write. A cluster whose entries
+ * are refused (not ours, no such endpoint) gets its own error and the
+ * others are still written; a file that cannot be locked, read, parsed or
+ * written fails them all. Returns how many were applied (0 when every one
+ * was refused), or a negative errno when the file could not be locked,
+ * read, parsed or written. */
+int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers);

@@ -496,11 +496,68 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
         return remove(path);
 }
 
+static void write_file(const char *path, const char *text) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        close(fd);
+}
+
+/* Several clusters merged in one write: each as if written in turn; one
+ * refused does not hold back the other; a file that does not parse fails
+ * them all and stays as it was. */
+TEST(many_in_one_write) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/many", dir);
+        _cleanup_(config_freep) Config *c = load(", merge: true", path);
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        KubeconfigWrite w[2] = { { .cl = &c->clusters[0], .answer = a }, { .cl = &c->clusters[1], .answer = a } };
+
+        /* No file yet: both written, the first one's context current. */
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false), 2);
+        ASSERT_EQ(w[0].result, 1);
+        ASSERT_EQ(w[1].result, 1);
+        _cleanup_free_wiped_ char *text = NULL;
+        size_t size;
+        ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size), 0);
+        ASSERT(strstr(text, "name: prod\n"));
+        ASSERT(strstr(text, "name: staging-admin\n"));
+        ASSERT(strstr(text, "current-context: prod\n"));
+
+        /* Nothing changes: nothing written. */
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false), 2);
+        ASSERT_EQ(w[0].result, 0);
+        ASSERT_EQ(w[1].result, 0);
+
+        /* A user entry "staging" of someone else's: staging refused, prod written. */
+        write_file(path, "apiVersion: v1\nkind: Config\nusers:\n- name: staging\n  user:\n    token: abc\n");
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false), 1);
+        ASSERT_EQ(w[0].result, 1);
+        ASSERT_EQ(w[1].result, -EEXIST);
+        ASSERT(strstr(w[1].error, "user entry staging that authenticates otherwise"));
+        text = free_wiped(text);
+        ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size), 0);
+        ASSERT(strstr(text, "name: prod\n"));
+        ASSERT(strstr(text, "token: abc\n"));
+        ASSERT(!strstr(text, "staging-admin"));
+
+        /* A file that does not parse: both fail, the file as it was. */
+        write_file(path, "clusters: [\n");
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false), -EBADMSG);
+        ASSERT_EQ(w[0].result, -EBADMSG);
+        ASSERT_EQ(w[1].result, -EBADMSG);
+        ASSERT(strstr(w[1].error, "cannot parse the existing file"));
+        text = free_wiped(text);
+        ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size), 0);
+        ASSERT_STREQ(text, "clusters: [\n");
+        cce_kubeconfig_free(a);
+}
+
 int main(int argc, char **argv) {
         static const TestCase tests[] = {
                 T(choose), T(own_file), T(endpoint_and_insecure_flag), T(merge_keeps_everything_else),
                 T(merge_current_context), T(json_existing_file), T(refusals), T(inspect_states),
-                T(kubectl_reads_it_back), T(two_processes_merge_one_file),
+                T(kubectl_reads_it_back), T(two_processes_merge_one_file), T(many_in_one_write),
         };
         int r;
 
