@@ -139,14 +139,20 @@ static void key_decoder_free(void) {
         key_decoder = NULL;
 }
 
+int cert_prepare(void) {
+        if (key_decoder)
+                return 0;
+        key_decoder = OSSL_DECODER_CTX_new_for_pkey(&key_decoded, "PEM", NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
+        if (!key_decoder)
+                return -ENOMEM;
+        /* Registered after OpenSSL's own exit handler, so run before it. */
+        atexit(key_decoder_free);
+        return 0;
+}
+
 static EVP_PKEY *read_private_key(const unsigned char *pem, size_t size) {
-        if (!key_decoder) {
-                key_decoder = OSSL_DECODER_CTX_new_for_pkey(&key_decoded, "PEM", NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
-                if (!key_decoder)
-                        return NULL;
-                /* Registered after OpenSSL's own exit handler, so run before it. */
-                atexit(key_decoder_free);
-        }
+        if (cert_prepare() < 0)
+                return NULL;
         key_decoded = NULL;
         if (OSSL_DECODER_from_data(key_decoder, &pem, &size) != 1) {
                 EVP_PKEY_free(key_decoded);

@@ -33,3 +33,8 @@ int cert_check_answer(const char *client_certificate_b64, const char *client_key
 
 /* "2026-12-01 06:17:59 UTC" */
 const char *cert_format_time(int64_t t, char buf[static 32]);
+
+/* Makes what checking answers keeps for every key (a long-lived OpenSSL
+ * decoder), early, before the heap fills with clusters. Also done on first
+ * use. -ENOMEM on failure. */
+int cert_prepare(void);

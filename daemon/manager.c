@@ -31,6 +31,7 @@
 #define TIMER_ACCURACY_USEC (100 * USEC_PER_MSEC)
 #define STATUS_INTERVAL_USEC USEC_PER_SEC
 #define LOCKED_RETRY_SEC 2      /* a kubeconfig locked by someone else */
+#define WRITE_QUEUE_MAX 256     /* certificates waiting to be written: past that, written at once */
 #define EXPIRING_SOON_PERCENT 10
 #define EXPIRING_SOON_SEC (24 * 60 * 60)
 
@@ -46,23 +47,37 @@ typedef enum ClusterPhase {
         PHASE_CALLING,          /* a clustercert call in flight */
 } ClusterPhase;
 
+/* What the scheduler needs of a certificate: its dates (CertInfo's serial
+ * and subject are for logs, and a cluster keeps two; with ten thousand
+ * clusters that is megabytes). */
+typedef struct CertDates {
+        int64_t not_before, not_after;
+} CertDates;
+
+/* The kubeconfig as the scheduler sees it. */
+typedef struct FileStatus {
+        KubeconfigState state;
+        CertDates certificate;          /* when KUBECONFIG_OK */
+} FileStatus;
+
 typedef struct Cluster {
         Manager *manager;
         const ClusterConfig *config;
         uint64_t fingerprint;
         ClusterState state;
-        KubeconfigStatus file;
+        FileStatus file;
         int64_t due;                    /* INT64_MAX: parked, nothing scheduled */
         size_t heap_index;              /* SIZE_MAX when not in the heap */
         ClusterPhase phase;
         CceCall *call;
         ConfigRef *call_ref;
         CceKubeconfig *pending;         /* fetched, not yet written */
-        CertInfo pending_cert;
-        char pending_request_id[128];
+        CertDates pending_cert;
+        char *pending_request_id;       /* of the answer, while pending */
         unsigned write_failures;
         bool warned_insecure;
         bool sweeps_directory;          /* its next write removes killed writers' leftovers there */
+        bool queued;                    /* in the write queue */
         unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
         uint64_t renewals_total;        /* since start, for the metrics */
         uint64_t failures_total[_API_ERROR_CLASS_MAX];
@@ -103,6 +118,9 @@ struct Manager {
         size_t n_pauses;
         unsigned in_flight;
         unsigned max_in_flight;         /* parallel-requests at start */
+        Cluster **write_queue;          /* fetched certificates to write, up to n_clusters */
+        size_t n_write_queue;
+        sd_event_source *write_event;
         bool status_dirty;
         bool in_flight_changed;         /* in-flight.json is to be written with the status */
         bool wrote_in_flight;
@@ -215,7 +233,7 @@ static bool cluster_failing(const Cluster *c) {
         return c->state.failures > 0 || c->pending;
 }
 
-static unsigned expiry_level(const CertInfo *cert, int64_t now);
+static unsigned expiry_level(const CertDates *cert, int64_t now);
 
 static const char *cluster_state_name(const Cluster *c, int64_t now) {
         if (c->phase == PHASE_CALLING)
@@ -315,7 +333,7 @@ static void update_status(Manager *m) {
                 snprintf(next_text, sizeof(next_text), "; next %s in %s", next->config->name, relative_time(next->due - now, a));
         if (worst) {
                 char expiry[64] = "";
-                const CertInfo *cert = &worst->file.certificate;
+                const CertDates *cert = &worst->file.certificate;
                 if (worst->file.state == KUBECONFIG_OK) {
                         static const char *const words[] = { "", "expires in ", "EXPIRES in " };
                         unsigned level = expiry_level(cert, now);
@@ -429,7 +447,7 @@ static void log_context(const Cluster *c, int64_t not_after, LogContext *ctx) {
 /* The expiry level of a certificate at now: 0 more than a third of its
  * lifetime left, 1 less (warning), 2 less than 10% of it or 24 hours where
  * that is at most a fifth of it (error), 3 expired (critical). */
-static unsigned expiry_level(const CertInfo *cert, int64_t now) {
+static unsigned expiry_level(const CertDates *cert, int64_t now) {
         int64_t lifetime = cert->not_after - cert->not_before, left = cert->not_after - now;
         int64_t soon = MAX(lifetime * EXPIRING_SOON_PERCENT / 100, MIN((int64_t) EXPIRING_SOON_SEC, lifetime / 5));
 
@@ -454,7 +472,7 @@ static int failure_priority(Cluster *c, int64_t now) {
                 { LOG_ERR, MESSAGE_ID_EXPIRING_SOON, "it expires soon" },
                 { LOG_CRIT, MESSAGE_ID_EXPIRED, "it has expired" },
         };
-        const CertInfo *cert = &c->file.certificate;
+        const CertDates *cert = &c->file.certificate;
         LogContext ctx;
         char when[32];
 
@@ -705,22 +723,14 @@ static void describe_pending(Manager *m, Cluster *c) {
         once_finished(m, c, r < 0);
 }
 
-/* Writes the fetched certificate; on failure keeps it and tries the write
- * again later, without asking the API for another one. */
-static void write_pending(Manager *m, Cluster *c) {
+/* What writing the fetched certificate came to (r as kubeconfig_update()
+ * returns): on failure the certificate is kept and the write tried again
+ * later, without asking the API for another one. */
+static void write_done(Manager *m, Cluster *c, int r, const char *error, bool insecure) {
         int64_t now = now_realtime(m);
-        char error[768], when[32];
-        bool insecure = false;
+        char when[32];
         LogContext ctx;
-        int r;
 
-        if (m->options.dry_run) {
-                describe_pending(m, c);
-                return;
-        }
-
-        r = kubeconfig_update(c->config, c->pending, c->sweeps_directory, &insecure, error, sizeof(error));
-        c->sweeps_directory = false;
         if (r < 0) {
                 c->write_failures++;
                 ApiError e = { .klass = API_ERROR_TRANSIENT };
@@ -746,7 +756,7 @@ static void write_pending(Manager *m, Cluster *c) {
         int64_t old_not_after = c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0;
         char hook_error[sizeof(c->state.last_hook_error)];
         memcpy(hook_error, c->state.last_hook_error, sizeof(hook_error));
-        c->file = (KubeconfigStatus) { .state = KUBECONFIG_OK, .certificate = c->pending_cert };
+        c->file = (FileStatus) { .state = KUBECONFIG_OK, .certificate = c->pending_cert };
         c->state = (ClusterState) {
                 .fingerprint = c->fingerprint,
                 .last_attempt = c->state.last_attempt,
@@ -766,7 +776,8 @@ static void write_pending(Manager *m, Cluster *c) {
         schedule(m, c);
 
         log_context(c, c->pending_cert.not_after, &ctx);
-        log_cluster(c, LOG_INFO, MESSAGE_ID_RENEWED, &ctx, NULL, NULL, c->pending_request_id[0] ? c->pending_request_id : NULL,
+        log_cluster(c, LOG_INFO, MESSAGE_ID_RENEWED, &ctx, NULL, NULL,
+                    c->pending_request_id && c->pending_request_id[0] ? c->pending_request_id : NULL,
                     "Renewed %s: %s %s, certificate valid until %s, next renewal at %s.",
                     c->config->name, c->config->kubeconfig, r > 0 ? "written" : "unchanged",
                     ctx.not_after, ctx.next);
@@ -777,12 +788,101 @@ static void write_pending(Manager *m, Cluster *c) {
                             "set tls-server-name to verify it against the cluster CA.",
                             c->config->kubeconfig, endpoint_choice_to_string(c->config->endpoint), c->config->name);
         }
+        free(c->pending_request_id);
+        c->pending_request_id = NULL;
         run_hook(m, c, c->config->on_renew, "on-renew", "renewed", NULL, old_not_after);
         status_changed(m);
         once_finished(m, c, false);
 }
 
+static int compare_by_kubeconfig(const void *a, const void *b) {
+        return strcmp((*(Cluster *const *) a)->config->kubeconfig, (*(Cluster *const *) b)->config->kubeconfig);
+}
+
+/* Writes what the queue holds: clusters that share a file (merge: true)
+ * go into it together, with one lock, one read and one durable write. */
+static void write_queued(Manager *m) {
+        _cleanup_free_ Cluster **queue = TAKE_PTR(m->write_queue);
+        size_t n = m->n_write_queue;
+
+        m->n_write_queue = 0;
+        if (n == 0)
+                return;
+        for (size_t i = 0; i < n; i++)
+                queue[i]->queued = false;
+        qsort(queue, n, sizeof(Cluster *), compare_by_kubeconfig);
+        for (size_t start = 0, end; start < n; start = end) {
+                bool sweep = false;
+                for (end = start; end < n && compare_by_kubeconfig(&queue[start], &queue[end]) == 0; end++)
+                        sweep = sweep || queue[end]->sweeps_directory;
+                _cleanup_free_ KubeconfigWrite *w = calloc(end - start, sizeof(KubeconfigWrite));
+                if (!w) {
+                        for (size_t i = start; i < end; i++)
+                                write_done(m, queue[i], -ENOMEM, "out of memory", false);
+                        continue;
+                }
+                for (size_t i = start; i < end; i++) {
+                        w[i - start] = (KubeconfigWrite) { .cl = queue[i]->config, .answer = queue[i]->pending };
+                        queue[i]->sweeps_directory = false;
+                }
+                (void) kubeconfig_update_many(w, end - start, sweep);
+                for (size_t i = start; i < end; i++)
+                        write_done(m, queue[i], w[i - start].result, w[i - start].error, w[i - start].insecure);
+        }
+}
+
 static void dispatch(Manager *m);
+
+static int on_write_queue(sd_event_source *s, void *userdata) {
+        write_queued(userdata);
+        dispatch(userdata);  /* the timer, for what the writes scheduled */
+        return 0;
+}
+
+/* Writes a fetched certificate (a dry run shows it instead). One for a
+ * file shared with other clusters (merge: true) waits for the event loop to
+ * have nothing else to do, so that answers still coming in for that file
+ * join it in one write; one for a file of its own is written at once. */
+static void write_pending(Manager *m, Cluster *c) {
+        if (m->options.dry_run) {
+                describe_pending(m, c);
+                return;
+        }
+        if (!c->config->merge) {
+                KubeconfigWrite w = { .cl = c->config, .answer = c->pending };
+                bool sweep = c->sweeps_directory;
+                c->sweeps_directory = false;
+                (void) kubeconfig_update_many(&w, 1, sweep);
+                write_done(m, c, w.result, w.error, w.insecure);
+                return;
+        }
+        if (c->queued)
+                return;
+        if (!m->write_queue) {
+                m->write_queue = calloc(MAX(m->n_clusters, 1u), sizeof(Cluster *));
+                if (!m->write_queue) {
+                        write_done(m, c, -ENOMEM, "out of memory", false);
+                        return;
+                }
+        }
+        c->queued = true;
+        m->write_queue[m->n_write_queue++] = c;
+        if (m->n_write_queue >= WRITE_QUEUE_MAX)
+                write_queued(m);
+        else
+                (void) sd_event_source_set_enabled(m->write_event, SD_EVENT_ONESHOT);
+}
+
+static void write_queue_remove(Manager *m, Cluster *c) {
+        if (!c->queued)
+                return;
+        for (size_t i = 0; i < m->n_write_queue; i++)
+                if (m->write_queue[i] == c) {
+                        m->write_queue[i] = m->write_queue[--m->n_write_queue];
+                        break;
+                }
+        c->queued = false;
+}
 
 /* Configurations replaced by a reload go once no call borrows them. */
 static void free_retired_configs(Manager *m) {
@@ -818,8 +918,9 @@ static void on_call_done(CceCall *call, CceResult *result, void *userdata) {
                 renewal_failed(m, c, &result->error);
         else {
                 c->pending = TAKE_PTR(result->kubeconfig);
-                c->pending_cert = result->certificate;
-                snprintf(c->pending_request_id, sizeof(c->pending_request_id), "%s", result->request_id);
+                c->pending_cert = (CertDates) { result->certificate.not_before, result->certificate.not_after };
+                free(c->pending_request_id);
+                c->pending_request_id = strdup(result->request_id);  /* for the log: NULL is no harm */
                 write_pending(m, c);
         }
         dispatch(m);
@@ -896,7 +997,9 @@ static Cluster *cluster_free(Cluster *c) {
                 release_call(c->manager, c);
         }
         heap_remove(c->manager, c);
+        write_queue_remove(c->manager, c);
         cce_kubeconfig_free(c->pending);
+        free(c->pending_request_id);
         free(c);
         return NULL;
 }
@@ -939,15 +1042,21 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, Cluster **ret) {
         if (state_current && c->state.kubeconfig_identity[0] && c->state.not_after > 0 &&
             (kubeconfig_identity(cl->kubeconfig, identity, sizeof(identity)),
              strcmp(identity, c->state.kubeconfig_identity) == 0))
-                c->file = (KubeconfigStatus) {
+                c->file = (FileStatus) {
                         .state = KUBECONFIG_OK,
                         .certificate = { .not_before = c->state.not_before, .not_after = c->state.not_after },
                 };
-        else
-                kubeconfig_inspect(cl, &c->file);
-        if (c->file.state != KUBECONFIG_OK)
-                log_info("%s: %s; renewing %s.", cl->name, c->file.reason,
-                         c->state.failures > 0 ? "when its backoff ends" : "now");
+        else {
+                KubeconfigStatus file;
+                kubeconfig_inspect(cl, &file);
+                c->file = (FileStatus) {
+                        .state = file.state,
+                        .certificate = { file.certificate.not_before, file.certificate.not_after },
+                };
+                if (file.state != KUBECONFIG_OK)
+                        log_info("%s: %s; renewing %s.", cl->name, file.reason,
+                                 c->state.failures > 0 ? "when its backoff ends" : "now");
+        }
         *ret = c;
         return 0;
 }
@@ -1119,6 +1228,10 @@ static void reload(Manager *m) {
         ref->next = m->configs;
         m->configs = ref;
 
+        /* Certificates fetched under the previous configuration are written
+         * under it, before clusters are replaced or go away. */
+        write_queued(m);
+
         /* The client compares the new credentials with the previous
          * configuration's: it must outlive the calls adopt_config() ends. */
         ConfigRef *previous = ref->next;
@@ -1145,6 +1258,7 @@ static void reload(Manager *m) {
 
 static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
+        write_queued(m);  /* certificates already fetched are not thrown away */
         sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
         log_struct(LOG_INFO, 0, MESSAGE_ID_STOPPED, NULL, 0, "Stopping on %s.", strsignal((int) si->ssi_signo));
         sd_event_exit(m->event, m->options.once ? EXIT_ONCE_FAILED : EXIT_SUCCESS);
@@ -1254,7 +1368,8 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
         if (!options->dry_run)
                 (void) state_remove_leftovers(m->state_dir);
 
-        if ((r = sd_event_new(&m->event)) < 0 ||
+        if ((r = cert_prepare()) < 0 ||
+            (r = sd_event_new(&m->event)) < 0 ||
             (r = http_client_new(m->event, config->parallel_requests, &m->http)) < 0 ||
             (r = cce_client_new(m->http, &m->client)) < 0 ||
             (r = cce_client_set_config(m->client, config)) < 0) {
@@ -1270,12 +1385,15 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
             (r = sd_event_add_time(m->event, &m->timer, CLOCK_REALTIME, UINT64_MAX, TIMER_ACCURACY_USEC, on_timer, m)) < 0 ||
             (r = sd_event_add_time(m->event, &m->status_timer, CLOCK_MONOTONIC, UINT64_MAX, 100 * USEC_PER_MSEC,
                                    on_status_timer, m)) < 0 ||
+            (r = sd_event_add_defer(m->event, &m->write_event, on_write_queue, m)) < 0 ||
+            (r = sd_event_source_set_priority(m->write_event, SD_EVENT_PRIORITY_IDLE)) < 0 ||
             (r = sd_event_set_watchdog(m->event, true)) < 0) {
                 manager_free(m);
                 return r;
         }
         (void) sd_event_source_set_enabled(m->timer, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(m->write_event, SD_EVENT_OFF);
 
         r = adopt_config(m, config);
         if (r < 0) {
@@ -1314,6 +1432,7 @@ Manager *manager_free(Manager *m) {
                 (void) state_remove_in_flight(m->state_dir);
         free(m->clusters);
         free(m->heap);
+        free(m->write_queue);
         cce_client_free(m->client);
         http_client_free(m->http);
         for (size_t i = 0; i < m->n_pauses; i++)
@@ -1327,6 +1446,7 @@ Manager *manager_free(Manager *m) {
         }
         sd_event_source_disable_unref(m->timer);
         sd_event_source_disable_unref(m->status_timer);
+        sd_event_source_disable_unref(m->write_event);
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);

@@ -377,6 +377,27 @@ def test_once(d):
     fake.stop()
 
 
+def test_merge_writes_batched(d):
+    """30 clusters merged into one file, all due at once: written together
+    (one lock, read and replacement for the answers that came meanwhile),
+    every entry there, every cluster's state naming the file version that
+    holds its certificate."""
+    n = 30
+    fake = Fake(d, day_seconds=3600)
+    shared = d / "kube/shared"
+    config = write_config(d, fake, [(i, f", merge: true, kubeconfig: {shared}") for i in range(1, n + 1)],
+                          extra="parallel-requests: 16")
+    status, err = run_once(config)
+    check("--once renews all 30 into the shared file", status == 0 and fake.calls()["clustercert_total"] == n, err)
+    doc = yaml.load(shared.read_text(), Loader=YAML_LOADER)
+    check("every cluster's entries are in it", sorted(c["name"] for c in doc["clusters"]) ==
+          sorted(f"c{i}" for i in range(1, n + 1)), [c["name"] for c in doc["clusters"]])
+    identities = {json.loads((d / f"state/clusters/c{i}.json").read_text())["kubeconfig-identity"] for i in range(1, n + 1)}
+    # Each replacement makes a new inode: one identity per write.
+    check(f"fewer writes than clusters: {len(identities)} for {n}", 1 <= len(identities) < n, identities)
+    fake.stop()
+
+
 def test_once_single_attempt(d):
     """--once makes one attempt per cluster, even when the backoff would
     allow a retry before the pass ends: c1's certificate has 3 s left, so its
@@ -557,7 +578,7 @@ def main():
     return run_tests([test_ready_rotation_status, test_reload, test_reload_removes_cluster_in_flight,
                       test_every_credential_kind, test_sigterm_during_slow_request,
                       test_backoff_survives_restart, test_auth_pauses_credential_and_404_parks, test_once,
-                      test_once_single_attempt, test_hooks, test_watchdog_and_journal,
+                      test_merge_writes_batched, test_once_single_attempt, test_hooks, test_watchdog_and_journal,
                       test_expiry_escalation_and_clock_skew])
 
 
