@@ -323,7 +323,7 @@ static void update_status(Manager *m) {
                 else if (c->file.state == KUBECONFIG_OK)
                         ok++;
                 /* The most urgent problem: the failing cluster whose certificate ends first. */
-                if ((cluster_failing(c) || c->due == INT64_MAX) && c->state.last_error[0] &&
+                if ((cluster_failing(c) || c->due == INT64_MAX) && c->state.last_error &&
                     (!worst || c->file.certificate.not_after < worst->file.certificate.not_after))
                         worst = c;
         }
@@ -553,7 +553,7 @@ static void on_hook_done(Hook *h, int status, void *userdata) {
                            LOG_FIELDS({ "CCE_CLUSTER", r->cluster }, { "HOOK", r->kind }),
                            "%s: %s; the renewal itself stands.", r->cluster, what);
         if (c) {
-                snprintf(c->state.last_hook_error, sizeof(c->state.last_hook_error), "%s", what);
+                state_set_text(&c->state.last_hook_error, what);
                 save_state(m, c);
         }
         hook_run_free(r);
@@ -602,8 +602,9 @@ static void run_hook(Manager *m, Cluster *c, char **argv, const char *kind, cons
                 log_struct(LOG_WARNING, r, MESSAGE_ID_HOOK_FAILED,
                            LOG_FIELDS({ "CCE_CLUSTER", c->config->name }, { "HOOK", kind }),
                            "%s: cannot start the %s hook %s: %m; the renewal itself stands.", c->config->name, kind, argv[0]);
-                snprintf(c->state.last_hook_error, sizeof(c->state.last_hook_error), "%s hook %s cannot start: %s",
-                         kind, argv[0], strerror(-r));
+                char message[256];
+                snprintf(message, sizeof(message), "%s hook %s cannot start: %s", kind, argv[0], strerror(-r));
+                state_set_text(&c->state.last_hook_error, message);
                 save_state(m, c);
                 hook_run_free(run);
         }
@@ -657,7 +658,7 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
         c->state.last_error_class = e->klass;
         c->state.last_http_status = e->http_status;
         snprintf(c->state.last_error_code, sizeof(c->state.last_error_code), "%s", e->code);
-        snprintf(c->state.last_error, sizeof(c->state.last_error), "%s", e->message);
+        state_set_text(&c->state.last_error, e->message);
         c->state.next_attempt = sched_retry_time(now_realtime_ceil(m), c->state.failures, e,
                                                  c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0,
                                                  random_u64());
@@ -738,7 +739,9 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
                         sched_retry_time(now_realtime_ceil(m), c->write_failures, &e, c->pending_cert.not_after, random_u64());
                 c->state.failures = MAX(c->state.failures, 1u);
                 c->state.last_error_class = API_ERROR_TRANSIENT;
-                snprintf(c->state.last_error, sizeof(c->state.last_error), "writing the kubeconfig failed: %.200s", error);
+                char message[256];
+                snprintf(message, sizeof(message), "writing the kubeconfig failed: %.200s", error);
+                state_set_text(&c->state.last_error, message);
                 save_state(m, c);  /* for --status, and no longer "renewing" */
                 schedule(m, c);
                 log_context(c, c->pending_cert.not_after, &ctx);
@@ -754,18 +757,19 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         }
 
         int64_t old_not_after = c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0;
-        char hook_error[sizeof(c->state.last_hook_error)];
-        memcpy(hook_error, c->state.last_hook_error, sizeof(hook_error));
+        char *hook_error = TAKE_PTR(c->state.last_hook_error);
+        int64_t last_attempt = c->state.last_attempt;
+        cluster_state_done(&c->state);
         c->file = (FileStatus) { .state = KUBECONFIG_OK, .certificate = c->pending_cert };
         c->state = (ClusterState) {
                 .fingerprint = c->fingerprint,
-                .last_attempt = c->state.last_attempt,
+                .last_attempt = last_attempt,
                 .last_success = now,
                 .not_before = c->pending_cert.not_before,
                 .not_after = c->pending_cert.not_after,
         };
         snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", c->config->cluster_id);
-        memcpy(c->state.last_hook_error, hook_error, sizeof(hook_error));
+        c->state.last_hook_error = hook_error;
         kubeconfig_identity(c->config->kubeconfig, c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity));
         c->pending = cce_kubeconfig_free(c->pending);
         c->renewals_total++;
@@ -1000,6 +1004,7 @@ static Cluster *cluster_free(Cluster *c) {
         write_queue_remove(c->manager, c);
         cce_kubeconfig_free(c->pending);
         free(c->pending_request_id);
+        cluster_state_done(&c->state);
         free(c);
         return NULL;
 }
@@ -1024,13 +1029,13 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, Cluster **ret) {
         bool state_current = r >= 0 && strcmp(c->state.cluster_id, cl->cluster_id) == 0 &&
                 c->state.fingerprint == c->fingerprint;
         if (r < 0 || strcmp(c->state.cluster_id, cl->cluster_id) != 0)
-                c->state = (ClusterState) {};
+                cluster_state_done(&c->state);
         else if (c->state.fingerprint != c->fingerprint) {
                 /* The settings changed: what was parked or backing off may work now. */
                 c->state.failures = 0;
                 c->state.next_attempt = 0;
                 c->state.last_error_class = API_ERROR_NONE;
-                c->state.last_error[0] = 0;
+                state_set_text(&c->state.last_error, NULL);
         }
         snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", cl->cluster_id);
         c->state.fingerprint = c->fingerprint;

@@ -42,6 +42,17 @@ int state_directory_prepare(const char *dir, char *error, size_t error_size) {
         return 0;
 }
 
+void cluster_state_done(ClusterState *s) {
+        free(s->last_error);
+        free(s->last_hook_error);
+        *s = (ClusterState) {};
+}
+
+void state_set_text(char **field, const char *text) {
+        free(*field);
+        *field = text && text[0] ? strdup(text) : NULL;
+}
+
 static int state_path(const char *dir, const char *name, char **ret) {
         return asprintf(ret, "%s/clusters/%s.json", dir, name) < 0 ? -ENOMEM : 0;
 }
@@ -86,12 +97,12 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
                 s.next_attempt = INT64_MAX;
         s.last_http_status = (long) get_int(root, "last-http-status");
         get_text(root, "last-error-code", s.last_error_code, sizeof(s.last_error_code));
-        get_text(root, "last-error", s.last_error, sizeof(s.last_error));
+        state_set_text(&s.last_error, json_get_string(root, "last-error"));
         const char *klass = json_get_string(root, "last-error-class");
         for (int c = 0; klass && c < _API_ERROR_CLASS_MAX; c++)
                 if (strcmp(klass, api_error_class_to_string(c)) == 0)
                         s.last_error_class = c;
-        get_text(root, "last-hook-error", s.last_hook_error, sizeof(s.last_hook_error));
+        state_set_text(&s.last_hook_error, json_get_string(root, "last-hook-error"));
         s.not_before = get_int(root, "not-before");
         s.not_after = get_int(root, "not-after");
         get_text(root, "kubeconfig-identity", s.kubeconfig_identity, sizeof(s.kubeconfig_identity));
@@ -125,8 +136,8 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         json_gen_string(g, "last-error-class", api_error_class_to_string(s->last_error_class));
         json_gen_int(g, "last-http-status", s->last_http_status);
         json_gen_string(g, "last-error-code", s->last_error_code);
-        json_gen_string(g, "last-error", s->last_error);
-        json_gen_string(g, "last-hook-error", s->last_hook_error);
+        json_gen_string(g, "last-error", s->last_error ?: "");
+        json_gen_string(g, "last-hook-error", s->last_hook_error ?: "");
         json_gen_int(g, "not-before", s->not_before);
         json_gen_int(g, "not-after", s->not_after);
         json_gen_string(g, "kubeconfig-identity", s->kubeconfig_identity);

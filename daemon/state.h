@@ -21,11 +21,17 @@ typedef struct ClusterState {
         ApiErrorClass last_error_class; /* none after a success */
         long last_http_status;
         char last_error_code[64];
-        char last_error[256];
+        char *last_error;               /* NULL or not empty (allocated: most clusters have none) */
         int64_t not_before, not_after;  /* of the certificate last written */
-        char last_hook_error[256];      /* the last hook that failed, "" after one that worked */
+        char *last_hook_error;          /* the last hook that failed, NULL after one that worked */
         char kubeconfig_identity[96];   /* of the file as last written, kubeconfig_identity(); "" unknown */
 } ClusterState;
+
+/* Frees the texts and empties the state. */
+void cluster_state_done(ClusterState *s);
+/* Replaces *field with a copy of text, NULL when text is empty or NULL (or
+ * when out of memory: a message is lost, nothing else). */
+void state_set_text(char **field, const char *text);
 
 /* Creates the directory (0700) and its clusters/ subdirectory if needed
  * and checks that it is writable. */

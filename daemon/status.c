@@ -60,7 +60,7 @@ static void evaluate(Row *r, const char *state_dir, char **in_flight, int64_t no
                 strcmp(r->state.cluster_id, cl->cluster_id) == 0 &&
                 r->state.fingerprint == cluster_config_fingerprint(cl);
         if (!r->have_state)
-                r->state = (ClusterState) {};
+                cluster_state_done(&r->state);
 
         bool have_cert = r->file.state == KUBECONFIG_OK;
         r->next = sched_next_attempt(now, have_cert, cert->not_before, cert->not_after, r->state.last_success,
@@ -94,12 +94,12 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
 
                 if (have_cert && r->file.certificate.not_after > now)
                         format_duration((uint64_t) (r->file.certificate.not_after - now), left);
-                if (r->state.last_error[0])
+                if (r->state.last_error)
                         snprintf(err, sizeof(err), "%s%s%s%s%s", api_error_class_to_string(r->state.last_error_class),
                                  r->state.last_error_code[0] ? " " : "", r->state.last_error_code, ": ", r->state.last_error);
                 else if (!have_cert)
                         snprintf(err, sizeof(err), "%s", r->file.reason);
-                else if (r->state.last_hook_error[0])
+                else if (r->state.last_hook_error)
                         snprintf(err, sizeof(err), "hook: %s", r->state.last_hook_error);
                 fprintf(out, "%-20s %-8s %-21s %-8s %-21s %-8u %s\n", r->config->name, health_names[r->health],
                         have_cert ? format_iso8601_utc(r->file.certificate.not_after, na) : "-", left,
@@ -144,7 +144,7 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
                 json_gen_int(g, "failures", r->state.failures);
                 gen_time(g, "last-success", r->state.last_success);
                 json_gen_key(g, "last-error");
-                if (r->state.last_error[0]) {
+                if (r->state.last_error) {
                         yajl_gen_map_open(g);
                         json_gen_string(g, "class", api_error_class_to_string(r->state.last_error_class));
                         json_gen_int(g, "http-status", r->state.last_http_status);
@@ -153,7 +153,7 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
                         yajl_gen_map_close(g);
                 } else
                         yajl_gen_null(g);
-                json_gen_string(g, "last-hook-error", r->state.last_hook_error[0] ? r->state.last_hook_error : NULL);
+                json_gen_string(g, "last-hook-error", r->state.last_hook_error);
                 yajl_gen_map_close(g);
         }
         yajl_gen_array_close(g);
@@ -201,5 +201,7 @@ int status_print(const Config *config, const char *state_dir, char **names, bool
                 print_json(rows, n, now, exit_status, out);
         else
                 print_table(rows, n, now, out);
+        for (size_t i = 0; i < n; i++)
+                cluster_state_done(&rows[i].state);
         return exit_status;
 }
