@@ -78,6 +78,7 @@ typedef struct Cluster {
         bool warned_insecure;
         bool sweeps_directory;          /* its next write removes killed writers' leftovers there */
         bool queued;                    /* in the write queue */
+        bool kept;                      /* adopt_config(): carried into the new list */
         unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
         uint64_t renewals_total;        /* since start, for the metrics */
         uint64_t failures_total[_API_ERROR_CLASS_MAX];
@@ -1145,7 +1146,7 @@ static int adopt_config(Manager *m, Config *config) {
                 Cluster *c = find_cluster(old, n_old, cl->name);
                 if (c && c->fingerprint == cluster_config_fingerprint(cl)) {
                         c->config = cl;         /* unchanged: keep everything */
-                        c->selected = true;     /* marks it as taken */
+                        c->kept = true;
                 } else {
                         if (c) {
                                 /* Changed: it starts over (the old one goes below). */
@@ -1159,26 +1160,21 @@ static int adopt_config(Manager *m, Config *config) {
                                 free(list);
                                 return r;
                         }
-                        c->selected = true;
                         c->heap_index = SIZE_MAX;
                 }
                 list[i] = c;
         }
         /* Clusters that went away or were replaced. */
-        for (size_t i = 0; i < n_old; i++) {
-                bool kept = false;
-                for (size_t j = 0; j < config->n_clusters && !kept; j++)
-                        kept = list[j] == old[i];
-                if (!kept)
+        for (size_t i = 0; i < n_old; i++)
+                if (!old[i]->kept)
                         cluster_free(old[i]);
-        }
         free(old);
         qsort(list, config->n_clusters, sizeof(Cluster *), cluster_compare);
         m->clusters = list;
         m->n_clusters = config->n_clusters;
         mark_directory_sweeps(m);
         for (size_t i = 0; i < m->n_clusters; i++) {
-                m->clusters[i]->selected = false;
+                m->clusters[i]->kept = false;
                 if (m->clusters[i]->phase == PHASE_WAITING)
                         schedule(m, m->clusters[i]);
         }

@@ -69,21 +69,37 @@ static void get_text(const JsonNode *root, const char *key, char *buf, size_t si
         snprintf(buf, size, "%s", s ?: "");
 }
 
-int state_load(const char *dir, const char *name, ClusterState *ret) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
-        _cleanup_(json_node_freep) JsonNode *root = NULL;
-        char why[128], number[32];
+/* A file holding one JSON object: -EBADMSG when it holds anything else. */
+static int read_object(const char *path, JsonNode **ret) {
+        _cleanup_free_ char *text = NULL;
+        char why[128];
         size_t size;
+        int r;
+
+        r = atomic_file_read(path, STATE_FILE_MAX, &text, &size);
+        if (r < 0)
+                return r;
+        if (json_parse(text, size, ret, why, sizeof(why)) < 0)
+                return -EBADMSG;
+        if ((*ret)->type != JSON_OBJECT) {
+                *ret = json_node_free(*ret);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+int state_load(const char *dir, const char *name, ClusterState *ret) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_(json_node_freep) JsonNode *root = NULL;
+        char number[32];
         int r;
 
         r = state_path(dir, name, &path);
         if (r < 0)
                 return r;
-        r = atomic_file_read(path, STATE_FILE_MAX, &text, &size);
+        r = read_object(path, &root);
         if (r < 0)
                 return r;
-        if (json_parse(text, size, &root, why, sizeof(why)) < 0 || root->type != JSON_OBJECT)
-                return -EBADMSG;
 
         ClusterState s = {};
         get_text(root, "cluster-id", s.cluster_id, sizeof(s.cluster_id));
@@ -211,10 +227,8 @@ char **state_in_flight_free(char **names) {
 }
 
 int state_load_in_flight(const char *dir, char ***ret, size_t *ret_n) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_free_ char *path = NULL;
         _cleanup_(json_node_freep) JsonNode *root = NULL;
-        char why[128];
-        size_t size;
         int r;
 
         *ret = NULL;
@@ -222,11 +236,9 @@ int state_load_in_flight(const char *dir, char ***ret, size_t *ret_n) {
         r = in_flight_path(dir, &path);
         if (r < 0)
                 return r;
-        r = atomic_file_read(path, STATE_FILE_MAX, &text, &size);
+        r = read_object(path, &root);
         if (r < 0)
                 return r;
-        if (json_parse(text, size, &root, why, sizeof(why)) < 0 || root->type != JSON_OBJECT)
-                return -EBADMSG;
         int64_t pid = get_int(root, "pid");
         /* Written by a daemon that has gone (a crash): nothing is in flight. */
         if (pid <= 0 || pid > INT32_MAX || (kill((pid_t) pid, 0) < 0 && errno != EPERM))
