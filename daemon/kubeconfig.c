@@ -85,19 +85,49 @@ static void set_state(KubeconfigStatus *st, KubeconfigState s, const char *forma
         va_end(ap);
 }
 
-void kubeconfig_inspect_text(const ClusterConfig *cl, const char *text, size_t size, KubeconfigStatus *st) {
-        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
-        YamlError yerr;
+/* A file's content as read and parsed, for every cluster that shares it. */
+struct KubeconfigReading {
+        char *path;
+        int read_error;                 /* negative errno from reading, or 0 */
+        bool empty;
+        YamlNode *root;                 /* NULL when empty or unparsable */
+        YamlError parse_error;
+        bool unparsable;
+};
+
+KubeconfigReading *kubeconfig_reading_free(KubeconfigReading *r) {
+        if (r) {
+                free(r->path);
+                yaml_node_free(r->root);
+                free(r);
+        }
+        return NULL;
+}
+
+static void reading_parse(KubeconfigReading *r, const char *text, size_t size) {
+        r->empty = size == 0;
+        if (!r->empty && yaml_tree_parse(text, size, &r->root, &r->parse_error) < 0)
+                r->unparsable = true;
+}
+
+static void inspect_reading(const ClusterConfig *cl, const KubeconfigReading *reading, KubeconfigStatus *st) {
+        const YamlNode *root = reading->root;
         const YamlNode *cluster_entry, *user_entry, *context_entry, *cluster, *user, *context, *ext;
         const char *s;
         char why[256];
 
         *st = (KubeconfigStatus) {};
-        if (size == 0)
+        if (reading->read_error == -ENOENT)
+                return set_state(st, KUBECONFIG_MISSING, "%s does not exist", cl->kubeconfig);
+        if (reading->read_error < 0)
+                return set_state(st, KUBECONFIG_UNREADABLE, "cannot read %s: %s", cl->kubeconfig,
+                                 reading->read_error == -EFBIG ? "larger than 4 MiB" :
+                                 reading->read_error == -EBADF ? "not a regular file" : strerror(-reading->read_error));
+        if (reading->empty)
                 return set_state(st, KUBECONFIG_MISSING, "%s is empty", cl->kubeconfig);
-        if (yaml_tree_parse(text, size, &root, &yerr) < 0)
-                return set_state(st, KUBECONFIG_UNREADABLE, "%s:%u:%u: %s", cl->kubeconfig, yerr.line, yerr.column,
-                                 yerr.message);
+        if (reading->unparsable)
+                return set_state(st, KUBECONFIG_UNREADABLE, "%s:%u:%u: %s", cl->kubeconfig, reading->parse_error.line,
+                                 reading->parse_error.column, reading->parse_error.message);
         if (!root)
                 return set_state(st, KUBECONFIG_MISSING, "%s is empty", cl->kubeconfig);
         if (root->type != YAML_TREE_MAPPING)
@@ -154,22 +184,41 @@ void kubeconfig_inspect_text(const ClusterConfig *cl, const char *text, size_t s
         st->state = KUBECONFIG_OK;
 }
 
-void kubeconfig_inspect(const ClusterConfig *cl, KubeconfigStatus *st) {
-        _cleanup_free_wiped_ char *text = NULL;
-        size_t size;
-        int r;
+void kubeconfig_inspect_text(const ClusterConfig *cl, const char *text, size_t size, KubeconfigStatus *st) {
+        KubeconfigReading reading = {};
 
-        r = atomic_file_read(cl->kubeconfig, KUBECONFIG_FILE_MAX, &text, &size);
-        if (r == -ENOENT) {
-                *st = (KubeconfigStatus) {};
-                return set_state(st, KUBECONFIG_MISSING, "%s does not exist", cl->kubeconfig);
+        reading_parse(&reading, text, size);
+        inspect_reading(cl, &reading, st);
+        yaml_node_free(reading.root);
+}
+
+void kubeconfig_inspect_shared(const ClusterConfig *cl, KubeconfigReading **cache, KubeconfigStatus *st) {
+        _cleanup_free_wiped_ char *text = NULL;
+        size_t size = 0;
+
+        if (!*cache || strcmp((*cache)->path, cl->kubeconfig) != 0) {
+                *cache = kubeconfig_reading_free(*cache);
+                KubeconfigReading *r = calloc(1, sizeof(KubeconfigReading));
+                if (!r || !(r->path = strdup(cl->kubeconfig))) {
+                        free(r);
+                        *st = (KubeconfigStatus) {};
+                        return set_state(st, KUBECONFIG_UNREADABLE, "cannot read %s: out of memory", cl->kubeconfig);
+                }
+                r->read_error = atomic_file_read(cl->kubeconfig, KUBECONFIG_FILE_MAX, &text, &size);
+                if (r->read_error >= 0) {
+                        r->read_error = 0;
+                        reading_parse(r, text, size);
+                }
+                *cache = r;
         }
-        if (r < 0) {
-                *st = (KubeconfigStatus) {};
-                return set_state(st, KUBECONFIG_UNREADABLE, "cannot read %s: %s", cl->kubeconfig,
-                                 r == -EFBIG ? "larger than 4 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
-        }
-        kubeconfig_inspect_text(cl, text, size, st);
+        inspect_reading(cl, *cache, st);
+}
+
+void kubeconfig_inspect(const ClusterConfig *cl, KubeconfigStatus *st) {
+        KubeconfigReading *reading = NULL;
+
+        kubeconfig_inspect_shared(cl, &reading, st);
+        kubeconfig_reading_free(reading);
 }
 
 /* ---- choosing the endpoint --------------------------------------------- */

@@ -56,6 +56,16 @@ void kubeconfig_identity(const char *path, char *buf, size_t size);
 
 /* What the file at cl->kubeconfig holds for this cluster. */
 void kubeconfig_inspect(const ClusterConfig *cl, KubeconfigStatus *ret);
+/* The same, for many clusters at once: *cache keeps the file last read and
+ * parsed, and serves the next cluster of the same file (clusters merged into
+ * one file, taken in the order of their files). Free it with
+ * kubeconfig_reading_free(). */
+typedef struct KubeconfigReading KubeconfigReading;
+void kubeconfig_inspect_shared(const ClusterConfig *cl, KubeconfigReading **cache, KubeconfigStatus *ret);
+KubeconfigReading *kubeconfig_reading_free(KubeconfigReading *r);
+static inline void kubeconfig_reading_freep(KubeconfigReading **r) {
+        kubeconfig_reading_free(*r);
+}
 /* The same, on a file's content (pure). */
 void kubeconfig_inspect_text(const ClusterConfig *cl, const char *text, size_t size, KubeconfigStatus *ret);
 

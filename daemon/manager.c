@@ -1012,7 +1012,7 @@ static Cluster *cluster_free(Cluster *c) {
 
 /* A cluster as it stands at start (or when its settings changed): its
  * file, its remembered state, its schedule. */
-static int cluster_new(Manager *m, const ClusterConfig *cl, Cluster **ret) {
+static int cluster_new(Manager *m, const ClusterConfig *cl, KubeconfigReading **reading, Cluster **ret) {
         Cluster *c = calloc(1, sizeof(Cluster));
         int r;
 
@@ -1054,7 +1054,7 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, Cluster **ret) {
                 };
         else {
                 KubeconfigStatus file;
-                kubeconfig_inspect(cl, &file);
+                kubeconfig_inspect_shared(cl, reading, &file);
                 c->file = (FileStatus) {
                         .state = file.state,
                         .certificate = { file.certificate.not_before, file.certificate.not_after },
@@ -1124,6 +1124,11 @@ static void mark_directory_sweeps(Manager *m) {
                 by_dir[i]->sweeps_directory = i == 0 || compare_by_directory(&by_dir[i - 1], &by_dir[i]) != 0;
 }
 
+static int compare_kubeconfig_paths(const void *a, const void *b, void *userdata) {
+        const Config *config = userdata;
+        return strcmp(config->clusters[*(const size_t *) a].kubeconfig, config->clusters[*(const size_t *) b].kubeconfig);
+}
+
 /* Builds the cluster list for config, reusing clusters whose settings did
  * not change (their schedule, state and any call in flight stay). */
 static int adopt_config(Manager *m, Config *config) {
@@ -1141,7 +1146,20 @@ static int adopt_config(Manager *m, Config *config) {
         }
         m->heap = heap;
 
-        for (size_t i = 0; i < config->n_clusters; i++) {
+        /* Taken in the order of their files: a file shared by clusters
+         * (merge: true) is read and parsed once for all of them. */
+        _cleanup_free_ size_t *order = calloc(MAX(config->n_clusters, 1u), sizeof(size_t));
+        if (!order) {
+                free(list);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < config->n_clusters; i++)
+                order[i] = i;
+        qsort_r(order, config->n_clusters, sizeof(size_t), compare_kubeconfig_paths, config);
+        _cleanup_(kubeconfig_reading_freep) KubeconfigReading *reading = NULL;
+
+        for (size_t k = 0; k < config->n_clusters; k++) {
+                size_t i = order[k];
                 const ClusterConfig *cl = &config->clusters[i];
                 Cluster *c = find_cluster(old, n_old, cl->name);
                 if (c && c->fingerprint == cluster_config_fingerprint(cl)) {
@@ -1155,7 +1173,7 @@ static int adopt_config(Manager *m, Config *config) {
                                         release_call(m, c);
                                 }
                         }
-                        r = cluster_new(m, cl, &c);
+                        r = cluster_new(m, cl, &reading, &c);
                         if (r < 0) {
                                 free(list);
                                 return r;

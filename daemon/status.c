@@ -51,11 +51,11 @@ static bool listed(char **names, const char *name) {
         return false;
 }
 
-static void evaluate(Row *r, const char *state_dir, char **in_flight, int64_t now) {
+static void evaluate(Row *r, const char *state_dir, char **in_flight, KubeconfigReading **reading, int64_t now) {
         const ClusterConfig *cl = r->config;
         const CertInfo *cert = &r->file.certificate;
 
-        kubeconfig_inspect(cl, &r->file);
+        kubeconfig_inspect_shared(cl, reading, &r->file);
         r->have_state = state_load(state_dir, cl->name, &r->state) >= 0 &&
                 strcmp(r->state.cluster_id, cl->cluster_id) == 0 &&
                 r->state.fingerprint == cluster_config_fingerprint(cl);
@@ -166,6 +166,7 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
 
 int status_print(const Config *config, const char *state_dir, char **names, bool json, int64_t now, FILE *out) {
         _cleanup_free_ Row *rows = calloc(MAX(config->n_clusters, 1u), sizeof(Row));
+        _cleanup_(kubeconfig_reading_freep) KubeconfigReading *reading = NULL;  /* a file merged into by neighbours */
         char **in_flight = NULL;
         size_t n = 0, n_in_flight;
         int exit_status = STATUS_EXIT_OK;
@@ -188,7 +189,7 @@ int status_print(const Config *config, const char *state_dir, char **names, bool
                 if (!selected)
                         continue;
                 rows[n].config = cl;
-                evaluate(&rows[n], state_dir, in_flight, now);
+                evaluate(&rows[n], state_dir, in_flight, &reading, now);
                 if (rows[n].expired || rows[n].expiring)
                         exit_status = STATUS_EXIT_EXPIRING;
                 else if (rows[n].health != HEALTH_OK && exit_status == STATUS_EXIT_OK &&

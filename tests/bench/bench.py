@@ -14,6 +14,7 @@ minimal client (curl over 1, 4 and 16 keep-alive connections, the best), so
 the daemon's throughput can be read as a share of it.
 
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 100,1000,10000
+  python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 1000 --merge   # one shared file
 
 Loopback only; everything started here is stopped here."""
 import argparse
@@ -64,7 +65,7 @@ class Fake:
         self.proc.wait(timeout=10)
 
 
-def write_config(d, fake, n):
+def write_config(d, fake, n, merge=False):
     secret = d / "token"
     secret.write_text(TOKEN)
     secret.chmod(0o600)
@@ -73,7 +74,8 @@ def write_config(d, fake, n):
              f"  api-endpoint: https://127.0.0.1:{fake.port}", f"  ca-file: {fake.ca}", "  credentials: t",
              "  duration: 30", "credentials:", f"  t: {{token: {{file: {secret}}}}}", "clusters:"]
     for i in range(n):
-        lines.append(f"  - {{name: c{i}, project-id: {PROJECT}, cluster-id: {cluster_id(i)}, kubeconfig: {d}/kube/c{i}}}")
+        where = f"merge: true, kubeconfig: {d}/kube/shared" if merge else f"kubeconfig: {d}/kube/c{i}"
+        lines.append(f"  - {{name: c{i}, project-id: {PROJECT}, cluster-id: {cluster_id(i)}, {where}}}")
     path = d / "config.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -140,11 +142,22 @@ def stop(p):
     p.wait(timeout=60)
 
 
-def one_run(daemon, n, idle_seconds):
+def written(d, n, merge):
+    """How many clusters have their certificate on disk: files, or with
+    --merge the entries of the shared file (a cheap count of its lines)."""
+    if not merge:
+        return sum(1 for _ in (d / "kube").iterdir())
+    try:
+        return (d / "kube/shared").read_text().count("client-certificate-data: ")
+    except FileNotFoundError:
+        return 0
+
+
+def one_run(daemon, n, idle_seconds, merge):
     with tempfile.TemporaryDirectory(prefix="cce-certd-bench-") as tmp:
         d = pathlib.Path(tmp)
         fake = Fake(d)
-        config = write_config(d, fake, n)
+        config = write_config(d, fake, n, merge)
         r = {}
         try:
             # 1. Everything due: renew all N.
@@ -156,7 +169,7 @@ def one_run(daemon, n, idle_seconds):
                 if p.poll() is not None:
                     raise RuntimeError("the daemon died")
             # The last answers are being written: wait for the files.
-            while sum(1 for _ in (d / "kube").iterdir()) < n:
+            while written(d, n, merge) < n:
                 time.sleep(0.02)
             t_done = time.monotonic()
             cpu, hwm, _ = proc_stats(p.pid)
@@ -220,6 +233,7 @@ def main():
     ap.add_argument("--daemon", default=os.environ.get("CCE_CERTD", "build/daemon/cce-certd"))
     ap.add_argument("--sizes", default="100,1000")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--merge", action="store_true", help="all clusters merged into one kubeconfig (N up to ~1,500)")
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--ceiling-requests", type=int, default=5000)
     args = ap.parse_args()
@@ -233,7 +247,7 @@ def main():
           f"{'calls/ren':>9} {'READY':>8} {'idle wakeups/min':>17} {'+watchdog':>10}")
     ok = True
     for n in [int(x) for x in args.sizes.split(",")]:
-        runs = [one_run(daemon, n, args.idle) for _ in range(args.runs)]
+        runs = [one_run(daemon, n, args.idle, args.merge) for _ in range(args.runs)]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(f"{n:>6} {med['renew_s']:>9.2f}s {med['renewals_per_s']:>11.0f} {med['renewals_per_s'] / ceiling:>9.0%} "
               f"{med['cpu_ms_per_1000'] / 1000:>7.2f}ms {med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f} "

@@ -553,11 +553,41 @@ TEST(many_in_one_write) {
         cce_kubeconfig_free(a);
 }
 
+/* Clusters of one file are inspected from one reading of it. */
+TEST(inspect_shared_reads_once) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/shared-read", dir);
+        _cleanup_(config_freep) Config *c = load(", merge: true", path);
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        KubeconfigWrite w[2] = { { .cl = &c->clusters[0], .answer = a }, { .cl = &c->clusters[1], .answer = a } };
+        KubeconfigReading *reading = NULL;
+        KubeconfigStatus st;
+
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false), 2);
+        kubeconfig_inspect_shared(&c->clusters[0], &reading, &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        /* Gone from disk: the second cluster is still served from the reading. */
+        ASSERT_EQ(unlink(path), 0);
+        kubeconfig_inspect_shared(&c->clusters[1], &reading, &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        ASSERT_EQ(st.certificate.not_after, now + 86400);
+        /* Another file is read afresh. */
+        _cleanup_(config_freep) Config *other = load(", merge: true", "/nonexistent/kubeconfig");
+        kubeconfig_inspect_shared(&other->clusters[0], &reading, &st);
+        ASSERT_EQ(st.state, KUBECONFIG_MISSING);
+        ASSERT(strstr(st.reason, "does not exist"));
+        kubeconfig_reading_free(reading);
+        kubeconfig_inspect(&c->clusters[0], &st);
+        ASSERT_EQ(st.state, KUBECONFIG_MISSING);
+        cce_kubeconfig_free(a);
+}
+
 int main(int argc, char **argv) {
         static const TestCase tests[] = {
                 T(choose), T(own_file), T(endpoint_and_insecure_flag), T(merge_keeps_everything_else),
                 T(merge_current_context), T(json_existing_file), T(refusals), T(inspect_states),
                 T(kubectl_reads_it_back), T(two_processes_merge_one_file), T(many_in_one_write),
+                T(inspect_shared_reads_once),
         };
         int r;
 
