@@ -128,7 +128,7 @@ int cert_info_from_base64(const char *b64, CertInfo *info, char *error, size_t e
 
 /* OpenSSL 3.0 builds a decoder context for every PEM_read_bio_PrivateKey():
  * it looks through every provider's decoders and key managers, most of the
- * CPU time of a renewal. One context, made on first use and used for every
+ * CPU time of a renewal. One context, made once (cert_prepare()) and used for every
  * key, decodes the same keys at a tenth of the cost (OpenSSL 3.1 caches its
  * contexts in the same spirit). The daemon is single-threaded. */
 static OSSL_DECODER_CTX *key_decoder;

@@ -119,7 +119,7 @@ struct Manager {
         size_t n_pauses;
         unsigned in_flight;
         unsigned max_in_flight;         /* parallel-requests at start */
-        Cluster **write_queue;          /* fetched certificates to write, up to n_clusters */
+        Cluster **write_queue;          /* fetched certificates to write: room for every cluster */
         size_t n_write_queue;
         sd_event_source *write_event;
         bool status_dirty;
@@ -807,7 +807,7 @@ static int compare_by_kubeconfig(const void *a, const void *b) {
 /* Writes what the queue holds: clusters that share a file (merge: true)
  * go into it together, with one lock, one read and one durable write. */
 static void write_queued(Manager *m) {
-        _cleanup_free_ Cluster **queue = TAKE_PTR(m->write_queue);
+        Cluster **queue = m->write_queue;
         size_t n = m->n_write_queue;
 
         m->n_write_queue = 0;
@@ -854,22 +854,15 @@ static void write_pending(Manager *m, Cluster *c) {
                 return;
         }
         if (!c->config->merge) {
-                KubeconfigWrite w = { .cl = c->config, .answer = c->pending };
-                bool sweep = c->sweeps_directory;
+                char error[768];
+                bool insecure = false, sweep = c->sweeps_directory;
                 c->sweeps_directory = false;
-                (void) kubeconfig_update_many(&w, 1, sweep);
-                write_done(m, c, w.result, w.error, w.insecure);
+                int r = kubeconfig_update(c->config, c->pending, sweep, &insecure, error, sizeof(error));
+                write_done(m, c, r, error, insecure);
                 return;
         }
         if (c->queued)
                 return;
-        if (!m->write_queue) {
-                m->write_queue = calloc(MAX(m->n_clusters, 1u), sizeof(Cluster *));
-                if (!m->write_queue) {
-                        write_done(m, c, -ENOMEM, "out of memory", false);
-                        return;
-                }
-        }
         c->queued = true;
         m->write_queue[m->n_write_queue++] = c;
         if (m->n_write_queue >= WRITE_QUEUE_MAX)
@@ -1145,6 +1138,14 @@ static int adopt_config(Manager *m, Config *config) {
                 return -ENOMEM;
         }
         m->heap = heap;
+        /* Empty here: a reload writes what waits first. A cluster is queued once at most. */
+        assert(m->n_write_queue == 0);
+        Cluster **queue = reallocarray(m->write_queue, MAX(config->n_clusters, 1u), sizeof(Cluster *));
+        if (!queue) {
+                free(list);
+                return -ENOMEM;
+        }
+        m->write_queue = queue;
 
         /* Taken in the order of their files: a file shared by clusters
          * (merge: true) is read and parsed once for all of them. */

@@ -372,6 +372,13 @@ static const JsonNode *json_entry(const JsonNode *root, const char *list, const 
         return NULL;
 }
 
+static void write_file(const char *path, const char *text) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        close(fd);
+}
+
 TEST(kubectl_reads_it_back) {
         char path[256], error[512];
         bool insecure;
@@ -383,10 +390,7 @@ TEST(kubectl_reads_it_back) {
         snprintf(path, sizeof(path), "%s/kubectl-view", dir);
         _cleanup_(config_freep) Config *c = load(", merge: true, endpoint: external", path);
         CceKubeconfig *a = fixture_answer(SHAPE_EXTERNAL, now - 60, now + 86400);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        ASSERT(fd >= 0);
-        ASSERT_EQ(write(fd, existing, strlen(existing)), (ssize_t) strlen(existing));
-        close(fd);
+        write_file(path, existing);
         ASSERT_EQ(kubeconfig_update(&c->clusters[0], a, true, &insecure, error, sizeof(error)), 1);
         ASSERT(insecure);
         ASSERT_EQ(kubeconfig_update(&c->clusters[1], a, true, &insecure, error, sizeof(error)), 1);
@@ -494,13 +498,6 @@ TEST(two_processes_merge_one_file) {
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(path);
-}
-
-static void write_file(const char *path, const char *text) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        ASSERT(fd >= 0);
-        ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-        close(fd);
 }
 
 /* Several clusters merged in one write: each as if written in turn; one
