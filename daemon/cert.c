@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <openssl/asn1t.h>
 #include <openssl/bio.h>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
@@ -7,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,55 @@
 #include "macro.h"
 #include "secure-memory.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free)
+/* A certificate as RFC 5280 (4.1) lays it out, for OpenSSL's ASN.1 decoder:
+ * the grammar of OpenSSL's own X509, except that the public key is kept as
+ * its DER bytes. OpenSSL 3.0's d2i_X509() decodes every certificate's key
+ * through a decoder context built for that one key, which was half the CPU
+ * time of a renewal; here only the client certificate's key is decoded, by
+ * a context made once (see cert_prepare()). */
+typedef struct CertificateBody {
+        ASN1_INTEGER *version;
+        ASN1_INTEGER *serial;
+        X509_ALGOR *signature;
+        X509_NAME *issuer;
+        X509_VAL *validity;
+        X509_NAME *subject;
+        ASN1_STRING *public_key;        /* the whole SubjectPublicKeyInfo */
+        ASN1_BIT_STRING *issuer_unique_id;
+        ASN1_BIT_STRING *subject_unique_id;
+        STACK_OF(X509_EXTENSION) *extensions;
+} CertificateBody;
+
+ASN1_SEQUENCE(CertificateBody) = {
+        ASN1_EXP_OPT(CertificateBody, version, ASN1_INTEGER, 0),
+        ASN1_SIMPLE(CertificateBody, serial, ASN1_INTEGER),
+        ASN1_SIMPLE(CertificateBody, signature, X509_ALGOR),
+        ASN1_SIMPLE(CertificateBody, issuer, X509_NAME),
+        ASN1_SIMPLE(CertificateBody, validity, X509_VAL),
+        ASN1_SIMPLE(CertificateBody, subject, X509_NAME),
+        ASN1_SIMPLE(CertificateBody, public_key, ASN1_SEQUENCE),
+        ASN1_IMP_OPT(CertificateBody, issuer_unique_id, ASN1_BIT_STRING, 1),
+        ASN1_IMP_OPT(CertificateBody, subject_unique_id, ASN1_BIT_STRING, 2),
+        ASN1_EXP_SEQUENCE_OF_OPT(CertificateBody, extensions, X509_EXTENSION, 3),
+} static_ASN1_SEQUENCE_END(CertificateBody)
+
+typedef struct Certificate {
+        CertificateBody *body;
+        X509_ALGOR *signature_algorithm;
+        ASN1_BIT_STRING *signature;
+} Certificate;
+
+ASN1_SEQUENCE(Certificate) = {
+        ASN1_SIMPLE(Certificate, body, CertificateBody),
+        ASN1_SIMPLE(Certificate, signature_algorithm, X509_ALGOR),
+        ASN1_SIMPLE(Certificate, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(Certificate)
+
+static void certificate_free(Certificate *c) {
+        ASN1_item_free((ASN1_VALUE *) c, ASN1_ITEM_rptr(Certificate));
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(Certificate *, certificate_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free)
 
@@ -73,13 +123,13 @@ static int asn1_time_to_epoch(const ASN1_TIME *t, int64_t *ret) {
         return 0;
 }
 
-static int read_info(X509 *x, CertInfo *info) {
-        const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+static int read_info(const Certificate *c, CertInfo *info) {
+        const ASN1_INTEGER *serial = c->body->serial;
         BIGNUM *bn;
 
         *info = (CertInfo) {};
-        if (asn1_time_to_epoch(X509_get0_notBefore(x), &info->not_before) < 0 ||
-            asn1_time_to_epoch(X509_get0_notAfter(x), &info->not_after) < 0)
+        if (asn1_time_to_epoch(c->body->validity->notBefore, &info->not_before) < 0 ||
+            asn1_time_to_epoch(c->body->validity->notAfter, &info->not_after) < 0)
                 return -EINVAL;
         bn = serial ? ASN1_INTEGER_to_BN(serial, NULL) : NULL;
         if (bn) {
@@ -90,25 +140,47 @@ static int read_info(X509 *x, CertInfo *info) {
                 }
                 BN_free(bn);
         }
-        X509_NAME *name = X509_get_subject_name(x);
-        if (name)
-                X509_NAME_get_text_by_NID(name, NID_commonName, info->subject_cn, sizeof(info->subject_cn));
+        X509_NAME_get_text_by_NID(c->body->subject, NID_commonName, info->subject_cn, sizeof(info->subject_cn));
         /* Printable only: it may reach a log line. */
-        for (char *c = info->subject_cn; *c; c++)
-                if ((unsigned char) *c < 0x20 || *c == 0x7f)
-                        *c = '?';
+        for (char *p = info->subject_cn; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
         return 0;
 }
 
-/* The first certificate in PEM data; text before it is skipped. */
-static X509 *read_certificate(const unsigned char *pem, size_t size) {
+/* The first certificate in PEM data (what PEM_read_bio_X509() takes:
+ * "CERTIFICATE" or "X509 CERTIFICATE", unencrypted); text and other blocks
+ * before it are skipped. */
+static Certificate *read_certificate(const unsigned char *pem, size_t size) {
         _cleanup_(BIO_freep) BIO *bio = BIO_new_mem_buf(pem, (int) size);
-        return bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        Certificate *c = NULL;
+
+        while (bio && !c) {
+                char *name = NULL, *header = NULL;
+                unsigned char *der = NULL;
+                long length = 0;
+
+                if (PEM_read_bio(bio, &name, &header, &der, &length) != 1)
+                        break;
+                bool certificate = strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0;
+                if (certificate) {
+                        const unsigned char *p = der;
+                        /* Headers only come with encryption, which a certificate never has. */
+                        if (header[0] == 0)
+                                c = (Certificate *) ASN1_item_d2i(NULL, &p, length, ASN1_ITEM_rptr(Certificate));
+                }
+                OPENSSL_free(name);
+                OPENSSL_free(header);
+                OPENSSL_free(der);
+                if (certificate)
+                        break;
+        }
+        return c;
 }
 
 int cert_info_from_base64(const char *b64, CertInfo *info, char *error, size_t error_size) {
         _cleanup_free_ unsigned char *pem = NULL;
-        _cleanup_(X509_freep) X509 *x = NULL;
+        _cleanup_(certificate_freep) Certificate *x = NULL;
         size_t size;
         int r;
 
@@ -126,47 +198,58 @@ int cert_info_from_base64(const char *b64, CertInfo *info, char *error, size_t e
         return 0;
 }
 
-/* OpenSSL 3.0 builds a decoder context for every PEM_read_bio_PrivateKey():
- * it looks through every provider's decoders and key managers, most of the
- * CPU time of a renewal. One context, made once (cert_prepare()) and used for every
- * key, decodes the same keys at a tenth of the cost (OpenSSL 3.1 caches its
- * contexts in the same spirit). The daemon is single-threaded. */
-static OSSL_DECODER_CTX *key_decoder;
-static EVP_PKEY *key_decoded;
+/* OpenSSL 3.0 builds a decoder context for every PEM_read_bio_PrivateKey()
+ * (and for every d2i_X509()): it looks through every provider's decoders and
+ * key managers, most of the CPU time of a renewal. One context for private
+ * keys and one for certificates' public keys, made once (cert_prepare()) and
+ * used for every key, decode the same keys at a tenth of the cost (OpenSSL
+ * 3.1 caches its contexts in the same spirit). The daemon is single-threaded. */
+typedef struct KeyDecoder {
+        OSSL_DECODER_CTX *context;
+        EVP_PKEY *decoded;
+} KeyDecoder;
 
-static void key_decoder_free(void) {
-        OSSL_DECODER_CTX_free(key_decoder);
-        key_decoder = NULL;
+static KeyDecoder private_keys, public_keys;
+
+static void key_decoders_free(void) {
+        OSSL_DECODER_CTX_free(private_keys.context);
+        OSSL_DECODER_CTX_free(public_keys.context);
+        private_keys.context = public_keys.context = NULL;
 }
 
 int cert_prepare(void) {
-        if (key_decoder)
+        if (private_keys.context)
                 return 0;
-        key_decoder = OSSL_DECODER_CTX_new_for_pkey(&key_decoded, "PEM", NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
-        if (!key_decoder)
+        private_keys.context = OSSL_DECODER_CTX_new_for_pkey(&private_keys.decoded, "PEM", NULL, NULL,
+                                                             EVP_PKEY_KEYPAIR, NULL, NULL);
+        public_keys.context = OSSL_DECODER_CTX_new_for_pkey(&public_keys.decoded, "DER", "SubjectPublicKeyInfo", NULL,
+                                                            EVP_PKEY_PUBLIC_KEY, NULL, NULL);
+        if (!private_keys.context || !public_keys.context) {
+                key_decoders_free();
                 return -ENOMEM;
+        }
         /* Registered after OpenSSL's own exit handler, so run before it. */
-        atexit(key_decoder_free);
+        atexit(key_decoders_free);
         return 0;
 }
 
-static EVP_PKEY *read_private_key(const unsigned char *pem, size_t size) {
+static EVP_PKEY *decode_key(KeyDecoder *d, const unsigned char *data, size_t size) {
         if (cert_prepare() < 0)
                 return NULL;
-        key_decoded = NULL;
-        if (OSSL_DECODER_from_data(key_decoder, &pem, &size) != 1) {
-                EVP_PKEY_free(key_decoded);
-                key_decoded = NULL;
+        d->decoded = NULL;
+        if (OSSL_DECODER_from_data(d->context, &data, &size) != 1) {
+                EVP_PKEY_free(d->decoded);
+                d->decoded = NULL;
         }
-        return TAKE_PTR(key_decoded);
+        return TAKE_PTR(d->decoded);
 }
 
 int cert_check_answer(const char *client_certificate_b64, const char *client_key_b64, const char *ca_b64,
                       int64_t now, CertInfo *info, char *error, size_t error_size) {
         _cleanup_free_ unsigned char *cert_pem = NULL, *ca_pem = NULL;
         _cleanup_free_wiped_ unsigned char *key_pem = NULL;
-        _cleanup_(X509_freep) X509 *cert = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(certificate_freep) Certificate *cert = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL, *cert_key = NULL;
         size_t cert_size, key_size, ca_size;
         char a[32], b[32];
         int r;
@@ -193,12 +276,16 @@ int cert_check_answer(const char *client_certificate_b64, const char *client_key
         r = decode(client_key_b64, "client-key-data", &key_pem, &key_size, error, error_size);
         if (r < 0)
                 return r;
-        key = read_private_key(key_pem, key_size);
+        key = decode_key(&private_keys, key_pem, key_size);
         if (!key)
                 return fail(error, error_size, "client-key-data is not a PEM private key");
         if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA && EVP_PKEY_base_id(key) != EVP_PKEY_EC)
                 return fail(error, error_size, "client-key-data is neither an RSA nor an EC key");
-        if (X509_check_private_key(cert, key) != 1)
+        cert_key = decode_key(&public_keys, ASN1_STRING_get0_data(cert->body->public_key),
+                              (size_t) ASN1_STRING_length(cert->body->public_key));
+        if (!cert_key)
+                return fail(error, error_size, "the public key of the client certificate does not parse");
+        if (EVP_PKEY_eq(cert_key, key) != 1)
                 return fail(error, error_size, "the private key does not match the client certificate");
 
         if (!ca_b64)
@@ -207,7 +294,7 @@ int cert_check_answer(const char *client_certificate_b64, const char *client_key
         if (r < 0)
                 return r;
         {
-                _cleanup_(X509_freep) X509 *ca = read_certificate(ca_pem, ca_size);
+                _cleanup_(certificate_freep) Certificate *ca = read_certificate(ca_pem, ca_size);
                 if (!ca)
                         return fail(error, error_size, "certificate-authority-data holds no PEM certificate");
         }

@@ -104,6 +104,55 @@ TEST(mismatch_and_garbage) {
         fixture_done(&b);
 }
 
+/* PEM of a DER certificate, base64-encoded as the API sends it. */
+static char *der_to_b64(const unsigned char *der, size_t size, const char *before) {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *data, *out;
+        ASSERT(b);
+        ASSERT(BIO_puts(b, before) >= 0);
+        ASSERT(PEM_write_bio(b, "CERTIFICATE", "", der, (long) size) > 0);
+        long n = BIO_get_mem_data(b, &data);
+        ASSERT_EQ(base64_encode(data, (size_t) n, &out), 0);
+        BIO_free(b);
+        return out;
+}
+
+/* The certificate's public key is decoded apart from the rest of it: a key
+ * that does not decode (a point off the curve) is refused as such, other
+ * PEM blocks before the certificate are skipped, and a certificate cut
+ * short is no certificate. */
+TEST(certificate_structure) {
+        EVP_PKEY *k = fixture_key(false);
+        X509 *x = fixture_cert(k, k, NOW - 60, NOW + 86400, "0a1b2c3d-iam-user");
+        Fixture f = fixture(false, NOW - 60, NOW + 86400);
+        unsigned char *der = NULL;
+        int size = i2d_X509(x, &der);
+        ASSERT(size > 0);
+        _cleanup_free_ char *key_pem = NULL, *key = fixture_key_b64(k);
+        size_t key_size;
+        ASSERT_EQ(base64_decode(key, strlen(key), (unsigned char **) &key_pem, &key_size), 0);
+        _cleanup_free_ char *after_key = der_to_b64(der, (size_t) size, key_pem);
+        expect(&f, after_key, key, f.ca, 0, NULL);
+
+        _cleanup_free_ char *cut = der_to_b64(der, (size_t) size - 20, "");
+        expect(&f, cut, key, f.ca, -EBADMSG, "not a PEM certificate");
+
+        /* The P-256 point: BIT STRING of 66 bytes, no unused bits, uncompressed. */
+        unsigned char *point = NULL;
+        for (int i = 0; i + 4 < size && !point; i++)
+                if (der[i] == 0x03 && der[i + 1] == 0x42 && der[i + 2] == 0x00 && der[i + 3] == 0x04)
+                        point = der + i + 4;
+        ASSERT(point);
+        point[10] ^= 0x01;
+        _cleanup_free_ char *off_curve = der_to_b64(der, (size_t) size, "");
+        expect(&f, off_curve, key, f.ca, -EBADMSG, "public key of the client certificate does not parse");
+
+        OPENSSL_free(der);
+        X509_free(x);
+        EVP_PKEY_free(k);
+        fixture_done(&f);
+}
+
 /* "RSA PRIVATE KEY" / "EC PRIVATE KEY" (as CCE answers), with text before it. */
 static char *traditional_key_b64(EVP_PKEY *k) {
         BIO *b = BIO_new(BIO_s_mem());
@@ -159,5 +208,5 @@ TEST(format_time) {
         ASSERT_STREQ(cert_format_time(NOW, buf), "2023-11-14 22:13:20 UTC");
 }
 
-RUN_TESTS(T(valid_rsa_and_ec), T(validity), T(mismatch_and_garbage), T(key_forms_in_any_order),
+RUN_TESTS(T(valid_rsa_and_ec), T(validity), T(mismatch_and_garbage), T(certificate_structure), T(key_forms_in_any_order),
           T(error_messages_hold_no_key_material), T(format_time))
