@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -55,9 +56,12 @@ int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_
 
 /* Removes the lock file when it is left over: written by a process of ours
  * that is gone, or (kubectl writes nothing into it) older than the stale
- * age. Returns true when it is gone (removed here, or by its owner
- * meanwhile), so that taking it can be tried again. Only the very file that
- * was judged is removed, never a fresh one created meanwhile. */
+ * age. A lock of ours names its owner until file_lock_replace_target()
+ * writes the new contents into it; such a lock is left over when nobody
+ * holds the flock its owner keeps on it. Returns true when it is gone
+ * (removed here, or by its owner meanwhile), so that taking it can be tried
+ * again. Only the very file that was judged is removed, never a fresh one
+ * created meanwhile. */
 static bool remove_stale_lock(const char *lock_path) {
         char buf[64] = "";
         struct stat st, now;
@@ -72,13 +76,16 @@ static bool remove_stale_lock(const char *lock_path) {
                 return false;
         }
         n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
 
         long pid;
         if (n > 0 && (buf[n] = 0, sscanf(buf, "cce-certd %ld", &pid) == 1) && pid > 0)
                 stale = kill((pid_t) pid, 0) < 0 && errno == ESRCH;
+        else if (n > 0)
+                /* A replacement under way, or one whose writer died. */
+                stale = flock(fd, LOCK_SH | LOCK_NB) == 0;
         else
                 stale = time(NULL) - st.st_mtime > FILE_LOCK_STALE_SEC;
+        close(fd);
         if (!stale)
                 return false;
         if (lstat(lock_path, &now) < 0)
@@ -95,7 +102,7 @@ FileLock *file_lock_release(FileLock *l) {
                 close(l->target_fd);  /* drops the flock */
         if (l->lock_fd >= 0) {
                 unlink(l->lock_path);
-                close(l->lock_fd);
+                close(l->lock_fd);    /* and this one: only then, or the lock could look left over */
         }
         free(l->lock_path);
         free(l);
@@ -134,7 +141,8 @@ static char *temporary_name(const char *dir, const char *name, const char *kind,
  * temporary name (one that atomic_file_remove_leftovers() knows), then
  * linked into place, which fails when the lock exists. A lock of ours that a
  * SIGKILL left then always names its dead owner; an empty one would look
- * like kubectl's and hold the file for a minute. Where there are no hard
+ * like kubectl's and hold the file for a minute. Its fd holds an flock from
+ * the start, for as long as the lock is ours. Where there are no hard
  * links, created in place. Returns an fd of the lock, or -errno (-EEXIST:
  * held by someone). */
 static int lock_create(const char *target, const char *lock_path, const char *owner) {
@@ -156,6 +164,7 @@ static int lock_create(const char *target, const char *lock_path, const char *ow
                 fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0)
                         return negative_errno();
+                (void) flock(fd, LOCK_EX | LOCK_NB);  /* a new file: nobody else has it */
                 r = write_all(fd, owner, strlen(owner));
                 if (r >= 0)
                         r = link(tmp, lock_path) < 0 ? negative_errno() : 0;
@@ -167,6 +176,7 @@ static int lock_create(const char *target, const char *lock_path, const char *ow
                 fd = open(lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0)
                         return negative_errno();
+                (void) flock(fd, LOCK_EX | LOCK_NB);
                 (void) write_all(fd, owner, strlen(owner));
                 return fd;
         }
@@ -219,7 +229,7 @@ int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t er
         return 0;
 }
 
-int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size) {
+static int read_file(const char *path, size_t max, bool shared_lock, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -1;
         _cleanup_free_wiped_ char *buf = NULL;
         struct stat st;
@@ -227,6 +237,8 @@ int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size)
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
+                return negative_errno();
+        if (shared_lock && flock(fd, LOCK_SH) < 0)
                 return negative_errno();
         if (fstat(fd, &st) < 0)
                 return negative_errno();
@@ -262,6 +274,14 @@ int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size)
         return 0;
 }
 
+int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size) {
+        return read_file(path, max, false, ret, ret_size);
+}
+
+int atomic_file_read_locked(const char *path, size_t max, char **ret, size_t *ret_size) {
+        return read_file(path, max, true, ret, ret_size);
+}
+
 int atomic_file_remove_leftovers(const char *target) {
         _cleanup_free_ char *copy = strdup(target);
         struct dirent *e;
@@ -279,6 +299,62 @@ int atomic_file_remove_leftovers(const char *target) {
                         n++;
         closedir(d);
         return n;
+}
+
+/* Gives fd, the file at path to be renamed over a target, the final mode
+ * and owner, then data from its start (cut to its size), and with
+ * ATOMIC_FILE_DURABLE gets it to disk. */
+static int fill(int fd, const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
+                AtomicFileFlags flags, char *error, size_t error_size) {
+        int r;
+
+        /* umask may have narrowed the mode; owner and group as asked. */
+        if (fchmod(fd, mode & 07777) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot set the mode of %s: %m", path);
+        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot give %s to owner %d group %d: %m",
+                            path, (int) uid, (int) gid);
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot write %s: %m", path);
+        r = write_all(fd, data, size);
+        if (r >= 0 && ftruncate(fd, (off_t) size) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                errno = -r;
+                return error_printf(error, error_size, r, "cannot write %s: %m", path);
+        }
+        if ((flags & ATOMIC_FILE_DURABLE) && fsync(fd) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot write %s to disk: %m", path);
+        return 0;
+}
+
+/* Renames path over target and with ATOMIC_FILE_DURABLE fsyncs dir_fd, the
+ * directory of both. */
+static int put_in_place(const char *path, const char *target, int dir_fd, AtomicFileFlags flags, char *error,
+                        size_t error_size) {
+        if (rename(path, target) < 0) {
+                if (errno == EBUSY)
+                        return error_printf(error, error_size, -EBUSY,
+                                    "cannot replace %s: it is a mount point (a bind-mounted file?); "
+                                    "files are replaced by rename, so mount its directory instead", target);
+                return error_printf(error, error_size, negative_errno(), "cannot rename %s to %s: %m", path, target);
+        }
+        if ((flags & ATOMIC_FILE_DURABLE) && fsync(dir_fd) < 0)
+                /* The new file is in place and is what readers see: not a failure
+                 * to retry (that would ask for another certificate). */
+                log_warning_errno(errno, "Replaced %s, but syncing its directory failed: %m", target);
+        return 0;
+}
+
+static int open_directory_of(const char *path, char *error, size_t error_size) {
+        _cleanup_free_ char *copy = strdup(path);
+        if (!copy)
+                return -ENOMEM;
+        const char *dir = dirname(copy);
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot open the directory %s: %m", dir);
+        return fd;
 }
 
 int atomic_file_write(const char *target, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
@@ -299,9 +375,9 @@ int atomic_file_write(const char *target, const void *data, size_t size, mode_t 
                 return -ENOMEM;
         const char *name = basename(copy);
 
-        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        dir_fd = open_directory_of(target, error, error_size);
         if (dir_fd < 0)
-                return error_printf(error, error_size, negative_errno(), "cannot open the directory %s: %m", dir);
+                return dir_fd;
 
         /* A fresh name in the same directory, created exclusively, with the
          * final mode from the start (never wider, even for a moment). */
@@ -318,48 +394,81 @@ int atomic_file_write(const char *target, const void *data, size_t size, mode_t 
         if (fd < 0)
                 return error_printf(error, error_size, -EEXIST, "cannot find a free temporary file name in %s", dir);
 
-        /* umask may have narrowed the mode; owner and group as asked. */
-        if (fchmod(fd, mode & 07777) < 0) {
-                r = error_printf(error, error_size, negative_errno(), "cannot set the mode of %s: %m", tmp);
+        r = fill(fd, tmp, data, size, mode, uid, gid, flags, error, error_size);
+        if (r < 0)
                 goto fail;
-        }
-        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0) {
-                r = error_printf(error, error_size, negative_errno(), "cannot give %s to owner %d group %d: %m",
-                         tmp, (int) uid, (int) gid);
-                goto fail;
-        }
-        r = write_all(fd, data, size);
-        if (r < 0) {
-                errno = -r;
-                r = error_printf(error, error_size, r, "cannot write %s: %m", tmp);
-                goto fail;
-        }
-        if ((flags & ATOMIC_FILE_DURABLE) && fsync(fd) < 0) {
-                r = error_printf(error, error_size, negative_errno(), "cannot write %s to disk: %m", tmp);
-                goto fail;
-        }
         r = close(fd);
         fd = -1;
         if (r < 0) {
                 r = error_printf(error, error_size, negative_errno(), "cannot write %s: %m", tmp);
                 goto fail;
         }
-        if (rename(tmp, target) < 0) {
-                if (errno == EBUSY)
-                        r = error_printf(error, error_size, -EBUSY,
-                                 "cannot replace %s: it is a mount point (a bind-mounted file?); "
-                                 "files are replaced by rename, so mount its directory instead", target);
-                else
-                        r = error_printf(error, error_size, negative_errno(), "cannot rename %s to %s: %m", tmp, target);
+        r = put_in_place(tmp, target, dir_fd, flags, error, error_size);
+        if (r < 0)
                 goto fail;
-        }
-        if ((flags & ATOMIC_FILE_DURABLE) && fsync(dir_fd) < 0)
-                /* The new file is in place and is what readers see: not a failure
-                 * to retry (that would ask for another certificate). */
-                log_warning_errno(errno, "Replaced %s, but syncing its directory %s failed: %m", target, dir);
         return 0;
 
 fail:
         unlink(tmp);
         return r;
+}
+
+int file_lock_replace_target(FileLock *l, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
+                             AtomicFileFlags flags, char *error, size_t error_size) {
+        _cleanup_free_ char *target = NULL;
+        _cleanup_close_ int dir_fd = -1;
+        int r;
+
+        assert(l && l->lock_fd >= 0);
+        target = strndup(l->lock_path, strlen(l->lock_path) - strlen(".lock"));
+        if (!target)
+                return -ENOMEM;
+        dir_fd = open_directory_of(target, error, error_size);
+        if (dir_fd < 0)
+                return dir_fd;
+        r = fill(l->lock_fd, l->lock_path, data, size, mode, uid, gid, flags, error, error_size);
+        if (r < 0)
+                return r;
+        /* The flock is kept through the rename: without it a lock holding
+         * something else than its owner's name looks left over. */
+        r = put_in_place(l->lock_path, target, dir_fd, flags, error, error_size);
+        if (r < 0)
+                return r;
+        /* The lock is the target now: released by being renamed. */
+        l->lock_fd = safe_close(l->lock_fd);
+        return 0;
+}
+
+int atomic_file_write_via_spare(const char *target, const char *spare, const void *data, size_t size, mode_t mode,
+                                char *error, size_t error_size) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        fd = open(spare, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, mode & 07777);
+        if (fd < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot open %s: %m", spare);
+        if (fstat(fd, &st) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot look at %s: %m", spare);
+        if (!S_ISREG(st.st_mode))
+                return error_printf(error, error_size, -EBADF, "%s is not a regular file", spare);
+        /* Not while another writer fills it, nor while a reader still reads
+         * it (it was the target until the last exchange): then a new file. */
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK)
+                        return error_printf(error, error_size, negative_errno(), "cannot lock %s: %m", spare);
+                return atomic_file_write(target, data, size, mode, (uid_t) -1, (gid_t) -1, 0, error, error_size);
+        }
+        r = fill(fd, spare, data, size, mode, (uid_t) -1, (gid_t) -1, 0, error, error_size);
+        if (r < 0)
+                return r;
+        if (renameat2(AT_FDCWD, spare, AT_FDCWD, target, RENAME_EXCHANGE) == 0)
+                return 0;
+        if (errno != ENOENT && errno != EINVAL && errno != ENOSYS)
+                return error_printf(error, error_size, negative_errno(), "cannot exchange %s and %s: %m", spare, target);
+        /* No target yet (the spare is created again next time), or a file
+         * system that cannot exchange: a plain rename. */
+        if (rename(spare, target) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot rename %s to %s: %m", spare, target);
+        return 0;
 }

@@ -675,8 +675,8 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers) 
         if (old && old_size == new_size && memcmp(old, new, new_size) == 0)
                 r = 0;
         else {
-                r = atomic_file_write(target, new, new_size, first->file_mode, first->uid, first->gid, ATOMIC_FILE_DURABLE,
-                                      error, sizeof(error));
+                r = file_lock_replace_target(lock, new, new_size, first->file_mode, first->uid, first->gid,
+                                             ATOMIC_FILE_DURABLE, error, sizeof(error));
                 if (r < 0)
                         return fail_rest(w, n, r, error);
                 r = 1;

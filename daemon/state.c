@@ -57,6 +57,29 @@ static int state_path(const char *dir, const char *name, char **ret) {
         return asprintf(ret, "%s/clusters/%s.json", dir, name) < 0 ? -ENOMEM : 0;
 }
 
+/* DIR/.NAME.spare for DIR/NAME: the file that the next write fills and
+ * exchanges with the state file, rewritten rather than created for each
+ * renewal (see atomic_file_write_via_spare()). */
+static int spare_path(const char *path, char **ret) {
+        const char *slash = strrchr(path, '/');
+        return asprintf(ret, "%.*s/.%s.spare", (int) (slash - path), path, slash + 1) < 0 ? -ENOMEM : 0;
+}
+
+static int write_via_spare(const char *path, const void *data, size_t size, char *error, size_t error_size) {
+        _cleanup_free_ char *spare = NULL;
+        if (spare_path(path, &spare) < 0)
+                return -ENOMEM;
+        return atomic_file_write_via_spare(path, spare, data, size, 0600, error, error_size);
+}
+
+static int remove_with_spare(const char *path) {
+        _cleanup_free_ char *spare = NULL;
+        if (spare_path(path, &spare) < 0)
+                return -ENOMEM;
+        (void) unlink(spare);
+        return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+}
+
 static int64_t get_int(const JsonNode *root, const char *key) {
         const JsonNode *n = json_get(root, key);
         if (!n || n->type != JSON_NUMBER)
@@ -76,7 +99,7 @@ static int read_object(const char *path, JsonNode **ret) {
         size_t size;
         int r;
 
-        r = atomic_file_read(path, STATE_FILE_MAX, &text, &size);
+        r = atomic_file_read_locked(path, STATE_FILE_MAX, &text, &size);
         if (r < 0)
                 return r;
         if (json_parse(text, size, ret, why, sizeof(why)) < 0)
@@ -164,7 +187,7 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         }
         /* Atomic, not durable: after a power loss an old or unreadable state
          * only means the kubeconfig is read afresh (fsyncs cost throughput). */
-        r = atomic_file_write(path, buf, len, 0600, (uid_t) -1, (gid_t) -1, 0, error, error_size);
+        r = write_via_spare(path, buf, len, error, error_size);
         yajl_gen_free(g);
         return r;
 }
@@ -181,7 +204,7 @@ int state_remove(const char *dir, const char *name) {
         int r = state_path(dir, name, &path);
         if (r < 0)
                 return r;
-        return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+        return remove_with_spare(path);
 }
 
 /* ---- requests in flight ---------------------------------------------------- */
@@ -214,7 +237,7 @@ int state_save_in_flight(const char *dir, const char *const *names, size_t n, ch
                 yajl_gen_free(g);
                 return error_printf(error, error_size, -EINVAL, "cannot format the requests in flight");
         }
-        r = atomic_file_write(path, buf, len, 0600, (uid_t) -1, (gid_t) -1, 0, error, error_size);
+        r = write_via_spare(path, buf, len, error, error_size);
         yajl_gen_free(g);
         return r;
 }
@@ -270,5 +293,5 @@ int state_remove_in_flight(const char *dir) {
         int r = in_flight_path(dir, &path);
         if (r < 0)
                 return r;
-        return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+        return remove_with_spare(path);
 }

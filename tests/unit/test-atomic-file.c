@@ -378,13 +378,47 @@ static bool content_valid(const char *data, size_t size, unsigned *ret) {
         return n == size && memcmp(expect, data, n) == 0;
 }
 
-TEST(crash_safety) {
-        char path[256], error[256], buf[32768];
+typedef enum WriterKind {
+        WRITE_PLAIN,            /* atomic_file_write() */
+        WRITE_UNDER_LOCK,       /* file_lock_acquire() + file_lock_replace_target() */
+        WRITE_VIA_SPARE,        /* atomic_file_write_via_spare() */
+} WriterKind;
+
+static int write_kind(WriterKind kind, const char *path, const char *spare, const char *data, size_t size, char *error,
+                      size_t error_size) {
+        FileLock *l = NULL;
+        int r;
+
+        switch (kind) {
+        case WRITE_PLAIN:
+                return atomic_file_write(path, data, size, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error,
+                                         error_size);
+        case WRITE_UNDER_LOCK:
+                r = file_lock_acquire(path, &l, error, error_size);
+                if (r < 0)
+                        return r;
+                r = file_lock_replace_target(l, data, size, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error,
+                                             error_size);
+                file_lock_release(l);
+                return r;
+        case WRITE_VIA_SPARE:
+                return atomic_file_write_via_spare(path, spare, data, size, 0600, error, error_size);
+        }
+        return -EINVAL;
+}
+
+/* A writer SIGKILLed 200 times at random moments while a reader checks
+ * every read: whole, never older than the last. Under a lock, a killed
+ * writer's lock (its own name, or contents it was writing into it) must
+ * not stop the next writer, which takes it over at once. */
+static void crash_safety(const char *name, WriterKind kind) {
+        char path[256], spare[300], error[256], buf[32768];
         unsigned kills = 0, reads = 0, last = 0;
 
-        path_of(path, sizeof(path), "crash");
+        path_of(path, sizeof(path), name);
+        snprintf(spare, sizeof(spare), "%s.spare", path);
         size_t n = content(0, buf, sizeof(buf));
-        ASSERT_EQ(atomic_file_write(path, buf, n, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)), 0);
+        ASSERT_EQ(write_kind(kind, path, spare, buf, n, error, sizeof(error)), 0);
 
         srand(12345);  /* reproducible */
         for (unsigned round = 0; round < 200; round++) {
@@ -394,8 +428,10 @@ TEST(crash_safety) {
                         for (unsigned i = last + 1;; i++) {
                                 char b[32768], e[256];
                                 size_t len = content(i, b, sizeof(b));
-                                if (atomic_file_write(path, b, len, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, e, sizeof(e)) < 0)
+                                if (write_kind(kind, path, spare, b, len, e, sizeof(e)) < 0) {
+                                        fprintf(stderr, "writer: %s\n", e);
                                         _exit(1);
+                                }
                         }
                 }
                 /* Read while it writes, for a random moment, then kill it. */
@@ -406,7 +442,10 @@ TEST(crash_safety) {
                         char *data;
                         size_t size;
                         unsigned seen;
-                        ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
+                        if (kind == WRITE_VIA_SPARE)
+                                ASSERT_EQ(atomic_file_read_locked(path, 1 << 20, &data, &size), 0);
+                        else
+                                ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
                         if (!content_valid(data, size, &seen)) {
                                 fprintf(stderr, "torn read of %zu bytes in round %u\n", size, round);
                                 abort();
@@ -423,7 +462,7 @@ TEST(crash_safety) {
                 ASSERT_EQ(kill(writer, SIGKILL), 0);
                 int status;
                 ASSERT_EQ(waitpid(writer, &status, 0), writer);
-                ASSERT(WIFSIGNALED(status));
+                ASSERT(WIFSIGNALED(status));  /* not an exit: the writer never failed */
                 kills++;
 
                 /* After the crash: the file is whole. */
@@ -446,6 +485,134 @@ TEST(crash_safety) {
         ASSERT_EQ(count_temp_files(dir), 0);
 }
 
+TEST(crash_safety) {
+        crash_safety("crash", WRITE_PLAIN);
+}
+
+TEST(crash_safety_under_lock) {
+        crash_safety("crash-locked", WRITE_UNDER_LOCK);
+}
+
+TEST(crash_safety_via_spare) {
+        crash_safety("crash-spare", WRITE_VIA_SPARE);
+}
+
+/* Under a lock, the lock file becomes the new file: one file created per
+ * replacement; mode as asked; the lock is gone afterwards. On an error the
+ * target is untouched and the lock is still held until released. */
+TEST(replace_through_the_lock) {
+        char path[256], lock_path[300], error[256];
+        FileLock *l = NULL, *other = NULL;
+        struct stat st, lock_st;
+
+        path_of(path, sizeof(path), "through-lock");
+        snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+        write_plain(path, "old");
+        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
+        ASSERT_EQ(stat(lock_path, &lock_st), 0);
+        ASSERT_EQ(file_lock_replace_target(l, "new contents", 12, 0640, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE,
+                                           error, sizeof(error)), 0);
+        ASSERT(access(lock_path, F_OK) < 0);
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_ino, lock_st.st_ino);  /* the lock's inode is the file now */
+        ASSERT_EQ(st.st_mode & 07777, 0640);
+        _cleanup_free_ char *c = read_plain(path);
+        ASSERT_STREQ(c, "new contents");
+        /* Another writer could take the lock before this one is released. */
+        ASSERT_EQ(file_lock_acquire(path, &other, error, sizeof(error)), 0);
+        l = file_lock_release(l);
+        ASSERT_EQ(access(lock_path, F_OK), 0);  /* releasing did not remove the other's lock */
+        other = file_lock_release(other);
+
+        /* A failure (the target is a directory): nothing changes. */
+        char dir_path[256], dir_lock[300];
+        path_of(dir_path, sizeof(dir_path), "through-lock-dir");
+        snprintf(dir_lock, sizeof(dir_lock), "%s.lock", dir_path);
+        ASSERT_EQ(mkdir(dir_path, 0700), 0);
+        ASSERT_EQ(file_lock_acquire(dir_path, &l, error, sizeof(error)), 0);
+        ASSERT(file_lock_replace_target(l, "x", 1, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)) < 0);
+        ASSERT_EQ(stat(dir_path, &st), 0);
+        ASSERT(S_ISDIR(st.st_mode));
+        ASSERT_EQ(access(dir_lock, F_OK), 0);
+        l = file_lock_release(l);
+        ASSERT(access(dir_lock, F_OK) < 0);
+        ASSERT_EQ(rmdir(dir_path), 0);
+
+        /* A lock holding what a writer was writing into it: left over when
+         * nobody holds its flock, respected while someone does. */
+        write_plain(lock_path, "apiVersion: v1\n");
+        int locked[2], done[2];
+        ASSERT_EQ(pipe(locked), 0);
+        ASSERT_EQ(pipe(done), 0);
+        pid_t child = fork();
+        ASSERT(child >= 0);
+        if (child == 0) {
+                int fd = open(lock_path, O_RDONLY);
+                char x;
+                flock(fd, LOCK_EX);
+                ASSERT_EQ(write(locked[1], "l", 1), 1);
+                (void) read(done[0], &x, 1);
+                _exit(0);
+        }
+        char x;
+        ASSERT_EQ(read(locked[0], &x, 1), 1);
+        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), -EAGAIN);
+        ASSERT_EQ(write(done[1], "x", 1), 1);
+        ASSERT_EQ(waitpid(child, NULL, 0), child);
+        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
+        l = file_lock_release(l);
+        close(locked[0]);
+        close(locked[1]);
+        close(done[0]);
+        close(done[1]);
+}
+
+static ino_t inode_of(const char *path) {
+        struct stat st;
+        ASSERT_EQ(stat(path, &st), 0);
+        return st.st_ino;
+}
+
+/* Through a spare: after the first writes, the target and the spare trade
+ * places and no file is created; a spare that a reader still holds is left
+ * alone (a new file is written instead). */
+TEST(write_via_spare) {
+        char path[256], spare[300], error[256], text[32];
+        path_of(path, sizeof(path), "spared");
+        snprintf(spare, sizeof(spare), "%s/.spared.spare", dir);
+
+        ASSERT_EQ(atomic_file_write_via_spare(path, spare, "v0", 2, 0600, error, sizeof(error)), 0);
+        ASSERT(access(spare, F_OK) < 0);  /* no target yet: renamed into place */
+        ASSERT_EQ(atomic_file_write_via_spare(path, spare, "v1", 2, 0600, error, sizeof(error)), 0);
+        ino_t a = inode_of(path), b = inode_of(spare);
+        for (int i = 2; i < 12; i++) {
+                snprintf(text, sizeof(text), "version %d", i);
+                ASSERT_EQ(atomic_file_write_via_spare(path, spare, text, strlen(text), 0600, error, sizeof(error)), 0);
+                ASSERT_EQ(inode_of(path), i % 2 ? a : b);
+                ASSERT_EQ(inode_of(spare), i % 2 ? b : a);
+                _cleanup_free_ char *c = read_plain(path);
+                ASSERT_STREQ(c, text);
+        }
+        struct stat st;
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_mode & 07777, 0600);
+
+        /* A reader holds the file it opened; two writes later (it is the
+         * spare after the first) its contents are what it opened. */
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(flock(fd, LOCK_SH), 0);
+        ASSERT_EQ(atomic_file_write_via_spare(path, spare, "next", 4, 0600, error, sizeof(error)), 0);
+        ASSERT_EQ(atomic_file_write_via_spare(path, spare, "after", 5, 0600, error, sizeof(error)), 0);
+        char held[32] = "";
+        ASSERT_EQ(pread(fd, held, sizeof(held) - 1, 0), (ssize_t) strlen("version 11"));
+        ASSERT_STREQ(held, "version 11");
+        close(fd);
+        _cleanup_free_ char *c = read_plain(path);
+        ASSERT_STREQ(c, "after");
+        ASSERT_EQ(count_temp_files(dir), 0);
+}
+
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(p);
 }
@@ -455,6 +622,7 @@ int main(int argc, char **argv) {
                 T(write_and_mode), T(resolve), T(locks), T(lock_always_names_its_owner),
                 T(directory_in_the_way_and_missing_directory),
                 T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
+                T(crash_safety_under_lock), T(crash_safety_via_spare), T(replace_through_the_lock), T(write_via_spare),
         };
         int r;
 
