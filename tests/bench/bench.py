@@ -56,13 +56,21 @@ class Fake:
         self.ctx = ssl.create_default_context(cafile=str(self.ca))
 
     def total(self):
-        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
-        c.request("GET", "/_fake/calls")
-        n = json.loads(c.getresponse().read())["clustercert_total"]
-        c.close()
-        return n
+        # One kept-alive connection: a TLS handshake per poll would take
+        # the fake's CPU from the daemon's requests.
+        if not getattr(self, "conn", None):
+            self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+        try:
+            self.conn.request("GET", "/_fake/calls")
+            return json.loads(self.conn.getresponse().read())["clustercert_total"]
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = None
+            raise
 
     def stop(self):
+        if getattr(self, "conn", None):
+            self.conn.close()
         self.proc.stdin.close()
         self.proc.wait(timeout=10)
 
