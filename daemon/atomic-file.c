@@ -80,10 +80,14 @@ static bool remove_stale_lock(const char *lock_path) {
         long pid;
         if (n > 0 && (buf[n] = 0, sscanf(buf, "cce-certd %ld", &pid) == 1) && pid > 0)
                 stale = kill((pid_t) pid, 0) < 0 && errno == ESRCH;
-        else if (n > 0)
-                /* A replacement under way, or one whose writer died. */
-                stale = flock(fd, LOCK_SH | LOCK_NB) == 0;
-        else
+        else if (n > 0) {
+                /* A replacement under way, or one whose writer died: its
+                 * flock says (where there are no flocks, its age). */
+                if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+                        stale = true;
+                else
+                        stale = errno != EWOULDBLOCK && time(NULL) - st.st_mtime > FILE_LOCK_STALE_SEC;
+        } else
                 stale = time(NULL) - st.st_mtime > FILE_LOCK_STALE_SEC;
         close(fd);
         if (!stale)
@@ -238,8 +242,10 @@ static int read_file(const char *path, size_t max, bool shared_lock, char **ret,
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return negative_errno();
-        if (shared_lock && flock(fd, LOCK_SH) < 0)
-                return negative_errno();
+        /* Where there are no flocks, writers never reuse a file (see
+         * atomic_file_write_via_spare()): nothing to wait for. */
+        while (shared_lock && flock(fd, LOCK_SH) < 0 && errno == EINTR)
+                continue;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
         if (S_ISDIR(st.st_mode))
@@ -453,12 +459,10 @@ int atomic_file_write_via_spare(const char *target, const char *spare, const voi
         if (!S_ISREG(st.st_mode))
                 return error_printf(error, error_size, -EBADF, "%s is not a regular file", spare);
         /* Not while another writer fills it, nor while a reader still reads
-         * it (it was the target until the last exchange): then a new file. */
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-                if (errno != EWOULDBLOCK)
-                        return error_printf(error, error_size, negative_errno(), "cannot lock %s: %m", spare);
+         * it (it was the target until the last exchange), nor where there
+         * are no flocks to tell: then a new file. */
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
                 return atomic_file_write(target, data, size, mode, (uid_t) -1, (gid_t) -1, 0, error, error_size);
-        }
         r = fill(fd, spare, data, size, mode, (uid_t) -1, (gid_t) -1, 0, error, error_size);
         if (r < 0)
                 return r;
