@@ -32,6 +32,7 @@
 #define STATUS_INTERVAL_USEC USEC_PER_SEC
 #define LOCKED_RETRY_SEC 2      /* a kubeconfig locked by someone else */
 #define WRITE_QUEUE_MAX 256     /* certificates waiting to be written: past that, written at once */
+#define WRITE_PACE_MAX_USEC (2 * USEC_PER_SEC)  /* the longest a certificate for a shared file waits */
 #define EXPIRING_SOON_PERCENT 10
 #define EXPIRING_SOON_SEC (24 * 60 * 60)
 
@@ -122,6 +123,7 @@ struct Manager {
         Cluster **write_queue;          /* fetched certificates to write: room for every cluster */
         size_t n_write_queue;
         sd_event_source *write_event;
+        uint64_t write_not_before;      /* CLOCK_MONOTONIC µs: see write_pending() */
         bool status_dirty;
         bool in_flight_changed;         /* in-flight.json is to be written with the status */
         bool wrote_in_flight;
@@ -813,6 +815,7 @@ static void write_queued(Manager *m) {
         m->n_write_queue = 0;
         if (n == 0)
                 return;
+        uint64_t start_usec = now_usec(CLOCK_MONOTONIC);
         for (size_t i = 0; i < n; i++)
                 queue[i]->queued = false;
         qsort(queue, n, sizeof(Cluster *), compare_by_kubeconfig);
@@ -834,20 +837,27 @@ static void write_queued(Manager *m) {
                 for (size_t i = start; i < end; i++)
                         write_done(m, queue[i], w[i - start].result, w[i - start].error, w[i - start].insecure);
         }
+        uint64_t end_usec = now_usec(CLOCK_MONOTONIC);
+        m->write_not_before = end_usec + MIN(3 * (end_usec - start_usec), (uint64_t) WRITE_PACE_MAX_USEC);
 }
 
 static void dispatch(Manager *m);
 
-static int on_write_queue(sd_event_source *s, void *userdata) {
+static int on_write_queue(sd_event_source *s, uint64_t usec, void *userdata) {
         write_queued(userdata);
         dispatch(userdata);  /* the timer, for what the writes scheduled */
         return 0;
 }
 
 /* Writes a fetched certificate (a dry run shows it instead). One for a
- * file shared with other clusters (merge: true) waits for the event loop to
- * have nothing else to do, so that answers still coming in for that file
- * join it in one write; one for a file of its own is written at once. */
+ * file of its own is written at once. One for a file shared with other
+ * clusters (merge: true) waits, so that answers still coming in for that
+ * file join it in one write: for the event loop to have nothing else to do,
+ * and for three times as long as the last write of queued certificates
+ * took (at most WRITE_PACE_MAX_USEC). Writing a large shared file then
+ * takes at most a quarter of the time however few requests are in flight
+ * (writes hold up the event loop), and each write takes in more
+ * certificates the longer writes take. */
 static void write_pending(Manager *m, Cluster *c) {
         if (m->options.dry_run) {
                 describe_pending(m, c);
@@ -865,10 +875,16 @@ static void write_pending(Manager *m, Cluster *c) {
                 return;
         c->queued = true;
         m->write_queue[m->n_write_queue++] = c;
-        if (m->n_write_queue >= WRITE_QUEUE_MAX)
+        if (m->n_write_queue >= WRITE_QUEUE_MAX) {
                 write_queued(m);
-        else
-                (void) sd_event_source_set_enabled(m->write_event, SD_EVENT_ONESHOT);
+                return;
+        }
+        if (m->n_write_queue == 1 &&
+            (sd_event_source_set_time(m->write_event, MAX(now_usec(CLOCK_MONOTONIC), m->write_not_before)) < 0 ||
+             sd_event_source_set_enabled(m->write_event, SD_EVENT_ONESHOT) < 0)) {
+                log_error("Cannot arm the write of %s; writing it now.", c->config->kubeconfig);
+                write_queued(m);
+        }
 }
 
 static void write_queue_remove(Manager *m, Cluster *c) {
@@ -1405,7 +1421,8 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
             (r = sd_event_add_time(m->event, &m->timer, CLOCK_REALTIME, UINT64_MAX, TIMER_ACCURACY_USEC, on_timer, m)) < 0 ||
             (r = sd_event_add_time(m->event, &m->status_timer, CLOCK_MONOTONIC, UINT64_MAX, 100 * USEC_PER_MSEC,
                                    on_status_timer, m)) < 0 ||
-            (r = sd_event_add_defer(m->event, &m->write_event, on_write_queue, m)) < 0 ||
+            (r = sd_event_add_time(m->event, &m->write_event, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_MSEC,
+                                   on_write_queue, m)) < 0 ||
             (r = sd_event_source_set_priority(m->write_event, SD_EVENT_PRIORITY_IDLE)) < 0 ||
             (r = sd_event_set_watchdog(m->event, true)) < 0) {
                 manager_free(m);
