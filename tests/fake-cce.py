@@ -14,7 +14,8 @@ tests. Loopback only; it stops by itself after --lifetime seconds.
   * ECS metadata, plain HTTP on its own port: PUT /meta-data/latest/api/token
     and GET /openstack/latest/securitykey (temporary keys).
   * Control, on the HTTPS port: POST /_fake/faults, /_fake/clear-faults,
-    /_fake/shape, /_fake/accounts, /_fake/reset; GET /_fake/calls,
+    /_fake/shape, /_fake/accounts, /_fake/reset; GET /_fake/calls (and
+    /_fake/calls/total: the clustercert total alone, for polling),
     /_fake/requests (every clustercert call: cluster, time, fault),
     /_fake/issued (every certificate answered: cluster, serial, when the
     request came and when the answer was sent, its dates, the fault),
@@ -496,6 +497,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "GET" and self.path == "/_fake/calls":
             with LOCK:
                 return self.send(200, STATE["calls"])
+        if self.command == "GET" and self.path == "/_fake/calls/total":
+            # For polling: not the count of each of thousands of clusters.
+            with LOCK:
+                return self.send(200, {"clustercert_total": STATE["calls"]["clustercert_total"]})
         if self.command == "GET" and self.path == "/_fake/requests":
             with LOCK:
                 return self.send(200, STATE["requests"])

@@ -61,7 +61,7 @@ class Fake:
         if not getattr(self, "conn", None):
             self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
         try:
-            self.conn.request("GET", "/_fake/calls")
+            self.conn.request("GET", "/_fake/calls/total")
             return json.loads(self.conn.getresponse().read())["clustercert_total"]
         except (OSError, http.client.HTTPException):
             self.conn.close()
