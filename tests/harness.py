@@ -410,16 +410,22 @@ def collect_artifacts(d, where):
     target = artifacts_dir() / where
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    # The secrets to look for: what the fake knew, and the test's secret files.
-    seen = set(json.loads((d / SECRETS_SEEN).read_text())) if (d / SECRETS_SEEN).exists() else set()
-    if (d / "secrets").is_dir():
-        seen.update(p.read_text().strip() for p in (d / "secrets").iterdir() if p.is_file())
+    # The secrets to look for: what the fake knew, and the test's secret files
+    # (in the test's directory, or in subdirectories of a test that runs
+    # several setups).
+    seen = set()
+    for known in d.rglob(SECRETS_SEEN):
+        seen.update(json.loads(known.read_text()))
+    for secrets in d.rglob("secrets"):
+        if secrets.is_dir() and not secrets.is_symlink():
+            seen.update(p.read_text().strip() for p in secrets.iterdir() if p.is_file())
     (target / SECRETS_SEEN).write_text(json.dumps(sorted(seen)))
     for entry in d.iterdir():
         if entry.name in NOT_OUTPUTS or entry.is_socket():
             continue
         if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, target / entry.name, symlinks=True)
+            shutil.copytree(entry, target / entry.name, symlinks=True,
+                            ignore=lambda _, names: [n for n in names if n in NOT_OUTPUTS])
         elif entry.is_file():
             shutil.copy2(entry, target / entry.name)
 
