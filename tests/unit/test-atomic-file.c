@@ -109,6 +109,39 @@ TEST(resolve) {
         ASSERT_STREQ(c, "new");
 }
 
+/* Another process holding an flock on path, until flock_holder_stop(). */
+typedef struct FlockHolder {
+        pid_t pid;
+        int done;               /* closed: the holder exits */
+} FlockHolder;
+
+static FlockHolder flock_holder_start(const char *path) {
+        int locked[2], done[2];
+        char c;
+        ASSERT_EQ(pipe(locked), 0);
+        ASSERT_EQ(pipe(done), 0);
+        pid_t pid = fork();
+        ASSERT(pid >= 0);
+        if (pid == 0) {
+                close(done[1]);  /* else its own copy would keep the pipe open */
+                int fd = open(path, O_RDONLY);
+                flock(fd, LOCK_EX);
+                ASSERT_EQ(write(locked[1], "l", 1), 1);
+                (void) read(done[0], &c, 1);  /* until the parent says */
+                _exit(0);
+        }
+        ASSERT_EQ(read(locked[0], &c, 1), 1);
+        close(locked[0]);
+        close(locked[1]);
+        close(done[0]);
+        return (FlockHolder) { pid, done[1] };
+}
+
+static void flock_holder_stop(FlockHolder h) {
+        close(h.done);
+        ASSERT_EQ(waitpid(h.pid, NULL, 0), h.pid);
+}
+
 TEST(locks) {
         char path[256], lock_path[300], error[256];
         FileLock *a = NULL, *b = NULL;
@@ -152,30 +185,11 @@ TEST(locks) {
         unlink(lock_path);
 
         /* An flock held by another process on the file itself. */
-        int locked[2], done[2];
-        ASSERT_EQ(pipe(locked), 0);
-        ASSERT_EQ(pipe(done), 0);
-        child = fork();
-        ASSERT(child >= 0);
-        if (child == 0) {
-                int fd = open(path, O_RDONLY);
-                char c;
-                flock(fd, LOCK_EX);
-                ASSERT_EQ(write(locked[1], "l", 1), 1);
-                (void) read(done[0], &c, 1);  /* until the parent says */
-                _exit(0);
-        }
-        char c;
-        ASSERT_EQ(read(locked[0], &c, 1), 1);
+        FlockHolder holder = flock_holder_start(path);
         ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), -EAGAIN);
         ASSERT(strstr(error, "flock"));
         ASSERT(access(lock_path, F_OK) < 0);  /* our .lock is gone again */
-        ASSERT_EQ(write(done[1], "x", 1), 1);
-        ASSERT_EQ(waitpid(child, NULL, 0), child);
-        close(locked[0]);
-        close(locked[1]);
-        close(done[0]);
-        close(done[1]);
+        flock_holder_stop(holder);
 }
 
 /* A lock of ours is never seen empty, not for a moment: an empty lock
@@ -541,30 +555,11 @@ TEST(replace_through_the_lock) {
         /* A lock holding what a writer was writing into it: left over when
          * nobody holds its flock, respected while someone does. */
         write_plain(lock_path, "apiVersion: v1\n");
-        int locked[2], done[2];
-        ASSERT_EQ(pipe(locked), 0);
-        ASSERT_EQ(pipe(done), 0);
-        pid_t child = fork();
-        ASSERT(child >= 0);
-        if (child == 0) {
-                int fd = open(lock_path, O_RDONLY);
-                char x;
-                flock(fd, LOCK_EX);
-                ASSERT_EQ(write(locked[1], "l", 1), 1);
-                (void) read(done[0], &x, 1);
-                _exit(0);
-        }
-        char x;
-        ASSERT_EQ(read(locked[0], &x, 1), 1);
+        FlockHolder holder = flock_holder_start(lock_path);
         ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), -EAGAIN);
-        ASSERT_EQ(write(done[1], "x", 1), 1);
-        ASSERT_EQ(waitpid(child, NULL, 0), child);
+        flock_holder_stop(holder);
         ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
         l = file_lock_release(l);
-        close(locked[0]);
-        close(locked[1]);
-        close(done[0]);
-        close(done[1]);
 }
 
 static ino_t inode_of(const char *path) {
