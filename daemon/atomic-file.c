@@ -24,9 +24,12 @@
 
 struct FileLock {
         char *lock_path;
+        char *spare_path;       /* DIR/.NAME.cce-certd-spare: see file_lock_replace_target() */
         int lock_fd;
         int target_fd;          /* flocked, or -1 when the target does not exist */
 };
+
+#define SPARE_SUFFIX ".cce-certd-spare"
 
 int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_size) {
         _cleanup_free_ char *copy1 = NULL, *copy2 = NULL;
@@ -109,6 +112,7 @@ FileLock *file_lock_release(FileLock *l) {
                 close(l->lock_fd);    /* and this one: only then, or the lock could look left over */
         }
         free(l->lock_path);
+        free(l->spare_path);
         free(l);
         return NULL;
 }
@@ -141,7 +145,76 @@ static char *temporary_name(const char *dir, const char *name, const char *kind,
         return tmp;
 }
 
-/* Creates the lock file whole, with owner already in it: written under a
+/* Whether no other file description has fd's file open: a write lease is
+ * granted only then. It is given back at once; an open() in that moment is
+ * signalled to us with SIGURG (ignored unless handled), not the default
+ * SIGIO, which would end the process. */
+static bool nobody_else_has_open(int fd) {
+        if (fcntl(fd, F_SETSIG, SIGURG) < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) < 0)
+                return false;  /* open elsewhere, not our file (no CAP_LEASE), or no leases here */
+        (void) fcntl(fd, F_SETLEASE, F_UNLCK);
+        return true;
+}
+
+/* The target's spare (its contents before the last replacement), made
+ * ready to be the lock: a regular file that still has the spare's name and
+ * no other (not the target, as after a writer killed between exchange and
+ * rename; not a file someone linked elsewhere), that nobody else has open
+ * or flocked, emptied and given owner. The flock comes first: every writer
+ * takes it before it links the spare, so no one can make it the lock or the
+ * target after these checks. Returns an fd holding that flock, or -1 when
+ * there is no spare or it cannot be reused. */
+static int spare_take(const char *spare, const char *owner) {
+        struct stat st, named;
+        int fd = open(spare, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -1;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+            lstat(spare, &named) < 0 || named.st_ino != st.st_ino || named.st_dev != st.st_dev ||
+            !nobody_else_has_open(fd) || ftruncate(fd, 0) < 0 || write_all(fd, owner, strlen(owner)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* Takes the lock by linking the spare to its name: no file created. Returns
+ * an fd of the lock, -EEXIST when someone holds it, or -ENOENT when there is
+ * no spare to reuse. */
+static int lock_from_spare(const char *spare, const char *lock_path, const char *owner) {
+        struct stat mine, linked;
+        int fd = spare_take(spare, owner);
+        if (fd < 0)
+                return -ENOENT;
+        if (link(spare, lock_path) < 0) {
+                int r = negative_errno();
+                close(fd);
+                return r == -EEXIST ? r : -ENOENT;
+        }
+        /* The name may have been given to another file since we opened it
+         * (the last holder of the lock keeps its old target as the spare):
+         * then that file is not ours to fill, and the lock name we just made
+         * goes again. */
+        if (fstat(fd, &mine) == 0 && lstat(lock_path, &linked) == 0 &&
+            mine.st_ino == linked.st_ino && mine.st_dev == linked.st_dev)
+                return fd;
+        (void) unlink(lock_path);
+        close(fd);
+        return -ENOENT;
+}
+
+/* DIR/.NAME.cce-certd-spare for target DIR/NAME. NULL when out of memory. */
+static char *spare_name(const char *target) {
+        _cleanup_free_ char *copy1 = strdup(target), *copy2 = strdup(target);
+        char *spare;
+
+        if (!copy1 || !copy2 || asprintf(&spare, "%s/.%s" SPARE_SUFFIX, dirname(copy1), basename(copy2)) < 0)
+                return NULL;
+        return spare;
+}
+
+/* Takes the lock: from the target's spare when it can be reused, else by
+ * creating the lock file whole, with owner already in it: written under a
  * temporary name (one that atomic_file_remove_leftovers() knows), then
  * linked into place, which fails when the lock exists. A lock of ours that a
  * SIGKILL left then always names its dead owner; an empty one would look
@@ -149,12 +222,15 @@ static char *temporary_name(const char *dir, const char *name, const char *kind,
  * the start, for as long as the lock is ours. Where there are no hard
  * links, created in place. Returns an fd of the lock, or -errno (-EEXIST:
  * held by someone). */
-static int lock_create(const char *target, const char *lock_path, const char *owner) {
+static int lock_create(const char *target, const char *lock_path, const char *spare, const char *owner) {
         _cleanup_free_ char *copy1 = strdup(target), *copy2 = strdup(target), *tmp = NULL;
-        int fd = -1, r = -ENOENT;
+        int fd = -1, r;
 
         if (!copy1 || !copy2)
                 return -ENOMEM;
+        r = lock_from_spare(spare, lock_path, owner);
+        if (r != -ENOENT)
+                return r;
         const char *dir = dirname(copy1), *name = basename(copy2);
         /* The holder of the lock removes what killed writers left, which may
          * be our temporary file before it is linked: then once more. */
@@ -203,10 +279,13 @@ int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t er
                 l->lock_path = NULL;
                 return -ENOMEM;
         }
+        l->spare_path = spare_name(target);
+        if (!l->spare_path)
+                return -ENOMEM;
 
         snprintf(owner, sizeof(owner), "cce-certd %ld\n", (long) getpid());
         for (int attempt = 0;; attempt++) {
-                int r = lock_create(target, l->lock_path, owner);
+                int r = lock_create(target, l->lock_path, l->spare_path, owner);
                 if (r >= 0) {
                         l->lock_fd = r;
                         break;
@@ -288,6 +367,20 @@ int atomic_file_read_locked(const char *path, size_t max, char **ret, size_t *re
         return read_file(path, max, true, ret, ret_size);
 }
 
+/* A spare (".NAME.cce-certd-spare") is kept while NAME exists. */
+static bool leftover(int dir_fd, const char *name) {
+        size_t n = strlen(name), suffix = strlen(SPARE_SUFFIX);
+        char target[NAME_MAX + 1];
+        struct stat st;
+
+        if (name[0] != '.' || !strstr(name + 1, ".cce-certd-"))
+                return false;
+        if (n <= suffix + 1 || strcmp(name + n - suffix, SPARE_SUFFIX) != 0)
+                return true;
+        snprintf(target, sizeof(target), "%.*s", (int) (n - suffix - 1), name + 1);
+        return fstatat(dir_fd, target, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
 int atomic_file_remove_leftovers(const char *target) {
         _cleanup_free_ char *copy = strdup(target);
         struct dirent *e;
@@ -300,8 +393,7 @@ int atomic_file_remove_leftovers(const char *target) {
         if (!d)
                 return negative_errno();
         while ((e = readdir(d)))
-                if (e->d_name[0] == '.' && strstr(e->d_name + 1, ".cce-certd-") &&
-                    unlinkat(dirfd(d), e->d_name, 0) == 0)
+                if (leftover(dirfd(d), e->d_name) && unlinkat(dirfd(d), e->d_name, 0) == 0)
                         n++;
         closedir(d);
         return n;
@@ -419,6 +511,32 @@ fail:
         return r;
 }
 
+/* After the exchange the lock's name holds the old target: it becomes the
+ * spare when it is the file we locked and has no other name, and goes
+ * otherwise (as a rename over it would have removed it). */
+static void keep_old_target_as_spare(FileLock *l, const char *target) {
+        struct stat locked, old;
+
+        if (l->target_fd >= 0 && fstat(l->target_fd, &locked) == 0 && lstat(l->lock_path, &old) == 0 &&
+            old.st_ino == locked.st_ino && old.st_dev == locked.st_dev && old.st_nlink == 1 &&
+            rename(l->lock_path, l->spare_path) == 0)
+                return;
+        if (unlink(l->lock_path) < 0 && errno != ENOENT)
+                log_warning_errno(errno, "Replaced %s, but cannot remove %s: %m", target, l->lock_path);
+}
+
+/* Exchanges the lock with the target, if the target is still the regular
+ * file we locked (a directory, or a file put there meanwhile, would be
+ * swapped too). */
+static bool exchange_with_target(FileLock *l, const char *target) {
+        struct stat locked, now;
+
+        if (l->target_fd < 0 || fstat(l->target_fd, &locked) < 0 || !S_ISREG(locked.st_mode) ||
+            lstat(target, &now) < 0 || now.st_ino != locked.st_ino || now.st_dev != locked.st_dev)
+                return false;
+        return renameat2(AT_FDCWD, l->lock_path, AT_FDCWD, target, RENAME_EXCHANGE) == 0;
+}
+
 int file_lock_replace_target(FileLock *l, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
                              AtomicFileFlags flags, char *error, size_t error_size) {
         _cleanup_free_ char *target = NULL;
@@ -436,10 +554,19 @@ int file_lock_replace_target(FileLock *l, const void *data, size_t size, mode_t 
         if (r < 0)
                 return r;
         /* The flock is kept through the rename: without it a lock holding
-         * something else than its owner's name looks left over. */
-        r = put_in_place(l->lock_path, target, dir_fd, flags, error, error_size);
-        if (r < 0)
-                return r;
+         * something else than its owner's name looks left over. Exchanged
+         * with the target, so that the old target can be the next lock
+         * (spare_take()); a plain rename where there is no target yet or
+         * the file system cannot exchange. */
+        if (exchange_with_target(l, target)) {
+                keep_old_target_as_spare(l, target);
+                if ((flags & ATOMIC_FILE_DURABLE) && fsync(dir_fd) < 0)
+                        log_warning_errno(errno, "Replaced %s, but syncing its directory failed: %m", target);
+        } else {
+                r = put_in_place(l->lock_path, target, dir_fd, flags, error, error_size);
+                if (r < 0)
+                        return r;
+        }
         /* The lock is the target now: released by being renamed. */
         l->lock_fd = safe_close(l->lock_fd);
         return 0;

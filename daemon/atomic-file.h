@@ -8,10 +8,12 @@
  * error the old file is untouched and the temporary file is gone.
  *
  * Under a lock, the lock file itself serves as the temporary file
- * (file_lock_replace_target()): one file created per replacement, not two.
- * That matters at thousands of renewals: on ext4 without a journal, each
- * file created skips over the inodes deleted in the last half minute or so,
- * a cost that grows with the rate of replacements.
+ * (file_lock_replace_target()), and the old file is kept as the spare
+ * ".NAME.cce-certd-spare" that the next replacement links into place as its
+ * lock: no file created or removed per replacement. That matters at
+ * thousands of renewals: on ext4 without a journal, each file created skips
+ * over the inodes deleted in the last half minute or so, a cost that grows
+ * with the rate of replacements.
  *
  * Every function that can fail returns a negative errno and, where it takes
  * one, fills error with a sentence naming the file and what to do. */
@@ -31,7 +33,10 @@ typedef struct FileLock FileLock;
 int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_size);
 
 /* Takes "<target>.lock" and an flock on the target when it exists.
- * -EAGAIN (with error set) when another process holds it. */
+ * -EAGAIN (with error set) when another process holds it. The lock is the
+ * target's spare when it can be reused: a regular file with no other name
+ * that nobody else has open (a write lease is granted, given back at once)
+ * or flocked; otherwise a new file. */
 int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t error_size);
 /* Releases and removes the lock; accepts NULL; returns NULL. */
 FileLock *file_lock_release(FileLock *l);
@@ -49,7 +54,8 @@ int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size)
 int atomic_file_read_locked(const char *path, size_t max, char **ret, size_t *ret_size);
 
 /* Removes the temporary files that killed writers left in target's
- * directory (".NAME.cce-certd-*", for any NAME): one pass over the
+ * directory (".NAME.cce-certd-*", for any NAME; a spare only when NAME is
+ * gone): one pass over the
  * directory, so callers do it once per directory and run, not per write (a
  * writer of this process never leaves one; a concurrent writer of another
  * process whose file goes fails its rename and tries again). Returns how
@@ -81,9 +87,13 @@ int atomic_file_write_via_spare(const char *target, const char *spare, const voi
 
 /* Like atomic_file_write() for the target that l locks, through the lock
  * file: it gets mode, owner and data (and with ATOMIC_FILE_DURABLE an
- * fsync) while its flock keeps it ours, then is renamed over the target,
- * which releases kubectl's lock in the same step (file_lock_release() then
- * only drops the flocks). On error the target is untouched and the lock
- * still held. */
+ * fsync) while its flock keeps it ours, then is exchanged with the target
+ * (renameat2 RENAME_EXCHANGE), and the old target, now under the lock's
+ * name, is renamed to the spare, which releases kubectl's lock
+ * (file_lock_release() then only drops the flocks). The old target is
+ * removed instead when it has another name (a hard link keeps it) or is not
+ * the file that was locked; with no target yet, or where exchanging is not
+ * supported, the lock is renamed over the target. On error the target is
+ * untouched and the lock still held. */
 int file_lock_replace_target(FileLock *l, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
                              AtomicFileFlags flags, char *error, size_t error_size);

@@ -54,6 +54,19 @@ def dead_pid():
     return p.pid
 
 
+SPARE_SUFFIX = ".cce-certd-spare"
+
+
+def leftovers(directory):
+    """What writers left in a kubeconfig directory: temporary files, locks,
+    and spares of files that are gone. The spare of an existing NAME
+    (.NAME.cce-certd-spare: its previous contents, taken as the next write's
+    lock) is not a leftover."""
+    names = {p.name for p in pathlib.Path(directory).iterdir()}
+    return sorted(n for n in names if (n.startswith(".") or n.endswith(".lock"))
+                  and not (n.endswith(SPARE_SUFFIX) and n[1:-len(SPARE_SUFFIX)] in names))
+
+
 def wait_for(cond, timeout, step=0.05):
     end = time.time() + timeout
     while time.time() < end:

@@ -31,6 +31,7 @@ def test_ready_rotation_status(d):
     config = write_config(d, fake, [(1, ""), (2, ""), (3, ", merge: true, kubeconfig: " + str(d / "kube/shared"))],
                           extra=f"metrics-file: {d}/metrics.prom")
     seen = {1: set(), 2: set(), 3: set()}
+    inodes = {1: set(), 2: set(), 3: set()}
     bad_reads = []
     stop = threading.Event()
 
@@ -38,6 +39,7 @@ def test_ready_rotation_status(d):
         while not stop.is_set():
             for i, path in ((1, d / "kube/c1"), (2, d / "kube/c2"), (3, d / "kube/shared")):
                 try:
+                    inodes[i].add(path.stat().st_ino)
                     text = path.read_text()
                 except FileNotFoundError:
                     continue
@@ -71,10 +73,12 @@ def test_ready_rotation_status(d):
         check(f"cluster c{i}: one API call per rotation ({c} calls, {len(seen[i])} certificates seen)",
               c > 0 and (c == len(seen[i]) or c == len(seen[i]) + 1))
     check("every read of every kubeconfig parsed", not bad_reads, "\n".join(bad_reads[:5]))
+    check("no file created per rotation: each kubeconfig and its spare trade places (2 inodes)",
+          all(len(v) <= 2 for v in inodes.values()), inodes)
     statuses = [m for _, m in notify.find("STATUS=")]
     check("STATUS= reports the clusters", any("3 clusters: 3 ok, 0 failing, 0 parked; next c" in m for m in statuses),
           "\n".join(statuses[-5:]))
-    check("no temporary files are left", not list((d / "kube").glob(".*cce-certd-*")))
+    check("no temporary files are left", not leftovers(d / "kube"), leftovers(d / "kube"))
     try:
         series = parse_metrics((d / "metrics.prom").read_text())
         check("the metrics file parses strictly", True)
@@ -235,7 +239,7 @@ def test_sigterm_during_slow_request(d):
     took = time.time() - t0
     check(f"SIGTERM during a hanging request: exit 0 ({status}) in {took:.2f} s", status == 0 and took < 3, daemon.log())
     check("the old kubeconfig is intact", (d / "kube/c1").read_bytes() == old)
-    check("no temporary files", not list((d / "kube").glob(".*")))
+    check("no temporary files", not leftovers(d / "kube"), leftovers(d / "kube"))
     check("no in-flight.json once stopped", not (d / "state/in-flight.json").exists())
     # What a killed daemon leaves: its requests count only while its pid lives.
     for pid, state in ((os.getpid(), "renewing"), (dead_pid(), "expired")):

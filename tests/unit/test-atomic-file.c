@@ -43,14 +43,15 @@ static char *read_plain(const char *path) {
         return data;
 }
 
-/* Files in d whose name contains ".cce-certd-" (temporary files). */
+/* Files in d whose name contains ".cce-certd-" (temporary files), not
+ * counting spares (".NAME.cce-certd-spare"). */
 static unsigned count_temp_files(const char *d) {
         DIR *dd = opendir(d);
         struct dirent *e;
         unsigned n = 0;
         ASSERT(dd);
         while ((e = readdir(dd)))
-                n += strstr(e->d_name, ".cce-certd-") != NULL;
+                n += strstr(e->d_name, ".cce-certd-") != NULL && !strstr(e->d_name, ".cce-certd-spare");
         closedir(dd);
         return n;
 }
@@ -497,6 +498,11 @@ static void crash_safety(const char *name, WriterKind kind) {
         printf("  %u temporary files left by killed writers\n", left);
         ASSERT_EQ(atomic_file_remove_leftovers(path), (int) left);
         ASSERT_EQ(count_temp_files(dir), 0);
+        if (kind == WRITE_UNDER_LOCK) {  /* the file's spare stays */
+                char spare_path[300];
+                snprintf(spare_path, sizeof(spare_path), "%s/.%s.cce-certd-spare", dir, name);
+                ASSERT_EQ(access(spare_path, F_OK), 0);
+        }
 }
 
 TEST(crash_safety) {
@@ -608,6 +614,80 @@ TEST(write_via_spare) {
         ASSERT_EQ(count_temp_files(dir), 0);
 }
 
+/* Under a lock, the old file becomes the spare that the next write takes
+ * as its lock: after the first two writes, no file is created or removed.
+ * Not reused: a spare someone has open (its contents stay what they
+ * opened), a spare with another name (a writer killed after the exchange
+ * leaves the file also named as the spare), an old file with another
+ * name (a hard link: it keeps its contents there). A spare goes with its
+ * file. */
+TEST(replace_reuses_the_old_file) {
+        char path[256], spare[300], link_path[300], error[256], text[32];
+        FileLock *l = NULL;
+        path_of(path, sizeof(path), "reused");
+        snprintf(spare, sizeof(spare), "%s/.reused.cce-certd-spare", dir);
+        path_of(link_path, sizeof(link_path), "reused-link");
+
+#define REPLACE(t) do {                                                                                          \
+                ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);                                  \
+                ASSERT_EQ(file_lock_replace_target(l, t, strlen(t), 0600, (uid_t) -1, (gid_t) -1,                 \
+                                                   ATOMIC_FILE_DURABLE, error, sizeof(error)), 0);                \
+                l = file_lock_release(l);                                                                        \
+                _cleanup_free_ char *now = read_plain(path);                                                     \
+                ASSERT_STREQ(now, t);                                                                            \
+        } while (0)
+
+        REPLACE("v0");
+        ASSERT(access(spare, F_OK) < 0);  /* nothing to keep yet */
+        REPLACE("v1");
+        ino_t a = inode_of(path), b = inode_of(spare);
+        for (int i = 2; i < 8; i++) {
+                snprintf(text, sizeof(text), "version %d", i);
+                REPLACE(text);
+                ASSERT_EQ(inode_of(path), i % 2 ? a : b);
+                ASSERT_EQ(inode_of(spare), i % 2 ? b : a);
+        }
+        _cleanup_free_ char *previous = read_plain(spare);
+        ASSERT_STREQ(previous, "version 6");
+        ASSERT(access(path, F_OK) == 0 && count_temp_files(dir) == 0);
+
+        /* Open (not flocked, as kubectl reads): left alone. */
+        int fd = open(spare, O_RDONLY | O_CLOEXEC);
+        ASSERT(fd >= 0);
+        REPLACE("open elsewhere");
+        char held[32] = "";
+        ASSERT_EQ(pread(fd, held, sizeof(held) - 1, 0), (ssize_t) strlen("version 6"));
+        ASSERT_STREQ(held, "version 6");
+        close(fd);
+
+        /* Also named as the file: left alone, the file is written anew. */
+        ASSERT_EQ(unlink(spare), 0);
+        ASSERT_EQ(link(path, spare), 0);
+        ino_t both = inode_of(path);
+        REPLACE("after a kill");
+        ASSERT(inode_of(path) != both);
+        _cleanup_free_ char *kept = read_plain(spare);
+        ASSERT_STREQ(kept, "open elsewhere");
+
+        /* The old file has another name: that name keeps it. */
+        ASSERT_EQ(link(path, link_path), 0);
+        ino_t linked = inode_of(path);
+        REPLACE("linked");
+        ASSERT(inode_of(spare) != linked);
+        REPLACE("linked again");
+        _cleanup_free_ char *other = read_plain(link_path);
+        ASSERT_STREQ(other, "after a kill");
+        ASSERT_EQ(unlink(link_path), 0);
+#undef REPLACE
+
+        /* Leftovers: the spare stays while its file exists. */
+        ASSERT_EQ(atomic_file_remove_leftovers(path), 0);
+        ASSERT_EQ(access(spare, F_OK), 0);
+        ASSERT_EQ(unlink(path), 0);
+        ASSERT_EQ(atomic_file_remove_leftovers(path), 1);
+        ASSERT(access(spare, F_OK) < 0);
+}
+
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(p);
 }
@@ -617,7 +697,8 @@ int main(int argc, char **argv) {
                 T(write_and_mode), T(resolve), T(locks), T(lock_always_names_its_owner),
                 T(directory_in_the_way_and_missing_directory),
                 T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
-                T(crash_safety_under_lock), T(crash_safety_via_spare), T(replace_through_the_lock), T(write_via_spare),
+                T(crash_safety_under_lock), T(crash_safety_via_spare), T(replace_through_the_lock), T(replace_reuses_the_old_file),
+                T(write_via_spare),
         };
         int r;
 
