@@ -160,7 +160,9 @@ static bool nobody_else_has_open(int fd) {
  * ready to be the lock: a regular file that still has the spare's name and
  * no other (not the target, as after a writer killed between exchange and
  * rename; not a file someone linked elsewhere), that nobody else has open
- * or flocked, emptied and given owner. The flock comes first: every writer
+ * or flocked, with owner written over its start (what the lock's readers
+ * look at; not cut short, so that the new contents reuse its blocks
+ * instead of freeing and allocating them). The flock comes first: every writer
  * takes it before it links the spare, so no one can make it the lock or the
  * target after these checks. Returns an fd holding that flock, or -1 when
  * there is no spare or it cannot be reused. */
@@ -171,7 +173,7 @@ static int spare_take(const char *spare, const char *owner) {
                 return -1;
         if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
             lstat(spare, &named) < 0 || named.st_ino != st.st_ino || named.st_dev != st.st_dev ||
-            !nobody_else_has_open(fd) || ftruncate(fd, 0) < 0 || write_all(fd, owner, strlen(owner)) < 0) {
+            !nobody_else_has_open(fd) || write_all(fd, owner, strlen(owner)) < 0) {
                 close(fd);
                 return -1;
         }

@@ -3,7 +3,13 @@
 
 For each N it measures, as the median of --runs runs:
   renew-all   time to renew all N clusters when all are due, renewals/s
+              (no kubeconfig exists yet)
   cpu         the daemon's CPU time (user+sys) per 1,000 renewals
+  steady      the same when all N kubeconfigs exist and are due, as at
+              every renewal but a file's first two (they leave each file its
+              spare, so later writes create no file): renewals/s and CPU
+              per 1,000 (counted from READY=1) in the third round (not
+              with --merge)
   rss         the daemon's peak RSS (VmHWM)
   calls       API calls per renewal (must be exactly 1)
   ready       time from start to READY=1 with N valid kubeconfigs on disk
@@ -18,7 +24,9 @@ one Python process, serves fewer calls/s the more requests it has at once.
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 100,1000,10000
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 1000 --merge   # one shared file
 
-Loopback only; everything started here is stopped here."""
+Each daemon's log goes to daemon-*.log in its run's directory; BENCH_KEEP=1
+keeps the runs' directories. Loopback only; everything started here is
+stopped here."""
 import argparse
 import http.client
 import json
@@ -75,14 +83,15 @@ class Fake:
         self.proc.wait(timeout=10)
 
 
-def write_config(d, fake, n, merge=False, parallel=16):
+def write_config(d, fake, n, merge=False, parallel=16, duration=30, renew_before=None):
     secret = d / "token"
     secret.write_text(TOKEN)
     secret.chmod(0o600)
     (d / "kube").mkdir(exist_ok=True)
     lines = [f"state-directory: {d}/state", f"parallel-requests: {parallel}", "defaults:",
              f"  api-endpoint: https://127.0.0.1:{fake.port}", f"  ca-file: {fake.ca}", "  credentials: t",
-             "  duration: 30", "credentials:", f"  t: {{token: {{file: {secret}}}}}", "clusters:"]
+             f"  duration: {duration}", *([f"  renew-before: {renew_before}"] if renew_before else []),
+             "credentials:", f"  t: {{token: {{file: {secret}}}}}", "clusters:"]
     for i in range(n):
         where = f"merge: true, kubeconfig: {d}/kube/shared" if merge else f"kubeconfig: {d}/kube/c{i}"
         lines.append(f"  - {{name: c{i}, project-id: {PROJECT}, cluster-id: {cluster_id(i)}, {where}}}")
@@ -142,8 +151,9 @@ def start(daemon, config, d, env=None):
     e = dict(os.environ, NOTIFY_SOCKET=notify.path, **(env or {}))
     e.pop("WATCHDOG_USEC", None) if not env or "WATCHDOG_USEC" not in env else None
     t0 = time.monotonic()
-    p = subprocess.Popen([daemon, "-c", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, env=e)
+    with open(d / f"daemon-{time.time_ns()}.log", "w") as log:
+        p = subprocess.Popen([daemon, "-c", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=log, env=e)
     return p, notify, t0
 
 
@@ -161,6 +171,44 @@ def written(d, n, merge):
         return (d / "kube/shared").read_text().count("client-certificate-data: ")
     except FileNotFoundError:
         return 0
+
+
+def replaced_since(d, n, t0_ns):
+    """Whether all N kubeconfigs were written since t0_ns."""
+    return sum(1 for p in (d / "kube").iterdir() if not p.name.startswith(".") and p.stat().st_mtime_ns >= t0_ns) >= n
+
+
+def renew_again(daemon, fake, d, n, parallel, duration):
+    """Makes all N existing kubeconfigs due (asks for DURATION-day
+    certificates, renewed with DURATION-1 days left: the 30-day ones on disk
+    are due at once, the new ones are not) and renews them: seconds and CPU
+    seconds from READY=1 to the last file written."""
+    config = write_config(d, fake, n, False, parallel, duration=duration, renew_before=f"{duration - 1}d")
+    # The daemon renews a cluster no sooner than a tenth of the lifetime
+    # after its last success: forget that, in place (a new file would be a
+    # file created, as the daemon's own writes avoid).
+    for state in (d / "state/clusters").glob("*.json"):
+        record = json.loads(state.read_text())
+        record["last-success"] = 0
+        with open(state, "r+") as f:
+            f.write(json.dumps(record))
+            f.truncate()
+    base = fake.total()
+    p, notify, _ = start(daemon, config, d)
+    notify.wait_ready(120)
+    t_ready, t0_ns = time.monotonic(), time.time_ns()
+    cpu0, _, _ = proc_stats(p.pid)
+    while fake.total() < base + n:
+        time.sleep(0.05)
+        if p.poll() is not None:
+            raise RuntimeError("the daemon died")
+    while not replaced_since(d, n, t0_ns):
+        time.sleep(0.05)
+    t_done = time.monotonic()
+    cpu, hwm, _ = proc_stats(p.pid)
+    stop(p)
+    notify.close()
+    return t_done - t_ready, cpu - cpu0, hwm
 
 
 def one_run(daemon, n, idle_seconds, merge, parallel, parent):
@@ -209,6 +257,16 @@ def one_run(daemon, n, idle_seconds, merge, parallel, parent):
             stop(p)
             notify.close()
         r["calls_after_restarts"] = fake.total() - n
+
+        # 3. All N files exist and are due, twice: the first round leaves
+        # each file its spare, the second is measured.
+        if not merge:
+            renew_again(daemon, fake, d, n, parallel, 60)
+            seconds, cpu, hwm = renew_again(daemon, fake, d, n, parallel, 90)
+            r["steady_per_s"] = n / seconds
+            r["steady_cpu_ms_per_1000"] = cpu * 1000 / n * 1000
+            r["rss_kib"] = max(r["rss_kib"], hwm)
+            r["steady_calls_per_renewal"] = (fake.total() - n) / (2 * n)
     finally:
         fake.stop()
     return r
@@ -260,7 +318,8 @@ def main():
           + ", ".join(f"p={p}: {r:.0f}/s" for p, r in rates.items()) + ")")
     print(f"the daemon runs with parallel-requests: {parallel} (the fake's best p)")
     print(f"{'N':>6} {'renew all':>10} {'renewals/s':>11} {'of ceiling':>10} {'CPU/1000':>9} {'peak RSS':>9} "
-          f"{'calls/ren':>9} {'READY':>8} {'idle wakeups/min':>17} {'+watchdog':>10}")
+          f"{'calls/ren':>9} {'READY':>8} {'idle wakeups/min':>17} {'+watchdog':>10} {'steady/s':>9} {'of ceiling':>10} "
+          f"{'CPU/1000':>9}")
     ok = True
     parent = tempfile.TemporaryDirectory(prefix="cce-certd-bench-")
     for n in [int(x) for x in args.sizes.split(",")]:
@@ -268,10 +327,16 @@ def main():
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(f"{n:>6} {med['renew_s']:>9.2f}s {med['renewals_per_s']:>11.0f} {med['renewals_per_s'] / ceiling:>9.0%} "
               f"{med['cpu_ms_per_1000'] / 1000:>7.2f}ms {med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f} "
-              f"{med['ready_s'] * 1000:>6.0f}ms {med['idle_wakeups_per_min']:>17.1f} {med['idle_watchdog_wakeups_per_min']:>10.1f}",
+              f"{med['ready_s'] * 1000:>6.0f}ms {med['idle_wakeups_per_min']:>17.1f} {med['idle_watchdog_wakeups_per_min']:>10.1f}"
+              + (f" {med['steady_per_s']:>9.0f} {med['steady_per_s'] / ceiling:>9.0%} "
+                 f"{med['steady_cpu_ms_per_1000'] / 1000:>7.2f}ms" if "steady_per_s" in med else ""),
               flush=True)
-        ok = ok and med["calls_per_renewal"] == 1 and med["calls_after_restarts"] == 0
-    parent.cleanup()
+        ok = ok and med["calls_per_renewal"] == 1 and med["calls_after_restarts"] == 0 \
+            and med.get("steady_calls_per_renewal", 1) == 1
+    if os.environ.get("BENCH_KEEP"):
+        print(f"kept: {parent.name}")
+    else:
+        parent.cleanup()
     if not ok:
         print("FAILED: not exactly one API call per renewal, or restarts made calls")
     return 0 if ok else 1

@@ -517,6 +517,62 @@ TEST(crash_safety_via_spare) {
         crash_safety("crash-spare", WRITE_VIA_SPARE);
 }
 
+/* Writers in several processes replace one file under its lock at once,
+ * taking the spare in turns, while we read it: every read is one writer's
+ * whole contents, every write succeeds (after waiting for the lock), and
+ * nothing is left but the file and its spare. */
+TEST(concurrent_writers_under_lock) {
+        char path[256], lock_path[300], error[256], buf[32768];
+        enum { WRITERS = 3, WRITES = 300 };
+        pid_t writers[WRITERS];
+        unsigned reads = 0, seen;
+
+        path_of(path, sizeof(path), "concurrent");
+        snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+        size_t n = content(0, buf, sizeof(buf));
+        ASSERT_EQ(write_kind(WRITE_UNDER_LOCK, path, NULL, buf, n, error, sizeof(error)), 0);
+        for (unsigned w = 0; w < WRITERS; w++) {
+                writers[w] = fork();
+                ASSERT(writers[w] >= 0);
+                if (writers[w] > 0)
+                        continue;
+                for (unsigned k = 1; k <= WRITES; k++) {
+                        char b[32768], e[256];
+                        size_t len = content((w + 1) * 100000 + k, b, sizeof(b));
+                        int r;
+                        while ((r = write_kind(WRITE_UNDER_LOCK, path, NULL, b, len, e, sizeof(e))) == -EAGAIN)
+                                usleep(100);
+                        if (r < 0) {
+                                fprintf(stderr, "writer %u: %s\n", w, e);
+                                _exit(1);
+                        }
+                }
+                _exit(0);
+        }
+        for (unsigned running = WRITERS; running > 0;) {
+                char *data;
+                size_t size;
+                ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
+                if (!content_valid(data, size, &seen)) {
+                        fprintf(stderr, "torn read of %zu bytes after %u reads\n", size, reads);
+                        abort();
+                }
+                free(data);
+                reads++;
+                int status;
+                pid_t done = waitpid(-1, &status, WNOHANG);
+                if (done > 0) {
+                        ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                        running--;
+                }
+        }
+        printf("  %u writes by %u processes, %u reads; all whole\n", WRITERS * WRITES, WRITERS, reads);
+        _cleanup_free_ char *last = read_plain(path);
+        ASSERT(content_valid(last, strlen(last), &seen) && seen % 100000 == WRITES);
+        ASSERT(access(lock_path, F_OK) < 0);
+        ASSERT_EQ(count_temp_files(dir), 0);
+}
+
 /* Under a lock, the lock file becomes the new file: one file created per
  * replacement; mode as asked; the lock is gone afterwards. On an error the
  * target is untouched and the lock is still held until released. */
@@ -698,6 +754,7 @@ int main(int argc, char **argv) {
                 T(directory_in_the_way_and_missing_directory),
                 T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
                 T(crash_safety_under_lock), T(crash_safety_via_spare), T(replace_through_the_lock), T(replace_reuses_the_old_file),
+                T(concurrent_writers_under_lock),
                 T(write_via_spare),
         };
         int r;
