@@ -180,29 +180,26 @@ static int spare_take(const char *spare, const char *owner) {
         return fd;
 }
 
-/* Takes the lock by linking the spare to its name: no file created. Returns
- * an fd of the lock, -EEXIST when someone holds it, or -ENOENT when there is
- * no spare to reuse. */
+/* Takes the lock by linking the spare to its name: no file created. The
+ * very file opened is linked (through /proc/self/fd): the spare's name may
+ * have been given to another file meanwhile (the last holder of the lock
+ * keeps its old target as the spare), one that is not ours to fill and that
+ * holds no flock of ours, so that it would look left over as a lock.
+ * Returns an fd of the lock, -EEXIST when someone holds it, or -ENOENT when
+ * there is no spare to reuse (also when it lost its name, or where there is
+ * no /proc). */
 static int lock_from_spare(const char *spare, const char *lock_path, const char *owner) {
-        struct stat mine, linked;
+        char fd_path[64];
         int fd = spare_take(spare, owner);
         if (fd < 0)
                 return -ENOENT;
-        if (link(spare, lock_path) < 0) {
+        snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, fd_path, AT_FDCWD, lock_path, AT_SYMLINK_FOLLOW) < 0) {
                 int r = negative_errno();
                 close(fd);
                 return r == -EEXIST ? r : -ENOENT;
         }
-        /* The name may have been given to another file since we opened it
-         * (the last holder of the lock keeps its old target as the spare):
-         * then that file is not ours to fill, and the lock name we just made
-         * goes again. */
-        if (fstat(fd, &mine) == 0 && lstat(lock_path, &linked) == 0 &&
-            mine.st_ino == linked.st_ino && mine.st_dev == linked.st_dev)
-                return fd;
-        (void) unlink(lock_path);
-        close(fd);
-        return -ENOENT;
+        return fd;
 }
 
 /* DIR/.NAME.cce-certd-spare for target DIR/NAME. NULL when out of memory. */
