@@ -552,6 +552,15 @@ int file_lock_replace_target(FileLock *l, const void *data, size_t size, mode_t 
         r = fill(l->lock_fd, l->lock_path, data, size, mode, uid, gid, flags, error, error_size);
         if (r < 0)
                 return r;
+        /* Still our lock under its name? If another writer removed it and
+         * made its own, renaming it would put that one's lock in place. */
+        struct stat mine, named;
+        if (fstat(l->lock_fd, &mine) < 0 || lstat(l->lock_path, &named) < 0 || mine.st_ino != named.st_ino ||
+            mine.st_dev != named.st_dev) {
+                l->lock_fd = safe_close(l->lock_fd);  /* not ours to remove */
+                return error_printf(error, error_size, -EAGAIN, "%s was taken by another writer meanwhile; "
+                                    "the file is unchanged", l->lock_path);
+        }
         /* The flock is kept through the rename: without it a lock holding
          * something else than its owner's name looks left over. Exchanged
          * with the target, so that the old target can be the next lock
