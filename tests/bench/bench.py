@@ -174,8 +174,15 @@ def written(d, n, merge):
 
 
 def replaced_since(d, n, t0_ns):
-    """Whether all N kubeconfigs were written since t0_ns."""
-    return sum(1 for p in (d / "kube").iterdir() if not p.name.startswith(".") and p.stat().st_mtime_ns >= t0_ns) >= n
+    """Whether all N kubeconfigs were written since t0_ns (locks and spares
+    come and go meanwhile: not counted)."""
+    def written_since(p):
+        try:
+            return p.stat().st_mtime_ns >= t0_ns
+        except FileNotFoundError:
+            return False
+    return sum(1 for p in (d / "kube").iterdir()
+               if not p.name.startswith(".") and not p.name.endswith(".lock") and written_since(p)) >= n
 
 
 def renew_again(daemon, fake, d, n, parallel, duration):
