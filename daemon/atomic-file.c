@@ -511,14 +511,13 @@ fail:
 }
 
 /* After the exchange the lock's name holds the old target: it becomes the
- * spare when it is the file we locked and has no other name, and goes
- * otherwise (as a rename over it would have removed it). */
-static void keep_old_target_as_spare(FileLock *l, const char *target) {
-        struct stat locked, old;
+ * spare when it is the file we locked (locked: its stat) and has no other
+ * name, and goes otherwise (as a rename over it would have removed it). */
+static void keep_old_target_as_spare(FileLock *l, const char *target, const struct stat *locked) {
+        struct stat old;
 
-        if (l->target_fd >= 0 && fstat(l->target_fd, &locked) == 0 && lstat(l->lock_path, &old) == 0 &&
-            old.st_ino == locked.st_ino && old.st_dev == locked.st_dev && old.st_nlink == 1 &&
-            rename(l->lock_path, l->spare_path) == 0)
+        if (lstat(l->lock_path, &old) == 0 && old.st_ino == locked->st_ino && old.st_dev == locked->st_dev &&
+            old.st_nlink == 1 && rename(l->lock_path, l->spare_path) == 0)
                 return;
         if (unlink(l->lock_path) < 0 && errno != ENOENT)
                 log_warning_errno(errno, "Replaced %s, but cannot remove %s: %m", target, l->lock_path);
@@ -526,12 +525,12 @@ static void keep_old_target_as_spare(FileLock *l, const char *target) {
 
 /* Exchanges the lock with the target, if the target is still the regular
  * file we locked (a directory, or a file put there meanwhile, would be
- * swapped too). */
-static bool exchange_with_target(FileLock *l, const char *target) {
-        struct stat locked, now;
+ * swapped too); ret_locked gets that file's stat. */
+static bool exchange_with_target(FileLock *l, const char *target, struct stat *ret_locked) {
+        struct stat now;
 
-        if (l->target_fd < 0 || fstat(l->target_fd, &locked) < 0 || !S_ISREG(locked.st_mode) ||
-            lstat(target, &now) < 0 || now.st_ino != locked.st_ino || now.st_dev != locked.st_dev)
+        if (l->target_fd < 0 || fstat(l->target_fd, ret_locked) < 0 || !S_ISREG(ret_locked->st_mode) ||
+            lstat(target, &now) < 0 || now.st_ino != ret_locked->st_ino || now.st_dev != ret_locked->st_dev)
                 return false;
         return renameat2(AT_FDCWD, l->lock_path, AT_FDCWD, target, RENAME_EXCHANGE) == 0;
 }
@@ -554,7 +553,7 @@ int file_lock_replace_target(FileLock *l, const void *data, size_t size, mode_t 
                 return r;
         /* Still our lock under its name? If another writer removed it and
          * made its own, renaming it would put that one's lock in place. */
-        struct stat mine, named;
+        struct stat mine, named, locked;
         if (fstat(l->lock_fd, &mine) < 0 || lstat(l->lock_path, &named) < 0 || mine.st_ino != named.st_ino ||
             mine.st_dev != named.st_dev) {
                 l->lock_fd = safe_close(l->lock_fd);  /* not ours to remove */
@@ -566,8 +565,8 @@ int file_lock_replace_target(FileLock *l, const void *data, size_t size, mode_t 
          * with the target, so that the old target can be the next lock
          * (spare_take()); a plain rename where there is no target yet or
          * the file system cannot exchange. */
-        if (exchange_with_target(l, target)) {
-                keep_old_target_as_spare(l, target);
+        if (exchange_with_target(l, target, &locked)) {
+                keep_old_target_as_spare(l, target, &locked);
                 if ((flags & ATOMIC_FILE_DURABLE) && fsync(dir_fd) < 0)
                         log_warning_errno(errno, "Replaced %s, but syncing its directory failed: %m", target);
         } else {
