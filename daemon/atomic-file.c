@@ -63,36 +63,40 @@ int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_
  * writes the new contents into it; such a lock is left over when nobody
  * holds the flock its owner keeps on it. Returns true when it is gone
  * (removed here, or by its owner meanwhile), so that taking it can be tried
- * again. Only the very file that was judged is removed, never a fresh one
- * created meanwhile. */
+ * again.
+ *
+ * Only the very file that was judged is removed, and only while it is still
+ * left over: it is judged and removed under its exclusive flock. Its inode
+ * alone would not tell: the same file can come back under the lock's name
+ * as another writer's fresh lock (the old file of a replacement is the
+ * next lock, see spare_take()), but no writer of ours takes a file as its
+ * lock without that flock. */
 static bool remove_stale_lock(const char *lock_path) {
+        _cleanup_close_ int fd = -1;
         char buf[64] = "";
         struct stat st, now;
-        bool stale;
+        bool stale, flocked;
         ssize_t n;
+        long pid;
 
-        int fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
                 return errno == ENOENT;  /* released meanwhile: try again */
-        if (fstat(fd, &st) < 0) {
-                close(fd);
+        flocked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+        if (!flocked && errno == EWOULDBLOCK)
+                return false;  /* its writer holds it */
+        if (fstat(fd, &st) < 0)
                 return false;
-        }
         n = read(fd, buf, sizeof(buf) - 1);
 
-        long pid;
         if (n > 0 && (buf[n] = 0, sscanf(buf, "cce-certd %ld", &pid) == 1) && pid > 0)
                 stale = kill((pid_t) pid, 0) < 0 && errno == ESRCH;
-        else if (n > 0) {
+        else if (n > 0)
                 /* A replacement under way, or one whose writer died: its
                  * flock says (where there are no flocks, its age). */
-                if (flock(fd, LOCK_SH | LOCK_NB) == 0)
-                        stale = true;
-                else
-                        stale = errno != EWOULDBLOCK && time(NULL) - st.st_mtime > FILE_LOCK_STALE_SEC;
-        } else
+                stale = flocked || time(NULL) - st.st_mtime > FILE_LOCK_STALE_SEC;
+        else
                 stale = time(NULL) - st.st_mtime > FILE_LOCK_STALE_SEC;
-        close(fd);
         if (!stale)
                 return false;
         if (lstat(lock_path, &now) < 0)

@@ -744,6 +744,124 @@ TEST(replace_reuses_the_old_file) {
         ASSERT(access(spare, F_OK) < 0);
 }
 
+/* A hook in lstat(), which this test binary defines for the library it is
+ * linked with: the moment a stale-lock check looks whether the lock's name
+ * still holds the file it judged, once, for the test below. */
+static const char *hook_lstat_path;
+static void (*hook_lstat)(void);
+
+int lstat(const char *path, struct stat *st) {
+        if (hook_lstat && strcmp(path, hook_lstat_path) == 0) {
+                void (*f)(void) = hook_lstat;
+                hook_lstat = NULL;
+                f();
+        }
+        return fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+static char ab_path[256], ab_lock[300], ab_spare[300];
+static FileLock *ab_other;
+
+/* Another writer, in the moment between the judgement and the removal:
+ * the judged file leaves the lock's name as the old file of a replacement
+ * does (it becomes the spare), and the writer takes its lock. */
+static void other_writer_takes_the_lock(void) {
+        char error[256];
+        ASSERT_EQ(rename(ab_lock, ab_spare), 0);
+        ASSERT_EQ(file_lock_acquire(ab_path, &ab_other, error, sizeof(error)), 0);
+}
+
+/* A lock left over by a writer that died while filling it is removed, but
+ * never once it has come back as another writer's lock: the same file can
+ * (a spare is the next lock), so its inode alone does not tell. Without
+ * the judged file's flock held through the removal, the check removed the
+ * other writer's fresh lock, and both wrote the file at once. */
+TEST(stale_lock_check_never_removes_a_lock_taken_meanwhile) {
+        char error[256];
+        FileLock *mine = NULL;
+        struct stat st;
+        path_of(ab_path, sizeof(ab_path), "judged");
+        snprintf(ab_lock, sizeof(ab_lock), "%s.lock", ab_path);
+        snprintf(ab_spare, sizeof(ab_spare), "%s/.judged.cce-certd-spare", dir);
+        write_plain(ab_path, "apiVersion: v1\n");
+        write_plain(ab_lock, "apiVersion: v1\nkind: Config\n");  /* filled, its writer gone */
+
+        /* Plainly left over: taken over. */
+        ASSERT_EQ(file_lock_acquire(ab_path, &mine, error, sizeof(error)), 0);
+        mine = file_lock_release(mine);
+
+        write_plain(ab_lock, "apiVersion: v1\nkind: Config\n");
+        hook_lstat_path = ab_lock;
+        hook_lstat = other_writer_takes_the_lock;
+        ASSERT_EQ(file_lock_acquire(ab_path, &mine, error, sizeof(error)), -EAGAIN);
+        ASSERT_NULL(hook_lstat);  /* the moment came */
+        ASSERT(ab_other);
+        ASSERT_EQ(lstat(ab_lock, &st), 0);  /* the other's lock is still there */
+        ASSERT_EQ(file_lock_replace_target(ab_other, "theirs", 6, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)), 0);
+        ab_other = file_lock_release(ab_other);
+        _cleanup_free_ char *c = read_plain(ab_path);
+        ASSERT_STREQ(c, "theirs");
+}
+
+/* Writers that try again at once whenever the file is locked: the most
+ * contention, every lock check racing a release or a reuse of the spare.
+ * No writer, once it holds the lock, loses it to another ("taken meanwhile"
+ * or a failed rename), and the file is always one writer's whole contents
+ * (a lost lock let two writers put their files in place, one of them the
+ * other's lock). CCE_CERTD_STRESS_WRITES sets the attempts per writer, for
+ * long runs by hand: with the lock-check bug above, 4 of 10 runs of 20000
+ * failed. */
+TEST(contended_writers_never_share_the_lock) {
+        enum { WRITERS = 6 };
+        char path[256];
+        const char *env = getenv("CCE_CERTD_STRESS_WRITES");
+        unsigned attempts = env ? (unsigned) atoi(env) : 2000;
+        pid_t writers[WRITERS];
+
+        path_of(path, sizeof(path), "contended");
+        write_plain(path, "writer - 0\n");
+        for (unsigned w = 0; w < WRITERS; w++) {
+                writers[w] = fork();
+                ASSERT(writers[w] >= 0);
+                if (writers[w] > 0)
+                        continue;
+                unsigned written = 0;
+                for (unsigned k = 0; k < attempts; k++) {
+                        char text[64], head[8] = "", error[256];
+                        FileLock *l = NULL;
+                        int r = file_lock_acquire(path, &l, error, sizeof(error));
+                        if (r == -EAGAIN)
+                                continue;
+                        if (r >= 0) {
+                                snprintf(text, sizeof(text), "writer %u %u\n", w, k);
+                                r = file_lock_replace_target(l, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1, 0,
+                                                             error, sizeof(error));
+                                file_lock_release(l);
+                        }
+                        if (r < 0) {
+                                fprintf(stderr, "writer %u: %s\n", w, error);
+                                _exit(1);
+                        }
+                        written++;
+                        int fd = open(path, O_RDONLY | O_CLOEXEC);
+                        if (fd < 0 || read(fd, head, 7) != 7 || strncmp(head, "writer ", 7) != 0) {
+                                fprintf(stderr, "writer %u: the file starts with \"%.7s\"\n", w, head);
+                                _exit(1);
+                        }
+                        close(fd);
+                }
+                printf("  writer %u: %u of %u attempts wrote\n", w, written, attempts);
+                fflush(stdout);
+                _exit(0);
+        }
+        for (unsigned w = 0; w < WRITERS; w++) {
+                int status;
+                ASSERT_EQ(waitpid(writers[w], &status, 0), writers[w]);
+                ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        ASSERT_EQ(count_temp_files(dir), 0);
+}
+
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(p);
 }
@@ -754,7 +872,8 @@ int main(int argc, char **argv) {
                 T(directory_in_the_way_and_missing_directory),
                 T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
                 T(crash_safety_under_lock), T(crash_safety_via_spare), T(replace_through_the_lock), T(replace_reuses_the_old_file),
-                T(concurrent_writers_under_lock),
+                T(concurrent_writers_under_lock), T(stale_lock_check_never_removes_a_lock_taken_meanwhile),
+                T(contended_writers_never_share_the_lock),
                 T(write_via_spare),
         };
         int r;
