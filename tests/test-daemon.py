@@ -65,7 +65,8 @@ def test_ready_rotation_status(d):
     t.join()
     status = daemon.stop()
     check("SIGTERM: exit 0", status == 0, daemon.log())
-    check("STOPPING=1 is sent", notify.find("STOPPING=1"))
+    # Sent just before the exit: the listener's thread may not have read it yet.
+    check("STOPPING=1 is sent", wait_for(lambda: notify.find("STOPPING=1"), 2))
     for i in (1, 2, 3):
         c = fake.count(i)
         check(f"cluster c{i} rotated at least 3 times in 30 s ({c})", c >= 3, daemon.log())
