@@ -404,27 +404,47 @@ int atomic_file_remove_leftovers(const char *target) {
 
 /* Gives fd, the file at path to be renamed over a target, the final mode
  * and owner, then data from its start (cut to its size), and with
- * ATOMIC_FILE_DURABLE gets it to disk. */
+ * ATOMIC_FILE_DURABLE gets it to disk. A reused file (the spare) often has
+ * them already: only what differs is changed, and when mode and owner were
+ * right, the data (and the size) are enough to sync: fdatasync, which does
+ * not write the inode for its times alone. */
 static int fill(int fd, const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
                 AtomicFileFlags flags, char *error, size_t error_size) {
+        struct stat st;
+        bool metadata_changed = false;
         int r;
 
+        if (fstat(fd, &st) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot look at %s: %m", path);
         /* umask may have narrowed the mode; owner and group as asked. */
-        if (fchmod(fd, mode & 07777) < 0)
-                return error_printf(error, error_size, negative_errno(), "cannot set the mode of %s: %m", path);
-        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
-                return error_printf(error, error_size, negative_errno(), "cannot give %s to owner %d group %d: %m",
-                            path, (int) uid, (int) gid);
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return error_printf(error, error_size, negative_errno(), "cannot write %s: %m", path);
-        r = write_all(fd, data, size);
-        if (r >= 0 && ftruncate(fd, (off_t) size) < 0)
+        if ((st.st_mode & 07777) != (mode & 07777)) {
+                if (fchmod(fd, mode & 07777) < 0)
+                        return error_printf(error, error_size, negative_errno(), "cannot set the mode of %s: %m", path);
+                metadata_changed = true;
+        }
+        if ((uid != (uid_t) -1 && uid != st.st_uid) || (gid != (gid_t) -1 && gid != st.st_gid)) {
+                if (fchown(fd, uid, gid) < 0)
+                        return error_printf(error, error_size, negative_errno(),
+                                    "cannot give %s to owner %d group %d: %m", path, (int) uid, (int) gid);
+                metadata_changed = true;
+        }
+        r = 0;
+        for (size_t done = 0; done < size && r >= 0;) {
+                ssize_t n = pwrite(fd, (const char *) data + done, size - done, (off_t) done);
+                if (n < 0 && errno != EINTR)
+                        r = negative_errno();
+                else if (n == 0)
+                        r = -EIO;
+                else if (n > 0)
+                        done += (size_t) n;
+        }
+        if (r >= 0 && (uint64_t) st.st_size > size && ftruncate(fd, (off_t) size) < 0)
                 r = negative_errno();
         if (r < 0) {
                 errno = -r;
                 return error_printf(error, error_size, r, "cannot write %s: %m", path);
         }
-        if ((flags & ATOMIC_FILE_DURABLE) && fsync(fd) < 0)
+        if ((flags & ATOMIC_FILE_DURABLE) && (metadata_changed ? fsync(fd) : fdatasync(fd)) < 0)
                 return error_printf(error, error_size, negative_errno(), "cannot write %s to disk: %m", path);
         return 0;
 }

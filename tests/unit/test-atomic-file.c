@@ -734,6 +734,19 @@ TEST(replace_reuses_the_old_file) {
         _cleanup_free_ char *other = read_plain(link_path);
         ASSERT_STREQ(other, "after a kill");
         ASSERT_EQ(unlink(link_path), 0);
+
+        /* A mode or owner asked for anew: the reused file gets it too. */
+        struct stat st;
+        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
+        ASSERT_EQ(file_lock_replace_target(l, "wider", 5, 0640, (uid_t) -1, 12345, ATOMIC_FILE_DURABLE, error,
+                                           sizeof(error)), 0);
+        l = file_lock_release(l);
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_mode & 07777, 0640);
+        ASSERT_EQ(st.st_gid, 12345);
+        REPLACE("back");
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_mode & 07777, 0600);
 #undef REPLACE
 
         /* Leftovers: the spare stays while its file exists. */
