@@ -9,9 +9,12 @@
 #include "log.h"
 #include "macro.h"
 
-/* curl asks for its timeout in milliseconds; 1 ms accuracy keeps sd-event
- * from coalescing it with its 250 ms default. */
-#define CURL_TIMER_ACCURACY_USEC 1000
+/* curl asks for its timeout in milliseconds. sd-event may run a timer late
+ * by its accuracy, which lets it keep the armed time when curl moves its
+ * timeout a little (each request moves it): 2% of the delay, at least 1 ms
+ * (its 250 ms default would delay curl's short timeouts). */
+#define CURL_TIMER_ACCURACY_MIN_USEC 1000
+#define CURL_TIMER_ACCURACY_PERCENT 2
 
 typedef struct SocketWatch SocketWatch;
 struct SocketWatch {
@@ -25,6 +28,7 @@ struct CurlGlue {
         sd_event *event;
         CURLM *multi;
         sd_event_source *timer;
+        sd_event_source *now;   /* curl's timeout 0: act in the next iteration, no timer armed */
         SocketWatch *watches;
         unsigned n_watches;
         CurlGlueFinished on_finished;
@@ -125,35 +129,58 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, voi
         return 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        CurlGlue *g = userdata;
+static void on_timeout(CurlGlue *g) {
         int running;
 
         if (curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
                 log_debug("curl_multi_socket_action() failed for the timeout");
         check_finished(g);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        on_timeout(userdata);
         return 0;
 }
 
+static int on_now(sd_event_source *s, void *userdata) {
+        on_timeout(userdata);
+        return 0;
+}
+
+/* curl's one timeout, replacing the last: -1 none, 0 as soon as possible
+ * (each new request asks for it; a defer source then, which arms no timer
+ * and leaves the armed one as it is), else in timeout_ms. */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userdata) {
         CurlGlue *g = userdata;
-        uint64_t now, when;
+        uint64_t now, when, accuracy;
 
         if (timeout_ms < 0)
-                return g->timer && sd_event_source_set_enabled(g->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
+                return (g->timer && sd_event_source_set_enabled(g->timer, SD_EVENT_OFF) < 0) ||
+                       (g->now && sd_event_source_set_enabled(g->now, SD_EVENT_OFF) < 0) ? -1 : 0;
+        if (timeout_ms == 0) {
+                if (!g->now) {
+                        if (sd_event_add_defer(g->event, &g->now, on_now, g) < 0)
+                                return -1;
+                        (void) sd_event_source_set_description(g->now, "curl-now");
+                }
+                return sd_event_source_set_enabled(g->now, SD_EVENT_ONESHOT) < 0 ? -1 : 0;
+        }
+        if (g->now && sd_event_source_set_enabled(g->now, SD_EVENT_OFF) < 0)
+                return -1;
 
         if (sd_event_now(g->event, CLOCK_MONOTONIC, &now) < 0)
                 return -1;
         when = now + (uint64_t) timeout_ms * 1000;
+        accuracy = MAX((uint64_t) timeout_ms * 1000 * CURL_TIMER_ACCURACY_PERCENT / 100,
+                       (uint64_t) CURL_TIMER_ACCURACY_MIN_USEC);
 
         if (!g->timer) {
-                if (sd_event_add_time(g->event, &g->timer, CLOCK_MONOTONIC, when, CURL_TIMER_ACCURACY_USEC,
-                                      on_timer, g) < 0)
+                if (sd_event_add_time(g->event, &g->timer, CLOCK_MONOTONIC, when, accuracy, on_timer, g) < 0)
                         return -1;
                 (void) sd_event_source_set_description(g->timer, "curl-timer");
                 return 0;
         }
-        if (sd_event_source_set_time(g->timer, when) < 0 ||
+        if (sd_event_source_set_time(g->timer, when) < 0 || sd_event_source_set_time_accuracy(g->timer, accuracy) < 0 ||
             sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT) < 0)
                 return -1;
         return 0;
@@ -194,6 +221,7 @@ CurlGlue *curl_glue_free(CurlGlue *g) {
         while (g->watches)
                 watch_free(g->watches);
         sd_event_source_disable_unref(g->timer);
+        sd_event_source_disable_unref(g->now);
         sd_event_unref(g->event);
         free(g);
         return NULL;
