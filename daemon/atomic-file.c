@@ -160,6 +160,81 @@ static bool nobody_else_has_open(int fd) {
         return true;
 }
 
+/* Replacements whose directory is not synced yet
+ * (ATOMIC_FILE_SYNC_DIRECTORY_LATER): the directory (its fd kept once) and
+ * the old file kept as the spare, open with its flock (-1: none kept). A
+ * fixed table, synced when full. */
+#define UNSYNCED_MAX 256
+static struct {
+        int dir_fd;             /* -1: an earlier entry has this directory */
+        dev_t dir_dev, spare_dev;
+        ino_t dir_ino, spare_ino;
+        int spare_fd;
+} unsynced[UNSYNCED_MAX];
+static size_t n_unsynced;
+
+size_t atomic_file_unsynced(void) {
+        return n_unsynced;
+}
+
+size_t atomic_file_sync_directories(void) {
+        size_t n = n_unsynced;
+
+        for (size_t i = 0; i < n; i++) {
+                int fd = unsynced[i].dir_fd;
+                if (fd >= 0 && fsync(fd) < 0) {
+                        char fd_path[64], dir[PATH_MAX] = "";
+                        int saved = errno;
+                        snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+                        if (readlink(fd_path, dir, sizeof(dir) - 1) < 0)
+                                snprintf(dir, sizeof(dir), "of replaced files");
+                        log_warning_errno(saved, "Cannot sync the directory %s: %m; files replaced there lately "
+                                          "may be lost in a power failure (they are in place).", dir);
+                }
+                safe_close(fd);
+                safe_close(unsynced[i].spare_fd);
+        }
+        n_unsynced = 0;
+        return n;
+}
+
+/* Takes over dir_fd and spare_fd (-1: none) until the next sync. */
+static void sync_directory_later(int dir_fd, int spare_fd, const struct stat *spare) {
+        struct stat dir;
+        size_t i;
+
+        if (n_unsynced == UNSYNCED_MAX)
+                (void) atomic_file_sync_directories();
+        if (fstat(dir_fd, &dir) < 0) {
+                if (fsync(dir_fd) < 0)
+                        log_warning_errno(errno, "Cannot sync a directory of replaced files: %m");
+                safe_close(dir_fd);
+                safe_close(spare_fd);
+                return;
+        }
+        for (i = 0; i < n_unsynced; i++)
+                if (unsynced[i].dir_fd >= 0 && unsynced[i].dir_dev == dir.st_dev && unsynced[i].dir_ino == dir.st_ino)
+                        break;
+        if (i < n_unsynced)
+                dir_fd = safe_close(dir_fd);
+        unsynced[n_unsynced].dir_fd = dir_fd;
+        unsynced[n_unsynced].dir_dev = dir.st_dev;
+        unsynced[n_unsynced].dir_ino = dir.st_ino;
+        unsynced[n_unsynced].spare_fd = spare_fd;
+        unsynced[n_unsynced].spare_dev = spare ? spare->st_dev : 0;
+        unsynced[n_unsynced].spare_ino = spare ? spare->st_ino : 0;
+        n_unsynced++;
+}
+
+/* Whether st is a spare kept until its directory is synced. */
+static bool kept_unsynced(const struct stat *st) {
+        for (size_t i = 0; i < n_unsynced; i++)
+                if (unsynced[i].spare_fd >= 0 && unsynced[i].spare_dev == st->st_dev &&
+                    unsynced[i].spare_ino == st->st_ino)
+                        return true;
+        return false;
+}
+
 /* The target's spare (its contents before the last replacement), made
  * ready to be the lock: a regular file that still has the spare's name and
  * no other (not the target, as after a writer killed between exchange and
@@ -175,7 +250,12 @@ static int spare_take(const char *spare, const char *owner) {
         int fd = open(spare, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -1;
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+        bool flocked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+        /* Ours, kept until its directory is synced: synced now. */
+        if (!flocked && errno == EWOULDBLOCK && fstat(fd, &st) == 0 && kept_unsynced(&st) &&
+            atomic_file_sync_directories() > 0)
+                flocked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+        if (!flocked || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
             lstat(spare, &named) < 0 || named.st_ino != st.st_ino || named.st_dev != st.st_dev ||
             !nobody_else_has_open(fd) || write_all(fd, owner, strlen(owner)) < 0) {
                 close(fd);
@@ -537,14 +617,15 @@ fail:
 /* After the exchange the lock's name holds the old target: it becomes the
  * spare when it is the file we locked (locked: its stat) and has no other
  * name, and goes otherwise (as a rename over it would have removed it). */
-static void keep_old_target_as_spare(FileLock *l, const char *target, const struct stat *locked) {
+static bool keep_old_target_as_spare(FileLock *l, const char *target, const struct stat *locked) {
         struct stat old;
 
         if (lstat(l->lock_path, &old) == 0 && old.st_ino == locked->st_ino && old.st_dev == locked->st_dev &&
             old.st_nlink == 1 && rename(l->lock_path, l->spare_path) == 0)
-                return;
+                return true;
         if (unlink(l->lock_path) < 0 && errno != ENOENT)
                 log_warning_errno(errno, "Replaced %s, but cannot remove %s: %m", target, l->lock_path);
+        return false;
 }
 
 /* Exchanges the lock with the target, if the target is still the regular
@@ -589,14 +670,21 @@ int file_lock_replace_target(FileLock *l, const void *data, size_t size, mode_t 
          * with the target, so that the old target can be the next lock
          * (spare_take()); a plain rename where there is no target yet or
          * the file system cannot exchange. */
+        bool later = (flags & ATOMIC_FILE_DURABLE) && (flags & ATOMIC_FILE_SYNC_DIRECTORY_LATER);
         if (exchange_with_target(l, target, &locked)) {
-                keep_old_target_as_spare(l, target, &locked);
-                if ((flags & ATOMIC_FILE_DURABLE) && fsync(dir_fd) < 0)
+                bool spare = keep_old_target_as_spare(l, target, &locked);
+                if (later) {
+                        /* The spare stays flocked until then. */
+                        sync_directory_later(TAKE_FD(dir_fd), spare ? TAKE_FD(l->target_fd) : -1, &locked);
+                } else if ((flags & ATOMIC_FILE_DURABLE) && fsync(dir_fd) < 0)
                         log_warning_errno(errno, "Replaced %s, but syncing its directory failed: %m", target);
         } else {
-                r = put_in_place(l->lock_path, target, dir_fd, flags, error, error_size);
+                r = put_in_place(l->lock_path, target, dir_fd, later ? flags & ~ATOMIC_FILE_DURABLE : flags, error,
+                                 error_size);
                 if (r < 0)
                         return r;
+                if (later)
+                        sync_directory_later(TAKE_FD(dir_fd), -1, NULL);
         }
         /* The lock is the target now: released by being renamed. */
         l->lock_fd = safe_close(l->lock_fd);

@@ -64,7 +64,22 @@ int atomic_file_remove_leftovers(const char *target);
 
 typedef enum AtomicFileFlags {
         ATOMIC_FILE_DURABLE = 1 << 0,   /* fsync the file and its directory: kept across a power loss */
+        /* With ATOMIC_FILE_DURABLE, in file_lock_replace_target(): the
+         * directory is synced later, by atomic_file_sync_directories(), once
+         * for all the replacements made there meanwhile. */
+        ATOMIC_FILE_SYNC_DIRECTORY_LATER = 1 << 1,
 } AtomicFileFlags;
+
+/* Syncs the directories of the replacements made with
+ * ATOMIC_FILE_SYNC_DIRECTORY_LATER since the last call, each once; a failure
+ * is logged. Until then each such replacement keeps its old file (the
+ * spare) open and flocked, so that no writer writes into it in place while
+ * the disk may still name it as the file; a replacement that would reuse
+ * one syncs them all first, as does the 257th. Returns how many
+ * replacements were waiting. */
+size_t atomic_file_sync_directories(void);
+/* How many replacements wait for their directory to be synced. */
+size_t atomic_file_unsynced(void);
 
 /* Replaces target with data: temp file, rename (atomic for readers and
  * against crashes of the writer), and with ATOMIC_FILE_DURABLE fsync before

@@ -101,7 +101,8 @@ int kubeconfig_describe(const ClusterConfig *cl, const char *old_text, size_t ol
                         const char *new_text, size_t new_size, FILE *out);
 
 /* Lock, read, render, and replace the file if the content changed (durably:
- * fsync of file and directory). With remove_leftovers, first removes what
+ * fsync of the file; its directory is synced by the caller's next
+ * atomic_file_sync_directories(), once for a batch). With remove_leftovers, first removes what
  * killed writers left in its directory (see atomic_file_remove_leftovers()).
  * Returns 1 when written, 0 when nothing changed, or a negative errno with
  * error set (-EAGAIN: locked by someone else, try again soon). */

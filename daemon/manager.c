@@ -30,6 +30,9 @@
 
 #define TIMER_ACCURACY_USEC (100 * USEC_PER_MSEC)
 #define STATUS_INTERVAL_USEC USEC_PER_SEC
+/* Kubeconfig files written are on disk at once, their directory (the new
+ * name) within this: one sync for the writes of a burst. */
+#define DIRECTORY_SYNC_DELAY_USEC USEC_PER_SEC
 #define LOCKED_RETRY_SEC 2      /* a kubeconfig locked by someone else */
 #define WRITE_QUEUE_MAX 256     /* certificates waiting to be written: past that, written at once */
 #define WRITE_PACE_MAX_USEC (2 * USEC_PER_SEC)  /* the longest a certificate for a shared file waits */
@@ -106,7 +109,7 @@ typedef struct CredentialPause {
 struct Manager {
         ManagerOptions options;
         sd_event *event;
-        sd_event_source *timer, *status_timer;
+        sd_event_source *timer, *status_timer, *directory_sync_timer;
         sd_event_source *sigterm, *sigint, *sighup;
         ConfigRef *configs;             /* current first, then older ones still borrowed */
         char *state_dir;                /* fixed at start: a reload does not move it */
@@ -366,6 +369,26 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if (m->status_dirty)
                 update_status(m);
         return 0;
+}
+
+static int on_directory_sync_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) atomic_file_sync_directories();
+        return 0;
+}
+
+/* After kubeconfig writes: their directories are synced soon (see
+ * atomic_file_sync_directories()). */
+static void directory_sync_soon(Manager *m) {
+        int enabled = SD_EVENT_OFF;
+        uint64_t now;
+
+        if (atomic_file_unsynced() == 0 || sd_event_source_get_enabled(m->directory_sync_timer, &enabled) < 0 ||
+            enabled != SD_EVENT_OFF)
+                return;
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0 ||
+            sd_event_source_set_time(m->directory_sync_timer, now + DIRECTORY_SYNC_DELAY_USEC) < 0 ||
+            sd_event_source_set_enabled(m->directory_sync_timer, SD_EVENT_ONESHOT) < 0)
+                (void) atomic_file_sync_directories();  /* now, then */
 }
 
 /* Status updates at most once a second: thousands of clusters renewing at
@@ -734,6 +757,8 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         int64_t now = now_realtime(m);
         char when[32];
         LogContext ctx;
+
+        directory_sync_soon(m);
 
         if (r < 0) {
                 c->write_failures++;
@@ -1423,6 +1448,8 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
                                    on_status_timer, m)) < 0 ||
             (r = sd_event_add_time(m->event, &m->write_event, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_MSEC,
                                    on_write_queue, m)) < 0 ||
+            (r = sd_event_add_time(m->event, &m->directory_sync_timer, CLOCK_MONOTONIC, UINT64_MAX,
+                                   100 * USEC_PER_MSEC, on_directory_sync_timer, m)) < 0 ||
             (r = sd_event_source_set_priority(m->write_event, SD_EVENT_PRIORITY_IDLE)) < 0 ||
             (r = sd_event_set_watchdog(m->event, true)) < 0) {
                 manager_free(m);
@@ -1431,6 +1458,7 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
         (void) sd_event_source_set_enabled(m->timer, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(m->write_event, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(m->directory_sync_timer, SD_EVENT_OFF);
 
         r = adopt_config(m, config);
         if (r < 0) {
@@ -1483,6 +1511,7 @@ Manager *manager_free(Manager *m) {
         }
         sd_event_source_disable_unref(m->timer);
         sd_event_source_disable_unref(m->status_timer);
+        sd_event_source_disable_unref(m->directory_sync_timer);
         sd_event_source_disable_unref(m->write_event);
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
@@ -1518,6 +1547,7 @@ int manager_run(Manager *m) {
         if (r < 0)
                 return EX_SOFTWARE;
         r = sd_event_loop(m->event);
+        (void) atomic_file_sync_directories();  /* what was written last, before the exit */
         if (m->status_dirty && !m->options.once)
                 write_metrics(m, now_realtime(m));  /* the last changes too */
         if (r < 0) {

@@ -875,6 +875,82 @@ TEST(contended_writers_never_share_the_lock) {
         ASSERT_EQ(count_temp_files(dir), 0);
 }
 
+/* ATOMIC_FILE_SYNC_DIRECTORY_LATER: the directory is synced by
+ * atomic_file_sync_directories(), and until then the spare stays flocked,
+ * so that no writer (of another process either) writes into it in place
+ * while the disk may still name it as the file. A write of ours that would
+ * reuse it syncs first; the table syncs itself when full. */
+TEST(directory_synced_later_keeps_the_spare) {
+        char path[256], spare[300], error[256];
+        FileLock *l = NULL;
+        path_of(path, sizeof(path), "later");
+        snprintf(spare, sizeof(spare), "%s/.later.cce-certd-spare", dir);
+        (void) atomic_file_sync_directories();
+
+#define REPLACE_LATER(p, t) do {                                                                                 \
+                ASSERT_EQ(file_lock_acquire(p, &l, error, sizeof(error)), 0);                                     \
+                ASSERT_EQ(file_lock_replace_target(l, t, strlen(t), 0600, (uid_t) -1, (gid_t) -1,                \
+                                                   ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER,        \
+                                                   error, sizeof(error)), 0);                                     \
+                l = file_lock_release(l);                                                                        \
+        } while (0)
+
+        REPLACE_LATER(path, "v0");
+        ASSERT_EQ(atomic_file_unsynced(), 1u);
+        REPLACE_LATER(path, "v1");
+        ASSERT_EQ(atomic_file_unsynced(), 2u);
+        ino_t kept = inode_of(spare);
+
+        /* Held: nobody can take it, a writer of another process writes a
+         * new file instead. */
+        int fd = open(spare, O_RDONLY | O_CLOEXEC);
+        ASSERT(fd >= 0);
+        ASSERT(flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK);
+        close(fd);
+        pid_t child = fork();
+        ASSERT(child >= 0);
+        if (child == 0) {
+                FileLock *cl = NULL;
+                char e[256];
+                if (file_lock_acquire(path, &cl, e, sizeof(e)) < 0 ||
+                    file_lock_replace_target(cl, "other", 5, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, e,
+                                             sizeof(e)) < 0)
+                        _exit(1);
+                file_lock_release(cl);
+                _exit(inode_of(path) == kept ? 2 : 0);
+        }
+        int status;
+        ASSERT_EQ(waitpid(child, &status, 0), child);
+        ASSERT(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
+        _cleanup_free_ char *c = read_plain(path);
+        ASSERT_STREQ(c, "other");
+
+        /* Synced: given back. */
+        ASSERT_EQ(atomic_file_sync_directories(), 2u);
+        ASSERT_EQ(atomic_file_unsynced(), 0u);
+
+        /* Our own next write reuses the spare it kept, syncing first. */
+        REPLACE_LATER(path, "v2");
+        kept = inode_of(spare);
+        REPLACE_LATER(path, "v3");
+        ASSERT_EQ(inode_of(path), kept);
+        ASSERT_EQ(atomic_file_unsynced(), 1u);
+        _cleanup_free_ char *v3 = read_plain(path);
+        ASSERT_STREQ(v3, "v3");
+
+        /* The table is bounded: 300 files, at most 256 waiting. */
+        for (int i = 0; i < 300; i++) {
+                char many[300];
+                snprintf(many, sizeof(many), "%s/later-%d", dir, i);
+                REPLACE_LATER(many, "x");
+                ASSERT(atomic_file_unsynced() <= 256);
+        }
+#undef REPLACE_LATER
+        (void) atomic_file_sync_directories();
+        ASSERT_EQ(count_temp_files(dir), 0u);
+}
+
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(p);
 }
@@ -886,7 +962,7 @@ int main(int argc, char **argv) {
                 T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
                 T(crash_safety_under_lock), T(crash_safety_via_spare), T(replace_through_the_lock), T(replace_reuses_the_old_file),
                 T(concurrent_writers_under_lock), T(stale_lock_check_never_removes_a_lock_taken_meanwhile),
-                T(contended_writers_never_share_the_lock),
+                T(contended_writers_never_share_the_lock), T(directory_synced_later_keeps_the_spare),
                 T(write_via_spare),
         };
         int r;
