@@ -18,8 +18,10 @@ For each N it measures, as the median of --runs runs:
 and the fake service's own ceiling: clustercert calls/s it serves to a
 minimal client (curl over 1, 2, 4, 8 and 16 keep-alive connections, the
 best), so the daemon's throughput can be read as a share of it. The daemon
-runs with parallel-requests set to the best number of connections: the fake,
-one Python process, serves fewer calls/s the more requests it has at once.
+runs with parallel-requests one above the best number of connections (or
+--parallel): the fake, one Python process, serves fewer calls/s the more
+requests it has at once, and one request more keeps it as busy while the
+daemon writes an answer.
 
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 100,1000,10000
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 1000 --merge   # one shared file
@@ -32,6 +34,7 @@ import http.client
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import ssl
@@ -315,35 +318,40 @@ def main():
     ap.add_argument("--merge", action="store_true", help="all clusters merged into one kubeconfig (N up to ~1,500)")
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--ceiling-requests", type=int, default=5000)
+    ap.add_argument("--parallel", type=int, help="the daemon's parallel-requests (default: the fake's best p + 1)")
     args = ap.parse_args()
     daemon = os.path.abspath(args.daemon)
 
     rates = fake_ceiling(args.ceiling_requests, (1, 2, 4, 8, 16))
     parallel, ceiling = max(rates.items(), key=lambda item: item[1])
+    parallel = args.parallel or parallel + 1
     print(f"fake service ceiling: {ceiling:.0f} clustercert calls/s (curl, {args.ceiling_requests} requests over "
           f"p keep-alive connections, the best p; "
           + ", ".join(f"p={p}: {r:.0f}/s" for p, r in rates.items()) + ")")
-    print(f"the daemon runs with parallel-requests: {parallel} (the fake's best p)")
+    print(f"the daemon runs with parallel-requests: {parallel}" + ("" if args.parallel else " (the fake's best p + 1)"))
     print(f"{'N':>6} {'renew all':>10} {'renewals/s':>11} {'of ceiling':>10} {'CPU/1000':>9} {'peak RSS':>9} "
           f"{'calls/ren':>9} {'READY':>8} {'idle wakeups/min':>17} {'+watchdog':>10} {'steady/s':>9} {'of ceiling':>10} "
           f"{'CPU/1000':>9}")
     ok = True
-    parent = tempfile.TemporaryDirectory(prefix="cce-certd-bench-")
-    for n in [int(x) for x in args.sizes.split(",")]:
-        runs = [one_run(daemon, n, args.idle, args.merge, parallel, parent.name) for _ in range(args.runs)]
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        print(f"{n:>6} {med['renew_s']:>9.2f}s {med['renewals_per_s']:>11.0f} {med['renewals_per_s'] / ceiling:>9.0%} "
-              f"{med['cpu_ms_per_1000'] / 1000:>7.2f}ms {med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f} "
-              f"{med['ready_s'] * 1000:>6.0f}ms {med['idle_wakeups_per_min']:>17.1f} {med['idle_watchdog_wakeups_per_min']:>10.1f}"
-              + (f" {med['steady_per_s']:>9.0f} {med['steady_per_s'] / ceiling:>9.0%} "
-                 f"{med['steady_cpu_ms_per_1000'] / 1000:>7.2f}ms" if "steady_per_s" in med else ""),
-              flush=True)
-        ok = ok and med["calls_per_renewal"] == 1 and med["calls_after_restarts"] == 0 \
-            and med.get("steady_calls_per_renewal", 1) == 1
-    if os.environ.get("BENCH_KEEP"):
-        print(f"kept: {parent.name}")
-    else:
-        parent.cleanup()
+    # mkdtemp, not TemporaryDirectory: that one removes itself at exit, also with BENCH_KEEP.
+    parent = tempfile.mkdtemp(prefix="cce-certd-bench-")
+    try:
+        for n in [int(x) for x in args.sizes.split(",")]:
+            runs = [one_run(daemon, n, args.idle, args.merge, parallel, parent) for _ in range(args.runs)]
+            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            print(f"{n:>6} {med['renew_s']:>9.2f}s {med['renewals_per_s']:>11.0f} {med['renewals_per_s'] / ceiling:>9.0%} "
+                  f"{med['cpu_ms_per_1000'] / 1000:>7.2f}ms {med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f} "
+                  f"{med['ready_s'] * 1000:>6.0f}ms {med['idle_wakeups_per_min']:>17.1f} {med['idle_watchdog_wakeups_per_min']:>10.1f}"
+                  + (f" {med['steady_per_s']:>9.0f} {med['steady_per_s'] / ceiling:>9.0%} "
+                     f"{med['steady_cpu_ms_per_1000'] / 1000:>7.2f}ms" if "steady_per_s" in med else ""),
+                  flush=True)
+            ok = ok and med["calls_per_renewal"] == 1 and med["calls_after_restarts"] == 0 \
+                and med.get("steady_calls_per_renewal", 1) == 1
+    finally:
+        if os.environ.get("BENCH_KEEP"):
+            print(f"kept: {parent}")
+        else:
+            shutil.rmtree(parent, ignore_errors=True)
     if not ok:
         print("FAILED: not exactly one API call per renewal, or restarts made calls")
     return 0 if ok else 1
