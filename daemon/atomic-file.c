@@ -264,6 +264,21 @@ static int spare_take(const char *spare, const char *owner) {
         return fd;
 }
 
+/* Links the file fd has open to lock_path (through /proc/self/fd: also a
+ * file without a name). Returns fd, or -EEXIST when someone holds the lock
+ * or -ENOENT when it cannot be linked so (no /proc), fd closed then. */
+static int link_as_lock(int fd, const char *lock_path) {
+        char fd_path[64];
+
+        snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, fd_path, AT_FDCWD, lock_path, AT_SYMLINK_FOLLOW) < 0) {
+                int r = negative_errno();
+                close(fd);
+                return r == -EEXIST ? r : -ENOENT;
+        }
+        return fd;
+}
+
 /* Takes the lock by linking the spare to its name: no file created. The
  * very file opened is linked (through /proc/self/fd): the spare's name may
  * have been given to another file meanwhile (the last holder of the lock
@@ -273,17 +288,10 @@ static int spare_take(const char *spare, const char *owner) {
  * there is no spare to reuse (also when it lost its name, or where there is
  * no /proc). */
 static int lock_from_spare(const char *spare, const char *lock_path, const char *owner) {
-        char fd_path[64];
         int fd = spare_take(spare, owner);
         if (fd < 0)
                 return -ENOENT;
-        snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
-        if (linkat(AT_FDCWD, fd_path, AT_FDCWD, lock_path, AT_SYMLINK_FOLLOW) < 0) {
-                int r = negative_errno();
-                close(fd);
-                return r == -EEXIST ? r : -ENOENT;
-        }
-        return fd;
+        return link_as_lock(fd, lock_path);
 }
 
 /* DIR/.NAME.cce-certd-spare for target DIR/NAME. NULL when out of memory. */
@@ -297,9 +305,10 @@ static char *spare_name(const char *target) {
 }
 
 /* Takes the lock: from the target's spare when it can be reused, else by
- * creating the lock file whole, with owner already in it: written under a
- * temporary name (one that atomic_file_remove_leftovers() knows), then
- * linked into place, which fails when the lock exists. A lock of ours that a
+ * creating the lock file whole, with owner already in it: written as a file
+ * without a name (O_TMPFILE) or, where there are none, under a temporary
+ * name (one that atomic_file_remove_leftovers() knows), then linked into
+ * place, which fails when the lock exists. A lock of ours that a
  * SIGKILL left then always names its dead owner; an empty one would look
  * like kubectl's and hold the file for a minute. Its fd holds an flock from
  * the start, for as long as the lock is ours. Where there are no hard
@@ -315,6 +324,19 @@ static int lock_create(const char *target, const char *lock_path, const char *sp
         if (r != -ENOENT)
                 return r;
         const char *dir = dirname(copy1), *name = basename(copy2);
+        fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+                (void) flock(fd, LOCK_EX | LOCK_NB);  /* a new file: nobody else has it */
+                if (write_all(fd, owner, strlen(owner)) < 0) {
+                        r = negative_errno();
+                        close(fd);
+                        return r;
+                }
+                r = link_as_lock(fd, lock_path);
+                if (r != -ENOENT)
+                        return r;
+                fd = -1;
+        }
         /* The holder of the lock removes what killed writers left, which may
          * be our temporary file before it is linked: then once more. */
         for (int attempt = 0; attempt < 8 && r == -ENOENT; attempt++) {

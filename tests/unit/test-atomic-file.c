@@ -300,6 +300,35 @@ static bool in_mount_namespace(int (*f)(void)) {
                 }                                                                       \
         } while (0)
 
+/* Without /proc nothing can be linked through /proc/self/fd: neither a
+ * spare nor a file without a name (O_TMPFILE) becomes the lock; the lock is
+ * written under a temporary name and linked, and nothing is left. */
+static int without_proc(void) {
+        char path[256], lock_path[300], error[256], owner[64];
+        FileLock *l = NULL;
+        path_of(path, sizeof(path), "no-proc");
+        snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+        CHECK(1, mount("tmpfs", "/proc", "tmpfs", 0, "size=4k") == 0);
+        for (int i = 0; i < 3; i++) {
+                CHECK(2, file_lock_acquire(path, &l, error, sizeof(error)) == 0);
+                int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+                CHECK(3, fd >= 0);
+                ssize_t n = read(fd, owner, sizeof(owner) - 1);
+                close(fd);
+                CHECK(4, n > 0 && strncmp(owner, "cce-certd ", 10) == 0);
+                CHECK(5, file_lock_replace_target(l, "x", 1, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error,
+                                                  sizeof(error)) == 0);
+                l = file_lock_release(l);
+        }
+        CHECK(6, count_temp_files(dir) == 0);
+        CHECK(7, access(lock_path, F_OK) < 0);
+        return 0;
+}
+
+TEST(lock_without_proc) {
+        in_mount_namespace(without_proc);
+}
+
 static int full_disk(void) {
         char mnt[256], path[300], error[256], *data;
         size_t size;
@@ -957,7 +986,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 
 int main(int argc, char **argv) {
         static const TestCase tests[] = {
-                T(write_and_mode), T(resolve), T(locks), T(lock_always_names_its_owner),
+                T(write_and_mode), T(resolve), T(locks), T(lock_without_proc), T(lock_always_names_its_owner),
                 T(directory_in_the_way_and_missing_directory),
                 T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
                 T(crash_safety_under_lock), T(crash_safety_via_spare), T(replace_through_the_lock), T(replace_reuses_the_old_file),
