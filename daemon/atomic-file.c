@@ -121,17 +121,17 @@ FileLock *file_lock_release(FileLock *l) {
         return NULL;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
-        const char *p = data;
-        while (size > 0) {
-                ssize_t n = write(fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
+/* Writes data over the start of fd's file (a new file, or one whose old
+ * contents are overwritten). */
+static int write_from_start(int fd, const void *data, size_t size) {
+        for (size_t done = 0; done < size;) {
+                ssize_t n = pwrite(fd, (const char *) data + done, size - done, (off_t) done);
+                if (n < 0 && errno != EINTR)
                         return negative_errno();
-                }
-                p += n;
-                size -= (size_t) n;
+                if (n == 0)
+                        return -EIO;
+                if (n > 0)
+                        done += (size_t) n;
         }
         return 0;
 }
@@ -257,7 +257,7 @@ static int spare_take(const char *spare, const char *owner) {
                 flocked = flock(fd, LOCK_EX | LOCK_NB) == 0;
         if (!flocked || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
             lstat(spare, &named) < 0 || named.st_ino != st.st_ino || named.st_dev != st.st_dev ||
-            !nobody_else_has_open(fd) || write_all(fd, owner, strlen(owner)) < 0) {
+            !nobody_else_has_open(fd) || write_from_start(fd, owner, strlen(owner)) < 0) {
                 close(fd);
                 return -1;
         }
@@ -314,6 +314,13 @@ static char *spare_name(const char *target) {
  * the start, for as long as the lock is ours. Where there are no hard
  * links, created in place. Returns an fd of the lock, or -errno (-EEXIST:
  * held by someone). */
+/* A new lock file (nobody else has it yet) takes its flock and names its
+ * owner. */
+static int lock_claim(int fd, const char *owner) {
+        (void) flock(fd, LOCK_EX | LOCK_NB);
+        return write_from_start(fd, owner, strlen(owner));
+}
+
 static int lock_create(const char *target, const char *lock_path, const char *spare, const char *owner) {
         _cleanup_free_ char *copy1 = strdup(target), *copy2 = strdup(target), *tmp = NULL;
         int fd = -1, r;
@@ -326,9 +333,8 @@ static int lock_create(const char *target, const char *lock_path, const char *sp
         const char *dir = dirname(copy1), *name = basename(copy2);
         fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
         if (fd >= 0) {
-                (void) flock(fd, LOCK_EX | LOCK_NB);  /* a new file: nobody else has it */
-                if (write_all(fd, owner, strlen(owner)) < 0) {
-                        r = negative_errno();
+                r = lock_claim(fd, owner);
+                if (r < 0) {
                         close(fd);
                         return r;
                 }
@@ -349,8 +355,7 @@ static int lock_create(const char *target, const char *lock_path, const char *sp
                 fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0)
                         return negative_errno();
-                (void) flock(fd, LOCK_EX | LOCK_NB);  /* a new file: nobody else has it */
-                r = write_all(fd, owner, strlen(owner));
+                r = lock_claim(fd, owner);
                 if (r >= 0)
                         r = link(tmp, lock_path) < 0 ? negative_errno() : 0;
                 unlink(tmp);
@@ -361,8 +366,7 @@ static int lock_create(const char *target, const char *lock_path, const char *sp
                 fd = open(lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0)
                         return negative_errno();
-                (void) flock(fd, LOCK_EX | LOCK_NB);
-                (void) write_all(fd, owner, strlen(owner));
+                (void) lock_claim(fd, owner);
                 return fd;
         }
         if (r < 0) {
@@ -530,16 +534,7 @@ static int fill(int fd, const char *path, const void *data, size_t size, mode_t 
                                     "cannot give %s to owner %d group %d: %m", path, (int) uid, (int) gid);
                 metadata_changed = true;
         }
-        r = 0;
-        for (size_t done = 0; done < size && r >= 0;) {
-                ssize_t n = pwrite(fd, (const char *) data + done, size - done, (off_t) done);
-                if (n < 0 && errno != EINTR)
-                        r = negative_errno();
-                else if (n == 0)
-                        r = -EIO;
-                else if (n > 0)
-                        done += (size_t) n;
-        }
+        r = write_from_start(fd, data, size);
         if (r >= 0 && (uint64_t) st.st_size > size && ftruncate(fd, (off_t) size) < 0)
                 r = negative_errno();
         if (r < 0) {

@@ -102,8 +102,9 @@ int kubeconfig_describe(const ClusterConfig *cl, const char *old_text, size_t ol
 
 /* Lock, read, render, and replace the file if the content changed (durably:
  * fsync of the file; its directory is synced by the caller's next
- * atomic_file_sync_directories(), once for a batch). With remove_leftovers, first removes what
- * killed writers left in its directory (see atomic_file_remove_leftovers()).
+ * atomic_file_sync_directories(), once for a batch). With remove_leftovers,
+ * first removes what killed writers left in its directory (see
+ * atomic_file_remove_leftovers()).
  * Returns 1 when written, 0 when nothing changed, or a negative errno with
  * error set (-EAGAIN: locked by someone else, try again soon). */
 int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool remove_leftovers, bool *ret_insecure,
