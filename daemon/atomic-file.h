@@ -1,114 +1,105 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Replacing a file so that no reader and no crash ever sees a partial one:
- * lock (kubectl's "<file>.lock" convention, created O_EXCL, plus flock),
- * temporary file in the same directory created O_EXCL with the final mode
- * and owner, write, fsync, rename over the file, fsync the directory. On any
- * error the old file is untouched and the temporary file is gone.
+/* Replacing a file so that no reader and no crash ever sees a partial one,
+ * and no other local user can turn the write. One protocol:
  *
- * Under a lock, the lock file itself serves as the temporary file
- * (file_lock_replace_target()), and the old file is kept as the spare
- * ".NAME.cce-certd-spare" that the next replacement links into place as its
- * lock: no file created or removed per replacement. That matters at
- * thousands of renewals: on ext4 without a journal, each file created skips
- * over the inodes deleted in the last half minute or so, a cost that grows
- * with the rate of replacements.
+ *   1. resolve the path safely (safe-path.h): its directory, open and
+ *      checked, and the name in it; everything below is relative to that fd;
+ *   2. lock (kubeconfigs): kubectl's NAME.lock, made whole with "cce-certd
+ *      PID" in it as a file without a name (O_TMPFILE), flocked for as long
+ *      as it is ours, then linked into place, which fails while it exists;
+ *   3. the new file: O_TMPFILE in the directory (no name anyone could have
+ *      made or linked), flocked, its final owner and mode set on the fd,
+ *      data, fsync;
+ *   4. linked as .NAME.cce-certd-RANDOM, renamed over NAME, the directory
+ *      synced (at once, or once for a batch with
+ *      ATOMIC_FILE_SYNC_DIRECTORY_LATER);
+ *   5. the lock removed.
+ *
+ * No file is reused, none is kept beside the target, and nothing is hard
+ * linked to the new file but its one name. A crash leaves the old file or
+ * the new one, and at most the lock (its owner named and no longer flocking
+ * it) and a .NAME.cce-certd-RANDOM that nobody flocks: atomic_file_sweep()
+ * removes both, at start and at writes.
  *
  * Every function that can fail returns a negative errno and, where it takes
- * one, fills error with a sentence naming the file and what to do. */
+ * one, fills error with a sentence naming the file and what is wrong. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-/* A stale lock (its writer died, or it is older than this) is removed. */
+#include "safe-path.h"
+
+/* A lock left by kubectl (empty) is taken as stale after this long. */
 #define FILE_LOCK_STALE_SEC 60
+
+/* Reads a whole file (at most max bytes: -EFBIG beyond) at a path resolved
+ * safely. -ENOENT when it does not exist; -EISDIR for a directory, -EBADF
+ * for something else than a regular file; -SAFE_PATH_REFUSED (error says
+ * why) for a path another user could turn. The buffer is NUL-terminated and
+ * allocated so that it can be freed with free_wiped(). error may be NULL. */
+int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size, char *error, size_t error_size);
+/* The same for the file name in the directory dir_fd. */
+int atomic_file_read_at(int dir_fd, const char *name, size_t max, char **ret, size_t *ret_size);
+
+typedef enum AtomicFileFlags {
+        ATOMIC_FILE_DURABLE = 1 << 0,   /* fsync the file and its directory: kept across a power loss */
+        /* With ATOMIC_FILE_DURABLE: the directory is synced later, by
+         * atomic_file_sync_directories(), once for all the replacements
+         * made there meanwhile. */
+        ATOMIC_FILE_SYNC_DIRECTORY_LATER = 1 << 1,
+} AtomicFileFlags;
+
+/* Replaces the file at path (resolved safely) with data, steps 1, 3 and 4
+ * (no lock: for the daemon's own files). uid/gid (uid_t) -1 / (gid_t) -1
+ * keep the process's own. On error the old file is untouched and nothing is
+ * left. */
+int atomic_file_write(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
+                      AtomicFileFlags flags, char *error, size_t error_size);
+
+/* Syncs the directories of the replacements made with
+ * ATOMIC_FILE_SYNC_DIRECTORY_LATER since the last call, each once; a failure
+ * is logged. Returns how many directories were waiting. */
+size_t atomic_file_sync_directories(void);
+/* How many directories wait to be synced. */
+size_t atomic_file_unsynced(void);
 
 typedef struct FileLock FileLock;
 
-/* The file a path names: symlinks followed (also for a file that does not
- * exist yet, through its directory). -ENOENT when the directory is missing,
- * -ELOOP for a dangling or looping symlink. */
-int atomic_file_resolve(const char *path, char **ret, char *error, size_t error_size);
-
-/* Takes "<target>.lock" and an flock on the target when it exists.
- * -EAGAIN (with error set) when another process holds it. The lock is the
- * target's spare when it can be reused: a regular file with no other name
- * that nobody else has open (a write lease is granted, given back at once)
- * or flocked; otherwise a new file. */
-int file_lock_acquire(const char *target, FileLock **ret, char *error, size_t error_size);
-/* Releases and removes the lock; accepts NULL; returns NULL. */
+/* Resolves path safely and takes NAME.lock in its directory (step 2), and
+ * an flock on NAME when it exists (other programs may flock it).
+ * A stale lock is removed first: one of a cce-certd that is gone (its flock
+ * free, or its pid dead), or an empty one (kubectl's) older than
+ * FILE_LOCK_STALE_SEC; it is judged and removed under its flock. -EAGAIN
+ * (with error set) when someone else holds it. */
+int file_lock_acquire(const char *path, FileLock **ret, char *error, size_t error_size);
+/* Removes the lock (if it is still ours); accepts NULL; returns NULL. */
 FileLock *file_lock_release(FileLock *l);
 static inline void file_lock_releasep(FileLock **l) {
         file_lock_release(*l);
 }
-
-/* Reads a whole file (at most max bytes: -EFBIG beyond). -ENOENT when it
- * does not exist; -EISDIR for a directory. The buffer is NUL-terminated and
- * allocated so that it can be freed with free_wiped(). */
-int atomic_file_read(const char *path, size_t max, char **ret, size_t *ret_size);
-
-/* The same, holding a shared flock while reading: for files written with
- * atomic_file_write_via_spare(), whose old contents are overwritten later. */
-int atomic_file_read_locked(const char *path, size_t max, char **ret, size_t *ret_size);
-
-/* Removes the temporary files that killed writers left in target's
- * directory (".NAME.cce-certd-*", for any NAME; a spare only when NAME is
- * gone): one pass over the
- * directory, so callers do it once per directory and run, not per write (a
- * writer of this process never leaves one; a concurrent writer of another
- * process whose file goes fails its rename and tries again). Returns how
- * many were removed. */
-int atomic_file_remove_leftovers(const char *target);
-
-typedef enum AtomicFileFlags {
-        ATOMIC_FILE_DURABLE = 1 << 0,   /* fsync the file and its directory: kept across a power loss */
-        /* With ATOMIC_FILE_DURABLE, in file_lock_replace_target(): the
-         * directory is synced later, by atomic_file_sync_directories(), once
-         * for all the replacements made there meanwhile. */
-        ATOMIC_FILE_SYNC_DIRECTORY_LATER = 1 << 1,
-} AtomicFileFlags;
-
-/* Syncs the directories of the replacements made with
- * ATOMIC_FILE_SYNC_DIRECTORY_LATER since the last call, each once; a failure
- * is logged. Until then each such replacement keeps its old file (the
- * spare) open and flocked, so that no writer writes into it in place while
- * the disk may still name it as the file; a replacement that would reuse
- * one syncs them all first, as does the 257th. Returns how many
- * replacements were waiting. */
-size_t atomic_file_sync_directories(void);
-/* How many replacements wait for their directory to be synced. */
-size_t atomic_file_unsynced(void);
-
-/* Replaces target with data: temp file, rename (atomic for readers and
- * against crashes of the writer), and with ATOMIC_FILE_DURABLE fsync before
- * the rename and of the directory after it. uid/gid (uid_t) -1 / (gid_t) -1
- * keep the process's own. */
-int atomic_file_write(const char *target, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
+/* The locked file's path as resolved, for messages (borrowed). */
+const char *file_lock_path(const FileLock *l);
+/* Reads the locked file (the one flocked), as atomic_file_read_at(). */
+int file_lock_read(FileLock *l, size_t max, char **ret, size_t *ret_size);
+/* Replaces the locked file with data (steps 3 and 4). On error the file is
+ * untouched, nothing is left, and the lock still held. -EAGAIN when the
+ * lock was taken from us meanwhile (removed by hand). */
+int file_lock_replace(FileLock *l, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
                       AtomicFileFlags flags, char *error, size_t error_size);
 
-/* Replaces target with data, as atomically for readers and against crashes
- * as atomic_file_write() but without creating a file each time, for files
- * rewritten often (the daemon's state): data goes into spare (created when
- * missing), which is then exchanged with target (renameat2
- * RENAME_EXCHANGE), so that the old contents become the next spare. Where
- * exchanging is not supported, or there is no target yet, spare is renamed
- * over target. Not durable. Read it with atomic_file_read_locked(): a spare
- * that another writer or a reader holds (flock) is not touched, a new file
- * is written instead. */
-int atomic_file_write_via_spare(const char *target, const char *spare, const void *data, size_t size, mode_t mode,
-                                char *error, size_t error_size);
+/* Removes what crashed writers of this user left in the directory of path:
+ * NAME.lock files of a cce-certd that is gone (judged as above), and
+ * regular files named .NAME.cce-certd-* owned by the daemon's user that no
+ * one flocks (a writer flocks its new file from before it has a name until
+ * it is renamed; earlier versions' .NAME.cce-certd-spare files too). One
+ * pass over the directory. Returns how many files were removed, or a
+ * negative errno (the directory cannot be resolved or listed). */
+int atomic_file_sweep(const char *path, char *error, size_t error_size);
 
-/* Like atomic_file_write() for the target that l locks, through the lock
- * file: it gets mode, owner and data (and with ATOMIC_FILE_DURABLE an
- * fsync) while its flock keeps it ours, then is exchanged with the target
- * (renameat2 RENAME_EXCHANGE), and the old target, now under the lock's
- * name, is renamed to the spare, which releases kubectl's lock
- * (file_lock_release() then only drops the flocks). The old target is
- * removed instead when it has another name (a hard link keeps it) or is not
- * the file that was locked; with no target yet, or where exchanging is not
- * supported, the lock is renamed over the target. On error the target is
- * untouched and the lock still held. */
-int file_lock_replace_target(FileLock *l, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
-                             AtomicFileFlags flags, char *error, size_t error_size);
+/* What a lock at path + ".lock" says, for --status: 0 when there is none;
+ * 1 with a sentence in text when one is there (whose, and whether it is
+ * stale and would be removed). */
+int file_lock_describe(const char *path, char *text, size_t text_size);

@@ -116,6 +116,9 @@ int hook_start(sd_event *event, char *const argv[], char *const extra_env[], uin
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        /* Nothing of the daemon's but stdin, stdout and stderr: not its API
+         * connections (libcurl's sockets are not close-on-exec), not its files. */
+        posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
         r = posix_spawn(&h->pid, argv[0], &fa, &attr, argv, env);
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);

@@ -19,6 +19,7 @@ static const char *const state_names[_KUBECONFIG_STATE_MAX] = {
         [KUBECONFIG_NOT_OURS] = "not-ours",
         [KUBECONFIG_MISMATCH] = "mismatch",
         [KUBECONFIG_BAD_CERTIFICATE] = "bad-certificate",
+        [KUBECONFIG_REFUSED] = "refused",
 };
 
 const char *kubeconfig_state_to_string(KubeconfigState s) {
@@ -89,6 +90,7 @@ static void set_state(KubeconfigStatus *st, KubeconfigState s, const char *forma
 struct KubeconfigReading {
         char *path;
         int read_error;                 /* negative errno from reading, or 0 */
+        char read_reason[320];          /* why, when the path was refused or cannot be resolved */
         bool empty;
         YamlNode *root;                 /* NULL when empty or unparsable */
         YamlError parse_error;
@@ -119,6 +121,11 @@ static void inspect_reading(const ClusterConfig *cl, const KubeconfigReading *re
         *st = (KubeconfigStatus) {};
         if (reading->read_error == -ENOENT)
                 return set_state(st, KUBECONFIG_MISSING, "%s does not exist", cl->kubeconfig);
+        if (reading->read_error == -SAFE_PATH_REFUSED)
+                return set_state(st, KUBECONFIG_REFUSED, "refusing to use %s: %s", cl->kubeconfig,
+                                 reading->read_reason);
+        if (reading->read_error < 0 && reading->read_reason[0])
+                return set_state(st, KUBECONFIG_UNREADABLE, "cannot read %s: %s", cl->kubeconfig, reading->read_reason);
         if (reading->read_error < 0)
                 return set_state(st, KUBECONFIG_UNREADABLE, "cannot read %s: %s", cl->kubeconfig,
                                  reading->read_error == -EFBIG ? "larger than 4 MiB" :
@@ -204,7 +211,8 @@ void kubeconfig_inspect_shared(const ClusterConfig *cl, KubeconfigReading **cach
                         *st = (KubeconfigStatus) {};
                         return set_state(st, KUBECONFIG_UNREADABLE, "cannot read %s: out of memory", cl->kubeconfig);
                 }
-                r->read_error = atomic_file_read(cl->kubeconfig, KUBECONFIG_FILE_MAX, &text, &size);
+                r->read_error = atomic_file_read(cl->kubeconfig, KUBECONFIG_FILE_MAX, &text, &size, r->read_reason,
+                                                 sizeof(r->read_reason));
                 if (r->read_error >= 0) {
                         r->read_error = 0;
                         reading_parse(r, text, size);
@@ -616,7 +624,6 @@ static int fail_rest(KubeconfigWrite *w, size_t n, int r, const char *error) {
 }
 
 int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers) {
-        _cleanup_free_ char *target = NULL;
         _cleanup_(file_lock_releasep) FileLock *lock = NULL;
         _cleanup_free_wiped_ char *old = NULL, *new = NULL;
         _cleanup_(yaml_node_freep) YamlNode *root = NULL;
@@ -634,16 +641,13 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers) 
                 w[i].error[0] = 0;
         }
 
-        r = atomic_file_resolve(first->kubeconfig, &target, error, sizeof(error));
-        if (r < 0)
-                return fail_rest(w, n, r, error);
-        r = file_lock_acquire(target, &lock, error, sizeof(error));
+        r = file_lock_acquire(first->kubeconfig, &lock, error, sizeof(error));
         if (r < 0)
                 return fail_rest(w, n, r, error);
         if (remove_leftovers)
-                (void) atomic_file_remove_leftovers(target);
+                (void) atomic_file_sweep(first->kubeconfig, NULL, 0);
 
-        r = atomic_file_read(target, KUBECONFIG_FILE_MAX, &old, &old_size);
+        r = file_lock_read(lock, KUBECONFIG_FILE_MAX, &old, &old_size);
         if (r == -EISDIR)
                 snprintf(error, sizeof(error), "%s is a directory", first->kubeconfig);
         else if (r < 0 && r != -ENOENT)
@@ -675,7 +679,7 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers) 
         if (old && old_size == new_size && memcmp(old, new, new_size) == 0)
                 r = 0;
         else {
-                r = file_lock_replace_target(lock, new, new_size, first->file_mode, first->uid, first->gid,
+                r = file_lock_replace(lock, new, new_size, first->file_mode, first->uid, first->gid,
                                              ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER, error,
                                              sizeof(error));
                 if (r < 0)
@@ -702,24 +706,46 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
 
 /* ---- dry run ------------------------------------------------------------ */
 
-static void redact_data(YamlNode *n) {
-        if (!n || n->type == YAML_TREE_SCALAR)
+static void redact_scalar(YamlNode *n) {
+        free_wiped(n->value);
+        n->value = strdup("REDACTED");
+        n->length = n->value ? 8 : 0;
+}
+
+/* Every scalar below n (all), or those of secret-bearing fields: any
+ * "*-data", "token", "password", an auth-provider's "config" and the values
+ * of an exec plugin's "env". owner is the key n is the value of. */
+static void redact_secrets(YamlNode *n, const char *owner, bool all) {
+        if (!n)
                 return;
+        if (n->type == YAML_TREE_SCALAR) {
+                if (all && !yaml_node_is_null(n))
+                        redact_scalar(n);
+                return;
+        }
         for (size_t i = 0; i < n->n_children; i++) {
                 YamlNode *child = n->children[i];
-                if (n->type == YAML_TREE_MAPPING && i % 2 == 1) {
-                        const char *key = n->children[i - 1]->value;
-                        size_t kl = key ? strlen(key) : 0;
-                        if (child->type == YAML_TREE_SCALAR && kl > 5 && strcmp(key + kl - 5, "-data") == 0) {
-                                free_wiped(child->value);
-                                child->value = strdup("REDACTED");
-                                child->length = child->value ? 8 : 0;
-                                if (!child->value)
-                                        child->length = 0;
+                if (n->type != YAML_TREE_MAPPING) {
+                        /* An item of exec's env: {name: ..., value: ...}. */
+                        bool env = owner && strcmp(owner, "env") == 0;
+                        if (env && child->type == YAML_TREE_MAPPING) {
+                                redact_secrets(yaml_mapping_get(child, "value"), NULL, true);
                                 continue;
                         }
+                        redact_secrets(child, NULL, all);
+                        continue;
                 }
-                redact_data(child);
+                if (i % 2 == 0)
+                        continue;
+                const char *key = n->children[i - 1]->value ?: "";
+                size_t kl = strlen(key);
+                bool secret = all || (kl > 5 && strcmp(key + kl - 5, "-data") == 0) || strcmp(key, "token") == 0 ||
+                        strcmp(key, "password") == 0 ||
+                        (strcmp(key, "config") == 0 && owner && strcmp(owner, "auth-provider") == 0);
+                if (strcmp(key, "env") == 0 && owner && strcmp(owner, "exec") == 0)
+                        redact_secrets(child, "env", false);
+                else
+                        redact_secrets(child, key, secret);
         }
 }
 
@@ -790,11 +816,11 @@ int kubeconfig_describe(const ClusterConfig *cl, const char *old_text, size_t ol
         else
                 fprintf(out, "  current-context: %s (was %s)\n", after ?: "-", before ?: "none");
 
-        redact_data(new);
+        redact_secrets(new, NULL, false);
         r = yaml_tree_emit(new, &redacted, &size);
         if (r < 0)
                 return r;
-        fputs("kubeconfig that would be written (key and certificate data redacted):\n", out);
+        fputs("kubeconfig that would be written (keys, certificates, tokens, passwords and other secrets redacted):\n", out);
         fputs(redacted, out);
         return 0;
 }

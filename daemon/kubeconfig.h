@@ -38,6 +38,7 @@ typedef enum KubeconfigState {
         KUBECONFIG_NOT_OURS,            /* entries with our names that cce-certd did not write */
         KUBECONFIG_MISMATCH,            /* ours, but for another cluster id, endpoint or entry names */
         KUBECONFIG_BAD_CERTIFICATE,     /* our entries, but the certificate does not parse */
+        KUBECONFIG_REFUSED,             /* its path could be turned by another user (safe-path.h) */
         _KUBECONFIG_STATE_MAX,
 } KubeconfigState;
 
@@ -103,8 +104,8 @@ int kubeconfig_describe(const ClusterConfig *cl, const char *old_text, size_t ol
 /* Lock, read, render, and replace the file if the content changed (durably:
  * fsync of the file; its directory is synced by the caller's next
  * atomic_file_sync_directories(), once for a batch). With remove_leftovers,
- * first removes what killed writers left in its directory (see
- * atomic_file_remove_leftovers()).
+ * first removes what crashed writers left in its directory (see
+ * atomic_file_sweep()).
  * Returns 1 when written, 0 when nothing changed, or a negative errno with
  * error set (-EAGAIN: locked by someone else, try again soon). */
 int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool remove_leftovers, bool *ret_insecure,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,9 @@ int main(int argc, char *argv[]) {
         int r;
 
         log_setup();
+        /* No core dump, no ptrace by other processes of this user, /proc/PID
+         * files owned by root: this process holds private keys and secrets. */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
         r = parse_argv(argc, argv);
         if (r > 0 && (arg_action == ACTION_ONCE || arg_action == ACTION_RUN))

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "atomic-file.h"
 #include "parse-value.h"
+#include "safe-path.h"
 #include "schedule.h"
 #include "secure-memory.h"
 #include "state.h"
@@ -728,10 +729,10 @@ static void describe_pending(Manager *m, Cluster *c) {
         char error[768];
         int r;
 
-        r = atomic_file_read(c->config->kubeconfig, KUBECONFIG_FILE_MAX, &old, &old_size);
+        r = atomic_file_read(c->config->kubeconfig, KUBECONFIG_FILE_MAX, &old, &old_size, error, sizeof(error));
         if (r < 0 && r != -ENOENT)
                 log_warning("%s: cannot read %s: %s; showing the file as if it were new.", c->config->name,
-                            c->config->kubeconfig, strerror(-r));
+                            c->config->kubeconfig, r == -SAFE_PATH_REFUSED ? error : strerror(-r));
         r = kubeconfig_render(c->config, c->pending, old, old_size, &new, &new_size, NULL, error, sizeof(error));
         if (r < 0) {
                 log_error("%s: the file would not be written: %s", c->config->name, error);
@@ -965,6 +966,41 @@ static void on_call_done(CceCall *call, CceResult *result, void *userdata) {
         dispatch(m);
 }
 
+/* A kubeconfig whose path was refused (another user could turn it): looked
+ * at again when it is due, and while it is still refused, no certificate
+ * is asked for; it is a write failure, retried with backoff. Returns true
+ * when it is still refused. */
+static bool path_still_refused(Manager *m, Cluster *c) {
+        KubeconfigStatus file;
+        LogContext ctx;
+        char when[32], message[400];
+
+        kubeconfig_inspect(c->config, &file);
+        c->file = (FileStatus) {
+                .state = file.state,
+                .certificate = { file.certificate.not_before, file.certificate.not_after },
+        };
+        if (file.state != KUBECONFIG_REFUSED)
+                return false;
+        c->write_failures++;
+        ApiError e = { .klass = API_ERROR_TRANSIENT };
+        c->state.next_attempt = sched_retry_time(now_realtime_ceil(m), c->write_failures, &e, 0, random_u64());
+        c->state.failures = MAX(c->state.failures, 1u);
+        c->state.last_error_class = API_ERROR_TRANSIENT;
+        snprintf(message, sizeof(message), "writing the kubeconfig failed: %.300s", file.reason);
+        state_set_text(&c->state.last_error, message);
+        save_state(m, c);
+        schedule(m, c);
+        log_context(c, 0, &ctx);
+        ctx.error_class = "write";
+        log_cluster(c, LOG_ERR, MESSAGE_ID_WRITE_FAILED, &ctx, NULL, NULL, NULL,
+                    "%s: %s; no certificate is asked for until that is fixed; will look again at %s.",
+                    c->config->name, file.reason, format_iso8601_utc(c->due, when));
+        status_changed(m);
+        once_finished(m, c, true);
+        return true;
+}
+
 static void start_renewal(Manager *m, Cluster *c) {
         ApiError e = {};
         int r;
@@ -974,6 +1010,8 @@ static void start_renewal(Manager *m, Cluster *c) {
                 write_pending(m, c);
                 return;
         }
+        if (c->file.state == KUBECONFIG_REFUSED && path_still_refused(m, c))
+                return;
         r = cce_call_start(m->client, c->config, on_call_done, c, &c->call, &e);
         if (r < 0) {
                 if (e.klass == API_ERROR_NONE)
@@ -1143,19 +1181,34 @@ static int compare_by_directory(const void *a, const void *b) {
         return r != 0 ? r : lx < ly ? -1 : lx > ly;
 }
 
-/* Temporary files that killed writers left are removed once per directory
- * and configuration, by the first write of one of its clusters: one pass
- * over each directory, not one per write (which grows with the clusters
- * that share it). */
-static void mark_directory_sweeps(Manager *m) {
+/* Removes what crashed writers left in the directory of path (stale locks
+ * of ours, unfinished new files: see atomic_file_sweep()). */
+static void sweep_directory(const char *path) {
+        int n = atomic_file_sweep(path, NULL, 0);
+        if (n > 0) {
+                const char *slash = strrchr(path, '/');
+                log_info("Removed %d file%s that a crashed cce-certd left in %.*s (a lock, or an unfinished "
+                         "kubeconfig).", n, n == 1 ? "" : "s", (int) (slash - path), path);
+        }
+}
+
+/* What crashed writers left is removed from every directory of a
+ * kubeconfig when a configuration is taken (at start, so that a lock left
+ * by a crash never blocks kubectl, and at reloads), and again by the first
+ * write there: one pass over each directory, not one per cluster or per
+ * write (which would grow with the clusters that share it). */
+static void sweep_directories(Manager *m) {
         _cleanup_free_ Cluster **by_dir = NULL;
 
         if (m->n_clusters == 0 || !(by_dir = malloc(m->n_clusters * sizeof(Cluster *))))
                 return;
         memcpy(by_dir, m->clusters, m->n_clusters * sizeof(Cluster *));
         qsort(by_dir, m->n_clusters, sizeof(Cluster *), compare_by_directory);
-        for (size_t i = 0; i < m->n_clusters; i++)
+        for (size_t i = 0; i < m->n_clusters; i++) {
                 by_dir[i]->sweeps_directory = i == 0 || compare_by_directory(&by_dir[i - 1], &by_dir[i]) != 0;
+                if (by_dir[i]->sweeps_directory && !m->options.dry_run)
+                        sweep_directory(by_dir[i]->config->kubeconfig);
+        }
 }
 
 static int compare_kubeconfig_paths(const void *a, const void *b, void *userdata) {
@@ -1226,13 +1279,17 @@ static int adopt_config(Manager *m, Config *config) {
         }
         /* Clusters that went away or were replaced. */
         for (size_t i = 0; i < n_old; i++)
-                if (!old[i]->kept)
+                if (!old[i]->kept) {
+                        /* Its kubeconfig stays (it may still be used); nothing else of ours beside it. */
+                        if (!m->options.dry_run)
+                                sweep_directory(old[i]->config->kubeconfig);
                         cluster_free(old[i]);
+                }
         free(old);
         qsort(list, config->n_clusters, sizeof(Cluster *), cluster_compare);
         m->clusters = list;
         m->n_clusters = config->n_clusters;
-        mark_directory_sweeps(m);
+        sweep_directories(m);
         for (size_t i = 0; i < m->n_clusters; i++) {
                 m->clusters[i]->kept = false;
                 if (m->clusters[i]->phase == PHASE_WAITING)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -57,26 +58,22 @@ static int state_path(const char *dir, const char *name, char **ret) {
         return asprintf(ret, "%s/clusters/%s.json", dir, name) < 0 ? -ENOMEM : 0;
 }
 
-/* DIR/.NAME.spare for DIR/NAME: the file that the next write fills and
- * exchanges with the state file, rewritten rather than created for each
- * renewal (see atomic_file_write_via_spare()). */
-static int spare_path(const char *path, char **ret) {
+/* Atomic, not durable: after a power loss an old or unreadable state only
+ * means the kubeconfig is read afresh (fsyncs cost throughput). */
+static int write_state_file(const char *path, const void *data, size_t size, char *error, size_t error_size) {
+        return atomic_file_write(path, data, size, 0600, (uid_t) -1, (gid_t) -1, 0, error, error_size);
+}
+
+/* Earlier versions kept DIR/.NAME.spare beside each state file. */
+static void remove_legacy_spare(const char *path) {
+        _cleanup_free_ char *spare = NULL;
         const char *slash = strrchr(path, '/');
-        return asprintf(ret, "%.*s/.%s.spare", (int) (slash - path), path, slash + 1) < 0 ? -ENOMEM : 0;
+        if (asprintf(&spare, "%.*s/.%s.spare", (int) (slash - path), path, slash + 1) >= 0)
+                (void) unlink(spare);
 }
 
-static int write_via_spare(const char *path, const void *data, size_t size, char *error, size_t error_size) {
-        _cleanup_free_ char *spare = NULL;
-        if (spare_path(path, &spare) < 0)
-                return -ENOMEM;
-        return atomic_file_write_via_spare(path, spare, data, size, 0600, error, error_size);
-}
-
-static int remove_with_spare(const char *path) {
-        _cleanup_free_ char *spare = NULL;
-        if (spare_path(path, &spare) < 0)
-                return -ENOMEM;
-        (void) unlink(spare);
+static int remove_state_file(const char *path) {
+        remove_legacy_spare(path);
         return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
 }
 
@@ -99,7 +96,7 @@ static int read_object(const char *path, JsonNode **ret) {
         size_t size;
         int r;
 
-        r = atomic_file_read_locked(path, STATE_FILE_MAX, &text, &size);
+        r = atomic_file_read(path, STATE_FILE_MAX, &text, &size, NULL, 0);
         if (r < 0)
                 return r;
         if (json_parse(text, size, ret, why, sizeof(why)) < 0)
@@ -185,18 +182,37 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
                 yajl_gen_free(g);
                 return error_printf(error, error_size, -EINVAL, "cannot format the state of %s", name);
         }
-        /* Atomic, not durable: after a power loss an old or unreadable state
-         * only means the kubeconfig is read afresh (fsyncs cost throughput). */
-        r = write_via_spare(path, buf, len, error, error_size);
+        r = write_state_file(path, buf, len, error, error_size);
         yajl_gen_free(g);
         return r;
 }
 
+/* What a crashed daemon left (atomic_file_sweep()), and the spares of
+ * earlier versions (.NAME.json.spare). */
 int state_remove_leftovers(const char *dir) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/clusters/any", dir) < 0)
+        _cleanup_free_ char *sub = NULL, *any = NULL;
+        struct dirent *e;
+        DIR *d;
+        int n;
+
+        if (asprintf(&sub, "%s/clusters", dir) < 0 || asprintf(&any, "%s/any", sub) < 0)
                 return -ENOMEM;
-        return atomic_file_remove_leftovers(path);
+        n = atomic_file_sweep(any, NULL, 0);
+        if (n < 0)
+                return n;
+        d = opendir(sub);
+        while (d && (e = readdir(d))) {
+                size_t len = strlen(e->d_name);
+                if (e->d_name[0] == '.' && len > 11 && strcmp(e->d_name + len - 11, ".json.spare") == 0 &&
+                    unlinkat(dirfd(d), e->d_name, 0) == 0)
+                        n++;
+        }
+        if (d)
+                closedir(d);
+        _cleanup_free_ char *in_flight = NULL;
+        if (asprintf(&in_flight, "%s/in-flight.json", dir) >= 0)
+                remove_legacy_spare(in_flight);
+        return n;
 }
 
 int state_remove(const char *dir, const char *name) {
@@ -204,7 +220,7 @@ int state_remove(const char *dir, const char *name) {
         int r = state_path(dir, name, &path);
         if (r < 0)
                 return r;
-        return remove_with_spare(path);
+        return remove_state_file(path);
 }
 
 /* ---- requests in flight ---------------------------------------------------- */
@@ -237,7 +253,7 @@ int state_save_in_flight(const char *dir, const char *const *names, size_t n, ch
                 yajl_gen_free(g);
                 return error_printf(error, error_size, -EINVAL, "cannot format the requests in flight");
         }
-        r = write_via_spare(path, buf, len, error, error_size);
+        r = write_state_file(path, buf, len, error, error_size);
         yajl_gen_free(g);
         return r;
 }
@@ -293,5 +309,5 @@ int state_remove_in_flight(const char *dir) {
         int r = in_flight_path(dir, &path);
         if (r < 0)
                 return r;
-        return remove_with_spare(path);
+        return remove_state_file(path);
 }

@@ -54,17 +54,27 @@ def dead_pid():
     return p.pid
 
 
-SPARE_SUFFIX = ".cce-certd-spare"
-
-
 def leftovers(directory):
-    """What writers left in a kubeconfig directory: temporary files, locks,
-    and spares of files that are gone. The spare of an existing NAME
-    (.NAME.cce-certd-spare: its previous contents, taken as the next write's
-    lock) is not a leftover."""
-    names = {p.name for p in pathlib.Path(directory).iterdir()}
-    return sorted(n for n in names if (n.startswith(".") or n.endswith(".lock"))
-                  and not (n.endswith(SPARE_SUFFIX) and n[1:-len(SPARE_SUFFIX)] in names))
+    """What writers left in a kubeconfig directory: new files not renamed
+    into place (.NAME.cce-certd-*), locks, spares of earlier versions."""
+    return sorted(p.name for p in pathlib.Path(directory).iterdir()
+                  if ".cce-certd-" in p.name or p.name.endswith(".lock"))
+
+
+def files_with_private_keys(directory):
+    """Every file under directory that holds a private key (PEM, or the
+    base64 of a PEM as in client-key-data)."""
+    found = []
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = pathlib.Path(root) / name
+            try:
+                data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+            except OSError:
+                continue
+            if b"PRIVATE KEY" in data or b"client-key-data" in data or b"LS0tLS1CRUdJTi" in data:
+                found.append(str(path))
+    return sorted(found)
 
 
 def wait_for(cond, timeout, step=0.05):

@@ -55,33 +55,6 @@ def test_ready_rotation_status(d):
     t.start()
     daemon = Daemon(d, config, notify)
 
-    # After a write the daemon keeps the old file (the spare) open until
-    # its directory is synced, within about a second.
-    held, spares = {}, {"seen": 0, "longest": 0.0}
-
-    def spare_watch():
-        fds = f"/proc/{daemon.proc.pid}/fd"
-        while not stop.is_set():
-            now, seen = time.time(), set()
-            try:
-                for fd in os.listdir(fds):
-                    try:
-                        if "cce-certd-spare" in os.readlink(f"{fds}/{fd}"):
-                            seen.add(fd)
-                    except OSError:
-                        pass
-            except OSError:
-                pass
-            for fd in set(held) - seen:
-                del held[fd]
-            for fd in seen - set(held):
-                held[fd] = now
-                spares["seen"] += 1
-            spares["longest"] = max([spares["longest"]] + [now - t0 for t0 in held.values()])
-            time.sleep(0.05)
-
-    w = threading.Thread(target=spare_watch, daemon=True)
-    w.start()
     ready = wait_for(lambda: notify.find("READY=1"), 10)
     check("READY=1 is sent", ready, daemon.log())
     wait_for(lambda: fake.calls().get("first_clustercert_at"), 10)
@@ -91,11 +64,8 @@ def test_ready_rotation_status(d):
     time.sleep(30)
     stop.set()
     t.join()
-    w.join()
     status = daemon.stop()
     check("SIGTERM: exit 0", status == 0, daemon.log())
-    check(f"spares kept until the directory sync: {spares['seen']} seen, given back within "
-          f"{spares['longest']:.1f} s", spares["seen"] > 0 and spares["longest"] < 2.5)
     # Sent just before the exit: the listener's thread may not have read it yet.
     check("STOPPING=1 is sent", wait_for(lambda: notify.find("STOPPING=1"), 2))
     for i in (1, 2, 3):
@@ -105,8 +75,10 @@ def test_ready_rotation_status(d):
         check(f"cluster c{i}: one API call per rotation ({c} calls, {len(seen[i])} certificates seen)",
               c > 0 and (c == len(seen[i]) or c == len(seen[i]) + 1))
     check("every read of every kubeconfig parsed", not bad_reads, "\n".join(bad_reads[:5]))
-    check("no file created per rotation: each kubeconfig and its spare trade places (2 inodes)",
-          all(len(v) <= 2 for v in inodes.values()), inodes)
+    check("each rotation is a new file (no file reused)", all(len(v) >= 3 for v in inodes.values()), inodes)
+    keys = files_with_private_keys(d / "kube") + files_with_private_keys(d / "state")
+    check("after the rotations only the kubeconfigs hold private keys (kube/, state/)",
+          keys == sorted(str(d / "kube" / n) for n in ("c1", "c2", "shared")), keys)
     statuses = [m for _, m in notify.find("STATUS=")]
     check("STATUS= reports the clusters", any("3 clusters: 3 ok, 0 failing, 0 parked; next c" in m for m in statuses),
           "\n".join(statuses[-5:]))

@@ -14,11 +14,13 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "atomic-file.h"
+#include "safe-path.h"
 #include "macro.h"
 #include "secure-memory.h"
 #include "tests.h"
@@ -39,19 +41,18 @@ static void write_plain(const char *path, const char *content) {
 static char *read_plain(const char *path) {
         char *data;
         size_t size;
-        ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
+        ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size, NULL, 0), 0);
         return data;
 }
 
-/* Files in d whose name contains ".cce-certd-" (temporary files), not
- * counting spares (".NAME.cce-certd-spare"). */
+/* Files in d whose name contains ".cce-certd-" (temporary files). */
 static unsigned count_temp_files(const char *d) {
         DIR *dd = opendir(d);
         struct dirent *e;
         unsigned n = 0;
         ASSERT(dd);
         while ((e = readdir(dd)))
-                n += strstr(e->d_name, ".cce-certd-") != NULL && !strstr(e->d_name, ".cce-certd-spare");
+                n += strstr(e->d_name, ".cce-certd-") != NULL;
         closedir(dd);
         return n;
 }
@@ -79,34 +80,39 @@ TEST(write_and_mode) {
 }
 
 TEST(resolve) {
-        char target[256], link[256], dangling[256], error[256];
-        _cleanup_free_ char *r1 = NULL, *r2 = NULL, *r3 = NULL;
+        char target[256], link[256], dangling[256], fresh[256], error[256];
+        SafePath p = SAFE_PATH_NULL;
 
         path_of(target, sizeof(target), "real");
         path_of(link, sizeof(link), "link");
         path_of(dangling, sizeof(dangling), "dangling");
+        path_of(fresh, sizeof(fresh), "fresh");
         write_plain(target, "x");
         ASSERT_EQ(symlink("real", link), 0);
-        ASSERT_EQ(atomic_file_resolve(link, &r1, error, sizeof(error)), 0);
-        ASSERT(strstr(r1, "/real") && !strstr(r1, "/link"));
+        ASSERT_EQ(safe_path_open(link, &p, error, sizeof(error)), 0);
+        ASSERT_STREQ(p.name, "real");
+        ASSERT(strstr(p.path, "/real"));
+        safe_path_done(&p);
 
         /* Not there yet: the directory is resolved, the name kept. */
-        char fresh[256];
-        path_of(fresh, sizeof(fresh), "fresh");
-        ASSERT_EQ(atomic_file_resolve(fresh, &r2, error, sizeof(error)), 0);
-        ASSERT(strstr(r2, "/fresh"));
+        ASSERT_EQ(safe_path_open(fresh, &p, error, sizeof(error)), 0);
+        ASSERT_STREQ(p.name, "fresh");
+        safe_path_done(&p);
 
         ASSERT_EQ(symlink("nowhere", dangling), 0);
-        ASSERT_EQ(atomic_file_resolve(dangling, &r3, error, sizeof(error)), -ELOOP);
-        ASSERT(strstr(error, "leads nowhere"));
-        ASSERT_EQ(atomic_file_resolve("/nonexistent-dir-cce/x", &r3, error, sizeof(error)), -ENOENT);
+        ASSERT_EQ(safe_path_open(dangling, &p, error, sizeof(error)), -ELOOP);
+        ASSERT(strstr(error, "does not exist"));
+        ASSERT_EQ(safe_path_open("/nonexistent-dir-cce/x", &p, error, sizeof(error)), -ENOENT);
+        ASSERT(strstr(error, "/nonexistent-dir-cce does not exist"));
+        ASSERT_EQ(safe_path_open("/tmp", &p, error, sizeof(error)), -EISDIR);
+        ASSERT_EQ(safe_path_open("relative/x", &p, error, sizeof(error)), -EINVAL);
 
         /* Writing through the link replaces the target and keeps the link. */
-        ASSERT_EQ(atomic_file_write(r1, "new", 3, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)), 0);
+        ASSERT_EQ(atomic_file_write(link, "new", 3, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)), 0);
         struct stat st;
         ASSERT_EQ(lstat(link, &st), 0);
         ASSERT(S_ISLNK(st.st_mode));
-        _cleanup_free_ char *c = read_plain(link);
+        _cleanup_free_ char *c = read_plain(target);
         ASSERT_STREQ(c, "new");
 }
 
@@ -179,18 +185,19 @@ TEST(locks) {
         ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), 0);
         b = file_lock_release(b);
 
-        /* ... but not while it lives. */
+        /* ... and one whose pid is alive again (reused after a crash and a
+         * reboot) but that nobody flocks: its writer is gone too. */
         snprintf(note, sizeof(note), "cce-certd %d\n", (int) getpid());
         write_plain(lock_path, note);
-        ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), -EAGAIN);
-        unlink(lock_path);
+        ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), 0);
+        b = file_lock_release(b);
 
-        /* An flock held by another process on the file itself. */
-        FlockHolder holder = flock_holder_start(path);
+        /* ... but not while its writer holds its flock. */
+        write_plain(lock_path, note);
+        FlockHolder holder = flock_holder_start(lock_path);
         ASSERT_EQ(file_lock_acquire(path, &b, error, sizeof(error)), -EAGAIN);
-        ASSERT(strstr(error, "flock"));
-        ASSERT(access(lock_path, F_OK) < 0);  /* our .lock is gone again */
         flock_holder_stop(holder);
+        unlink(lock_path);
 }
 
 /* A lock of ours is never seen empty, not for a moment: an empty lock
@@ -241,7 +248,7 @@ TEST(directory_in_the_way_and_missing_directory) {
         ASSERT_EQ(count_temp_files(dir), 0);
         char *data;
         size_t size;
-        ASSERT_EQ(atomic_file_read(path, 100, &data, &size), -EISDIR);
+        ASSERT_EQ(atomic_file_read(path, 100, &data, &size, NULL, 0), -EISDIR);
         ASSERT_EQ(atomic_file_write("/nonexistent-dir-cce/x", "x", 1, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)), -ENOENT);
         ASSERT(strstr(error, "/nonexistent-dir-cce"));
 }
@@ -300,9 +307,9 @@ static bool in_mount_namespace(int (*f)(void)) {
                 }                                                                       \
         } while (0)
 
-/* Without /proc nothing can be linked through /proc/self/fd: neither a
- * spare nor a file without a name (O_TMPFILE) becomes the lock; the lock is
- * written under a temporary name and linked, and nothing is left. */
+/* Without /proc a file without a name (O_TMPFILE) is linked with
+ * AT_EMPTY_PATH (root) or, where neither works, created under its name:
+ * either way the lock names its owner and nothing is left. */
 static int without_proc(void) {
         char path[256], lock_path[300], error[256], owner[64];
         FileLock *l = NULL;
@@ -316,7 +323,7 @@ static int without_proc(void) {
                 ssize_t n = read(fd, owner, sizeof(owner) - 1);
                 close(fd);
                 CHECK(4, n > 0 && strncmp(owner, "cce-certd ", 10) == 0);
-                CHECK(5, file_lock_replace_target(l, "x", 1, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error,
+                CHECK(5, file_lock_replace(l, "x", 1, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error,
                                                   sizeof(error)) == 0);
                 l = file_lock_release(l);
         }
@@ -345,7 +352,7 @@ static int full_disk(void) {
         free(blob);
         printf("  full disk: %s\n", error);
         CHECK(5, r == -ENOSPC);
-        CHECK(6, atomic_file_read(path, 1 << 20, &data, &size) == 0);
+        CHECK(6, atomic_file_read(path, 1 << 20, &data, &size, NULL, 0) == 0);
         CHECK(7, strcmp(data, "old content\n") == 0);
         free(data);
         CHECK(8, count_temp_files(mnt) == 0);
@@ -368,7 +375,7 @@ static int read_only(void) {
         CHECK(4, mount("none", mnt, "none", MS_REMOUNT | MS_RDONLY, NULL) == 0);
         CHECK(5, atomic_file_write(path, "new\n", 4, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error, sizeof(error)) == -EROFS);
         printf("  read-only: %s\n", error);
-        CHECK(6, atomic_file_read(path, 1 << 20, &data, &size) == 0 && strcmp(data, "old\n") == 0);
+        CHECK(6, atomic_file_read(path, 1 << 20, &data, &size, NULL, 0) == 0 && strcmp(data, "old\n") == 0);
         free(data);
         umount(mnt);
         return 0;
@@ -390,7 +397,7 @@ static int bind_mounted(void) {
         printf("  bind mount: %s\n", error);
         CHECK(2, r == -EBUSY);
         CHECK(3, strstr(error, "mount its directory instead") != NULL);
-        CHECK(4, atomic_file_read(path, 1 << 20, &data, &size) == 0 && strcmp(data, "source\n") == 0);
+        CHECK(4, atomic_file_read(path, 1 << 20, &data, &size, NULL, 0) == 0 && strcmp(data, "source\n") == 0);
         free(data);
         CHECK(5, count_temp_files(dir) == 0);
         umount(path);
@@ -424,12 +431,10 @@ static bool content_valid(const char *data, size_t size, unsigned *ret) {
 
 typedef enum WriterKind {
         WRITE_PLAIN,            /* atomic_file_write() */
-        WRITE_UNDER_LOCK,       /* file_lock_acquire() + file_lock_replace_target() */
-        WRITE_VIA_SPARE,        /* atomic_file_write_via_spare() */
+        WRITE_UNDER_LOCK,       /* file_lock_acquire() + file_lock_replace() */
 } WriterKind;
 
-static int write_kind(WriterKind kind, const char *path, const char *spare, const char *data, size_t size, char *error,
-                      size_t error_size) {
+static int write_kind(WriterKind kind, const char *path, const char *data, size_t size, char *error, size_t error_size) {
         FileLock *l = NULL;
         int r;
 
@@ -441,12 +446,10 @@ static int write_kind(WriterKind kind, const char *path, const char *spare, cons
                 r = file_lock_acquire(path, &l, error, error_size);
                 if (r < 0)
                         return r;
-                r = file_lock_replace_target(l, data, size, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error,
+                r = file_lock_replace(l, data, size, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, error,
                                              error_size);
                 file_lock_release(l);
                 return r;
-        case WRITE_VIA_SPARE:
-                return atomic_file_write_via_spare(path, spare, data, size, 0600, error, error_size);
         }
         return -EINVAL;
 }
@@ -456,13 +459,12 @@ static int write_kind(WriterKind kind, const char *path, const char *spare, cons
  * writer's lock (its own name, or contents it was writing into it) must
  * not stop the next writer, which takes it over at once. */
 static void crash_safety(const char *name, WriterKind kind) {
-        char path[256], spare[300], error[256], buf[32768];
+        char path[256], error[256], buf[32768];
         unsigned kills = 0, reads = 0, last = 0;
 
         path_of(path, sizeof(path), name);
-        snprintf(spare, sizeof(spare), "%s.spare", path);
         size_t n = content(0, buf, sizeof(buf));
-        ASSERT_EQ(write_kind(kind, path, spare, buf, n, error, sizeof(error)), 0);
+        ASSERT_EQ(write_kind(kind, path, buf, n, error, sizeof(error)), 0);
 
         srand(12345);  /* reproducible */
         for (unsigned round = 0; round < 200; round++) {
@@ -472,7 +474,7 @@ static void crash_safety(const char *name, WriterKind kind) {
                         for (unsigned i = last + 1;; i++) {
                                 char b[32768], e[256];
                                 size_t len = content(i, b, sizeof(b));
-                                if (write_kind(kind, path, spare, b, len, e, sizeof(e)) < 0) {
+                                if (write_kind(kind, path, b, len, e, sizeof(e)) < 0) {
                                         fprintf(stderr, "writer: %s\n", e);
                                         _exit(1);
                                 }
@@ -486,10 +488,7 @@ static void crash_safety(const char *name, WriterKind kind) {
                         char *data;
                         size_t size;
                         unsigned seen;
-                        if (kind == WRITE_VIA_SPARE)
-                                ASSERT_EQ(atomic_file_read_locked(path, 1 << 20, &data, &size), 0);
-                        else
-                                ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
+                        ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size, NULL, 0), 0);
                         if (!content_valid(data, size, &seen)) {
                                 fprintf(stderr, "torn read of %zu bytes in round %u\n", size, round);
                                 abort();
@@ -513,7 +512,7 @@ static void crash_safety(const char *name, WriterKind kind) {
                 char *data;
                 size_t size;
                 unsigned seen;
-                ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
+                ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size, NULL, 0), 0);
                 ASSERT(content_valid(data, size, &seen));
                 last = seen;
                 free(data);
@@ -521,17 +520,17 @@ static void crash_safety(const char *name, WriterKind kind) {
         printf("  %u kills, %u reads, last version %u; all reads whole\n", kills, reads, last);
         ASSERT_EQ(kills, 200);
 
-        /* Writers killed between creating and renaming leave temporary
-         * files; the next writer holding the lock removes them. */
+        /* Writers killed between linking and renaming leave a new file
+         * (nobody flocks it now), under a lock the lock too: the sweep
+         * removes both, and then nothing but the file is there. */
         unsigned left = count_temp_files(dir);
-        printf("  %u temporary files left by killed writers\n", left);
-        ASSERT_EQ(atomic_file_remove_leftovers(path), (int) left);
+        char lock_path[300];
+        snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+        bool lock_left = access(lock_path, F_OK) == 0;
+        printf("  %u new files and %u lock left by killed writers\n", left, (unsigned) lock_left);
+        ASSERT_EQ(atomic_file_sweep(path, error, sizeof(error)), (int) left + (int) lock_left);
         ASSERT_EQ(count_temp_files(dir), 0);
-        if (kind == WRITE_UNDER_LOCK) {  /* the file's spare stays */
-                char spare_path[300];
-                snprintf(spare_path, sizeof(spare_path), "%s/.%s.cce-certd-spare", dir, name);
-                ASSERT_EQ(access(spare_path, F_OK), 0);
-        }
+        ASSERT(access(lock_path, F_OK) < 0);
 }
 
 TEST(crash_safety) {
@@ -540,10 +539,6 @@ TEST(crash_safety) {
 
 TEST(crash_safety_under_lock) {
         crash_safety("crash-locked", WRITE_UNDER_LOCK);
-}
-
-TEST(crash_safety_via_spare) {
-        crash_safety("crash-spare", WRITE_VIA_SPARE);
 }
 
 /* Writers in several processes replace one file under its lock at once,
@@ -559,7 +554,7 @@ TEST(concurrent_writers_under_lock) {
         path_of(path, sizeof(path), "concurrent");
         snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
         size_t n = content(0, buf, sizeof(buf));
-        ASSERT_EQ(write_kind(WRITE_UNDER_LOCK, path, NULL, buf, n, error, sizeof(error)), 0);
+        ASSERT_EQ(write_kind(WRITE_UNDER_LOCK, path, buf, n, error, sizeof(error)), 0);
         for (unsigned w = 0; w < WRITERS; w++) {
                 writers[w] = fork();
                 ASSERT(writers[w] >= 0);
@@ -569,7 +564,7 @@ TEST(concurrent_writers_under_lock) {
                         char b[32768], e[256];
                         size_t len = content((w + 1) * 100000 + k, b, sizeof(b));
                         int r;
-                        while ((r = write_kind(WRITE_UNDER_LOCK, path, NULL, b, len, e, sizeof(e))) == -EAGAIN)
+                        while ((r = write_kind(WRITE_UNDER_LOCK, path, b, len, e, sizeof(e))) == -EAGAIN)
                                 usleep(100);
                         if (r < 0) {
                                 fprintf(stderr, "writer %u: %s\n", w, e);
@@ -581,7 +576,7 @@ TEST(concurrent_writers_under_lock) {
         for (unsigned running = WRITERS; running > 0;) {
                 char *data;
                 size_t size;
-                ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size), 0);
+                ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size, NULL, 0), 0);
                 if (!content_valid(data, size, &seen)) {
                         fprintf(stderr, "torn read of %zu bytes after %u reads\n", size, reads);
                         abort();
@@ -602,214 +597,94 @@ TEST(concurrent_writers_under_lock) {
         ASSERT_EQ(count_temp_files(dir), 0);
 }
 
-/* Under a lock, the lock file becomes the new file: one file created per
- * replacement; mode as asked; the lock is gone afterwards. On an error the
- * target is untouched and the lock is still held until released. */
+/* Under a lock: a new file (not the lock, not the old file) with the mode
+ * asked, the lock gone afterwards, nothing else beside the file. On an error
+ * the target is untouched and the lock still held until released. */
 TEST(replace_through_the_lock) {
         char path[256], lock_path[300], error[256];
         FileLock *l = NULL, *other = NULL;
-        struct stat st, lock_st;
+        struct stat st, old_st, lock_st;
 
         path_of(path, sizeof(path), "through-lock");
         snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
         write_plain(path, "old");
+        ASSERT_EQ(stat(path, &old_st), 0);
         ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
         ASSERT_EQ(stat(lock_path, &lock_st), 0);
-        ASSERT_EQ(file_lock_replace_target(l, "new contents", 12, 0640, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE,
-                                           error, sizeof(error)), 0);
-        ASSERT(access(lock_path, F_OK) < 0);
+        ASSERT_EQ(file_lock_replace(l, "new contents", 12, 0640, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE,
+                                    error, sizeof(error)), 0);
+        ASSERT_EQ(access(lock_path, F_OK), 0);  /* until released */
         ASSERT_EQ(stat(path, &st), 0);
-        ASSERT_EQ(st.st_ino, lock_st.st_ino);  /* the lock's inode is the file now */
+        ASSERT(st.st_ino != lock_st.st_ino && st.st_ino != old_st.st_ino);
+        ASSERT_EQ(st.st_nlink, 1u);
         ASSERT_EQ(st.st_mode & 07777, 0640);
         _cleanup_free_ char *c = read_plain(path);
         ASSERT_STREQ(c, "new contents");
-        /* Another writer could take the lock before this one is released. */
-        ASSERT_EQ(file_lock_acquire(path, &other, error, sizeof(error)), 0);
         l = file_lock_release(l);
-        ASSERT_EQ(access(lock_path, F_OK), 0);  /* releasing did not remove the other's lock */
-        other = file_lock_release(other);
+        ASSERT(access(lock_path, F_OK) < 0);
+        ASSERT_EQ(count_temp_files(dir), 0);
 
-        /* A failure (the target is a directory): nothing changes. */
+        /* A lock removed by hand and taken by kubectl: not replaced through,
+         * and kubectl's lock is not removed by our release. */
+        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
+        ASSERT_EQ(unlink(lock_path), 0);
+        write_plain(lock_path, "");
+        ASSERT_EQ(file_lock_replace(l, "mine", 4, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)), -EAGAIN);
+        l = file_lock_release(l);
+        ASSERT_EQ(access(lock_path, F_OK), 0);
+        ASSERT_EQ(unlink(lock_path), 0);
+        ASSERT_EQ(count_temp_files(dir), 0);
+
+        /* An flock on the file itself (flock(1) in a script): respected. */
+        FlockHolder holder = flock_holder_start(path);
+        ASSERT_EQ(file_lock_acquire(path, &other, error, sizeof(error)), -EAGAIN);
+        ASSERT(strstr(error, "flock"));
+        ASSERT(access(lock_path, F_OK) < 0);
+        flock_holder_stop(holder);
+        _cleanup_free_ char *d = read_plain(path);
+        ASSERT_STREQ(d, "new contents");
+
+        /* A directory in the way: refused, the lock still released. */
         char dir_path[256], dir_lock[300];
         path_of(dir_path, sizeof(dir_path), "through-lock-dir");
         snprintf(dir_lock, sizeof(dir_lock), "%s.lock", dir_path);
         ASSERT_EQ(mkdir(dir_path, 0700), 0);
-        ASSERT_EQ(file_lock_acquire(dir_path, &l, error, sizeof(error)), 0);
-        ASSERT(file_lock_replace_target(l, "x", 1, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)) < 0);
-        ASSERT_EQ(stat(dir_path, &st), 0);
-        ASSERT(S_ISDIR(st.st_mode));
-        ASSERT_EQ(access(dir_lock, F_OK), 0);
-        l = file_lock_release(l);
+        ASSERT_EQ(file_lock_acquire(dir_path, &l, error, sizeof(error)), -EISDIR);
         ASSERT(access(dir_lock, F_OK) < 0);
         ASSERT_EQ(rmdir(dir_path), 0);
 
-        /* A lock holding what a writer was writing into it: left over when
-         * nobody holds its flock, respected while someone does. */
+        /* A lock holding something else than an owner line (an earlier
+         * version's lock being filled): respected for the stale age. */
         write_plain(lock_path, "apiVersion: v1\n");
-        FlockHolder holder = flock_holder_start(lock_path);
         ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), -EAGAIN);
-        flock_holder_stop(holder);
-        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
-        l = file_lock_release(l);
-}
-
-static ino_t inode_of(const char *path) {
-        struct stat st;
-        ASSERT_EQ(stat(path, &st), 0);
-        return st.st_ino;
-}
-
-/* Through a spare: after the first writes, the target and the spare trade
- * places and no file is created; a spare that a reader still holds is left
- * alone (a new file is written instead). */
-TEST(write_via_spare) {
-        char path[256], spare[300], error[256], text[32];
-        path_of(path, sizeof(path), "spared");
-        snprintf(spare, sizeof(spare), "%s/.spared.spare", dir);
-
-        ASSERT_EQ(atomic_file_write_via_spare(path, spare, "v0", 2, 0600, error, sizeof(error)), 0);
-        ASSERT(access(spare, F_OK) < 0);  /* no target yet: renamed into place */
-        ASSERT_EQ(atomic_file_write_via_spare(path, spare, "v1", 2, 0600, error, sizeof(error)), 0);
-        ino_t a = inode_of(path), b = inode_of(spare);
-        for (int i = 2; i < 12; i++) {
-                snprintf(text, sizeof(text), "version %d", i);
-                ASSERT_EQ(atomic_file_write_via_spare(path, spare, text, strlen(text), 0600, error, sizeof(error)), 0);
-                ASSERT_EQ(inode_of(path), i % 2 ? a : b);
-                ASSERT_EQ(inode_of(spare), i % 2 ? b : a);
-                _cleanup_free_ char *c = read_plain(path);
-                ASSERT_STREQ(c, text);
-        }
-        struct stat st;
-        ASSERT_EQ(stat(path, &st), 0);
-        ASSERT_EQ(st.st_mode & 07777, 0600);
-
-        /* A reader holds the file it opened; two writes later (it is the
-         * spare after the first) its contents are what it opened. */
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ASSERT(fd >= 0);
-        ASSERT_EQ(flock(fd, LOCK_SH), 0);
-        ASSERT_EQ(atomic_file_write_via_spare(path, spare, "next", 4, 0600, error, sizeof(error)), 0);
-        ASSERT_EQ(atomic_file_write_via_spare(path, spare, "after", 5, 0600, error, sizeof(error)), 0);
-        char held[32] = "";
-        ASSERT_EQ(pread(fd, held, sizeof(held) - 1, 0), (ssize_t) strlen("version 11"));
-        ASSERT_STREQ(held, "version 11");
-        close(fd);
-        _cleanup_free_ char *c = read_plain(path);
-        ASSERT_STREQ(c, "after");
+        unlink(lock_path);
         ASSERT_EQ(count_temp_files(dir), 0);
 }
 
-/* Under a lock, the old file becomes the spare that the next write takes
- * as its lock: after the first two writes, no file is created or removed.
- * Not reused: a spare someone has open (its contents stay what they
- * opened), a spare with another name (a writer killed after the exchange
- * leaves the file also named as the spare), an old file with another
- * name (a hard link: it keeps its contents there). A spare goes with its
- * file. */
-TEST(replace_reuses_the_old_file) {
-        char path[256], spare[300], link_path[300], error[256], text[32];
-        FileLock *l = NULL;
-        path_of(path, sizeof(path), "reused");
-        snprintf(spare, sizeof(spare), "%s/.reused.cce-certd-spare", dir);
-        path_of(link_path, sizeof(link_path), "reused-link");
+/* A hook in fstatat(), which this test binary defines for the library it
+ * is linked with: the moment a stale-lock check looks whether the lock's
+ * name still holds the file it judged, once, for the test below. */
+static const char *hook_fstatat_name;
+static void (*hook_fstatat)(void);
 
-#define REPLACE(t) do {                                                                                          \
-                ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);                                  \
-                ASSERT_EQ(file_lock_replace_target(l, t, strlen(t), 0600, (uid_t) -1, (gid_t) -1,                 \
-                                                   ATOMIC_FILE_DURABLE, error, sizeof(error)), 0);                \
-                l = file_lock_release(l);                                                                        \
-                _cleanup_free_ char *now = read_plain(path);                                                     \
-                ASSERT_STREQ(now, t);                                                                            \
-        } while (0)
-
-        REPLACE("v0");
-        ASSERT(access(spare, F_OK) < 0);  /* nothing to keep yet */
-        REPLACE("v1");
-        ino_t a = inode_of(path), b = inode_of(spare);
-        for (int i = 2; i < 8; i++) {
-                snprintf(text, sizeof(text), "version %d", i);
-                REPLACE(text);
-                ASSERT_EQ(inode_of(path), i % 2 ? a : b);
-                ASSERT_EQ(inode_of(spare), i % 2 ? b : a);
-        }
-        _cleanup_free_ char *previous = read_plain(spare);
-        ASSERT_STREQ(previous, "version 6");
-        ASSERT(access(path, F_OK) == 0 && count_temp_files(dir) == 0);
-
-        /* Open (not flocked, as kubectl reads): left alone. */
-        int fd = open(spare, O_RDONLY | O_CLOEXEC);
-        ASSERT(fd >= 0);
-        REPLACE("open elsewhere");
-        char held[32] = "";
-        ASSERT_EQ(pread(fd, held, sizeof(held) - 1, 0), (ssize_t) strlen("version 6"));
-        ASSERT_STREQ(held, "version 6");
-        close(fd);
-
-        /* Also named as the file: left alone, the file is written anew. */
-        ASSERT_EQ(unlink(spare), 0);
-        ASSERT_EQ(link(path, spare), 0);
-        ino_t both = inode_of(path);
-        REPLACE("after a kill");
-        ASSERT(inode_of(path) != both);
-        _cleanup_free_ char *kept = read_plain(spare);
-        ASSERT_STREQ(kept, "open elsewhere");
-
-        /* The old file has another name: that name keeps it. */
-        ASSERT_EQ(link(path, link_path), 0);
-        ino_t linked = inode_of(path);
-        REPLACE("linked");
-        ASSERT(inode_of(spare) != linked);
-        REPLACE("linked again");
-        _cleanup_free_ char *other = read_plain(link_path);
-        ASSERT_STREQ(other, "after a kill");
-        ASSERT_EQ(unlink(link_path), 0);
-
-        /* A mode or owner asked for anew: the reused file gets it too. */
-        struct stat st;
-        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
-        ASSERT_EQ(file_lock_replace_target(l, "wider", 5, 0640, (uid_t) -1, 12345, ATOMIC_FILE_DURABLE, error,
-                                           sizeof(error)), 0);
-        l = file_lock_release(l);
-        ASSERT_EQ(stat(path, &st), 0);
-        ASSERT_EQ(st.st_mode & 07777, 0640);
-        ASSERT_EQ(st.st_gid, 12345);
-        REPLACE("back");
-        ASSERT_EQ(stat(path, &st), 0);
-        ASSERT_EQ(st.st_mode & 07777, 0600);
-#undef REPLACE
-
-        /* Leftovers: the spare stays while its file exists. */
-        ASSERT_EQ(atomic_file_remove_leftovers(path), 0);
-        ASSERT_EQ(access(spare, F_OK), 0);
-        ASSERT_EQ(unlink(path), 0);
-        ASSERT_EQ(atomic_file_remove_leftovers(path), 1);
-        ASSERT(access(spare, F_OK) < 0);
-}
-
-/* A hook in lstat(), which this test binary defines for the library it is
- * linked with: the moment a stale-lock check looks whether the lock's name
- * still holds the file it judged, once, for the test below. */
-static const char *hook_lstat_path;
-static void (*hook_lstat)(void);
-
-int lstat(const char *path, struct stat *st) {
-        if (hook_lstat && strcmp(path, hook_lstat_path) == 0) {
-                void (*f)(void) = hook_lstat;
-                hook_lstat = NULL;
+int fstatat(int dir_fd, const char *path, struct stat *st, int flags) {
+        if (hook_fstatat && strcmp(path, hook_fstatat_name) == 0) {
+                void (*f)(void) = hook_fstatat;
+                hook_fstatat = NULL;
                 f();
         }
-        return fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+        return (int) syscall(SYS_newfstatat, dir_fd, path, st, flags);
 }
 
-static char ab_path[256], ab_lock[300], ab_spare[300];
+static char ab_path[256], ab_lock[300], ab_aside[300];
 static FileLock *ab_other;
 
 /* Another writer, in the moment between the judgement and the removal:
- * the judged file leaves the lock's name as the old file of a replacement
- * does (it becomes the spare), and the writer takes its lock. */
+ * the judged file leaves the lock's name (someone else removed it), and
+ * the writer takes its lock. */
 static void other_writer_takes_the_lock(void) {
         char error[256];
-        ASSERT_EQ(rename(ab_lock, ab_spare), 0);
+        ASSERT_EQ(rename(ab_lock, ab_aside), 0);
         ASSERT_EQ(file_lock_acquire(ab_path, &ab_other, error, sizeof(error)), 0);
 }
 
@@ -824,22 +699,22 @@ TEST(stale_lock_check_never_removes_a_lock_taken_meanwhile) {
         struct stat st;
         path_of(ab_path, sizeof(ab_path), "judged");
         snprintf(ab_lock, sizeof(ab_lock), "%s.lock", ab_path);
-        snprintf(ab_spare, sizeof(ab_spare), "%s/.judged.cce-certd-spare", dir);
+        snprintf(ab_aside, sizeof(ab_aside), "%s/judged-aside", dir);
         write_plain(ab_path, "apiVersion: v1\n");
-        write_plain(ab_lock, "apiVersion: v1\nkind: Config\n");  /* filled, its writer gone */
+        write_plain(ab_lock, "cce-certd 1\n");  /* its writer gone: nobody flocks it */
 
         /* Plainly left over: taken over. */
         ASSERT_EQ(file_lock_acquire(ab_path, &mine, error, sizeof(error)), 0);
         mine = file_lock_release(mine);
 
-        write_plain(ab_lock, "apiVersion: v1\nkind: Config\n");
-        hook_lstat_path = ab_lock;
-        hook_lstat = other_writer_takes_the_lock;
+        write_plain(ab_lock, "cce-certd 1\n");
+        hook_fstatat_name = strrchr(ab_lock, '/') + 1;
+        hook_fstatat = other_writer_takes_the_lock;
         ASSERT_EQ(file_lock_acquire(ab_path, &mine, error, sizeof(error)), -EAGAIN);
-        ASSERT_NULL(hook_lstat);  /* the moment came */
+        ASSERT_NULL(hook_fstatat);  /* the moment came */
         ASSERT(ab_other);
         ASSERT_EQ(lstat(ab_lock, &st), 0);  /* the other's lock is still there */
-        ASSERT_EQ(file_lock_replace_target(ab_other, "theirs", 6, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)), 0);
+        ASSERT_EQ(file_lock_replace(ab_other, "theirs", 6, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)), 0);
         ab_other = file_lock_release(ab_other);
         _cleanup_free_ char *c = read_plain(ab_path);
         ASSERT_STREQ(c, "theirs");
@@ -876,7 +751,7 @@ TEST(contended_writers_never_share_the_lock) {
                                 continue;
                         if (r >= 0) {
                                 snprintf(text, sizeof(text), "writer %u %u\n", w, k);
-                                r = file_lock_replace_target(l, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1, 0,
+                                r = file_lock_replace(l, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1, 0,
                                                              error, sizeof(error));
                                 file_lock_release(l);
                         }
@@ -904,80 +779,173 @@ TEST(contended_writers_never_share_the_lock) {
         ASSERT_EQ(count_temp_files(dir), 0);
 }
 
-/* ATOMIC_FILE_SYNC_DIRECTORY_LATER: the directory is synced by
- * atomic_file_sync_directories(), and until then the spare stays flocked,
- * so that no writer (of another process either) writes into it in place
- * while the disk may still name it as the file. A write of ours that would
- * reuse it syncs first; the table syncs itself when full. */
-TEST(directory_synced_later_keeps_the_spare) {
-        char path[256], spare[300], error[256];
-        FileLock *l = NULL;
-        path_of(path, sizeof(path), "later");
-        snprintf(spare, sizeof(spare), "%s/.later.cce-certd-spare", dir);
+/* ATOMIC_FILE_SYNC_DIRECTORY_LATER: each directory once, until
+ * atomic_file_sync_directories(); the table syncs itself when full. */
+TEST(directory_synced_later) {
+        char path[256], error[256];
         (void) atomic_file_sync_directories();
-
-#define REPLACE_LATER(p, t) do {                                                                                 \
-                ASSERT_EQ(file_lock_acquire(p, &l, error, sizeof(error)), 0);                                     \
-                ASSERT_EQ(file_lock_replace_target(l, t, strlen(t), 0600, (uid_t) -1, (gid_t) -1,                \
-                                                   ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER,        \
-                                                   error, sizeof(error)), 0);                                     \
-                l = file_lock_release(l);                                                                        \
-        } while (0)
-
-        REPLACE_LATER(path, "v0");
+        path_of(path, sizeof(path), "later");
+        for (int i = 0; i < 3; i++)
+                ASSERT_EQ(atomic_file_write(path, "x", 1, 0600, (uid_t) -1, (gid_t) -1,
+                                            ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER, error, sizeof(error)), 0);
         ASSERT_EQ(atomic_file_unsynced(), 1u);
-        REPLACE_LATER(path, "v1");
-        ASSERT_EQ(atomic_file_unsynced(), 2u);
-        ino_t kept = inode_of(spare);
-
-        /* Held: nobody can take it, a writer of another process writes a
-         * new file instead. */
-        int fd = open(spare, O_RDONLY | O_CLOEXEC);
-        ASSERT(fd >= 0);
-        ASSERT(flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK);
-        close(fd);
-        pid_t child = fork();
-        ASSERT(child >= 0);
-        if (child == 0) {
-                FileLock *cl = NULL;
-                char e[256];
-                if (file_lock_acquire(path, &cl, e, sizeof(e)) < 0 ||
-                    file_lock_replace_target(cl, "other", 5, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_DURABLE, e,
-                                             sizeof(e)) < 0)
-                        _exit(1);
-                file_lock_release(cl);
-                _exit(inode_of(path) == kept ? 2 : 0);
-        }
-        int status;
-        ASSERT_EQ(waitpid(child, &status, 0), child);
-        ASSERT(WIFEXITED(status));
-        ASSERT_EQ(WEXITSTATUS(status), 0);
-        _cleanup_free_ char *c = read_plain(path);
-        ASSERT_STREQ(c, "other");
-
-        /* Synced: given back. */
-        ASSERT_EQ(atomic_file_sync_directories(), 2u);
+        ASSERT_EQ(atomic_file_sync_directories(), 1u);
         ASSERT_EQ(atomic_file_unsynced(), 0u);
-
-        /* Our own next write reuses the spare it kept, syncing first. */
-        REPLACE_LATER(path, "v2");
-        kept = inode_of(spare);
-        REPLACE_LATER(path, "v3");
-        ASSERT_EQ(inode_of(path), kept);
-        ASSERT_EQ(atomic_file_unsynced(), 1u);
-        _cleanup_free_ char *v3 = read_plain(path);
-        ASSERT_STREQ(v3, "v3");
-
-        /* The table is bounded: 300 files, at most 256 waiting. */
         for (int i = 0; i < 300; i++) {
-                char many[300];
-                snprintf(many, sizeof(many), "%s/later-%d", dir, i);
-                REPLACE_LATER(many, "x");
+                char sub[300], file[320];
+                snprintf(sub, sizeof(sub), "%s/later-%d", dir, i);
+                ASSERT_EQ(mkdir(sub, 0700), 0);
+                snprintf(file, sizeof(file), "%s/f", sub);
+                ASSERT_EQ(atomic_file_write(file, "x", 1, 0600, (uid_t) -1, (gid_t) -1,
+                                            ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER, error, sizeof(error)), 0);
                 ASSERT(atomic_file_unsynced() <= 256);
         }
-#undef REPLACE_LATER
         (void) atomic_file_sync_directories();
-        ASSERT_EQ(count_temp_files(dir), 0u);
+}
+
+/* The sweep removes a dead writer's new file and lock, and leaves alone:
+ * a writer's file it flocks, files of another user (planted), kubectl's
+ * lock, a live writer's lock, anything else. Earlier versions' spares go. */
+TEST(sweep_removes_only_dead_writers_files) {
+        char sub[256], path[300], f[400], error[256];
+        path_of(sub, sizeof(sub), "sweep");
+        ASSERT_EQ(mkdir(sub, 0700), 0);
+        snprintf(path, sizeof(path), "%s/kube", sub);
+        write_plain(path, "config");
+#define AT(name) (snprintf(f, sizeof(f), "%s/%s", sub, name), f)
+        write_plain(AT(".kube.cce-certd-0123456789abcdef"), "key");     /* a dead writer's */
+        write_plain(AT(".kube.cce-certd-spare"), "old key");            /* an earlier version's */
+        write_plain(AT("kube.lock"), "cce-certd 1\n");                  /* a dead writer's lock */
+        write_plain(AT("other.lock"), "");                              /* kubectl's */
+        write_plain(AT(".kube.cce-certd-fedcba9876543210"), "writing"); /* a live writer's */
+        FlockHolder writer = flock_holder_start(f);
+        write_plain(AT("busy.lock"), "cce-certd 1\n");                  /* a live writer's lock */
+        FlockHolder locker = flock_holder_start(f);
+        write_plain(AT("notes.txt"), "mine");
+        if (getuid() == 0) {
+                write_plain(AT(".kube.cce-certd-planted"), "someone else's");
+                ASSERT_EQ(chown(f, 65534, 65534), 0);
+        }
+        ASSERT_EQ(atomic_file_sweep(path, error, sizeof(error)), 3);
+        ASSERT(access(AT(".kube.cce-certd-0123456789abcdef"), F_OK) < 0);
+        ASSERT(access(AT(".kube.cce-certd-spare"), F_OK) < 0);
+        ASSERT(access(AT("kube.lock"), F_OK) < 0);
+        ASSERT_EQ(access(AT("other.lock"), F_OK), 0);
+        ASSERT_EQ(access(AT(".kube.cce-certd-fedcba9876543210"), F_OK), 0);
+        ASSERT_EQ(access(AT("busy.lock"), F_OK), 0);
+        ASSERT_EQ(access(AT("notes.txt"), F_OK), 0);
+        ASSERT_EQ(access(path, F_OK), 0);
+        if (getuid() == 0)
+                ASSERT_EQ(access(AT(".kube.cce-certd-planted"), F_OK), 0);
+        flock_holder_stop(locker);  /* the later first: it holds a copy of the other's pipe */
+        flock_holder_stop(writer);
+        ASSERT_EQ(atomic_file_sweep(path, error, sizeof(error)), 2);
+#undef AT
+}
+
+/* What another user (uid 65534 here) can plant where they can write: the
+ * daemon writes nothing through it and the victim stays byte for byte. */
+TEST(another_user_cannot_turn_the_path) {
+        char sticky[256], victim[256], path[300], error[512];
+        struct stat st;
+        FileLock *l = NULL;
+
+        if (getuid() != 0) {
+                printf("  not root: skipped\n");
+                return;
+        }
+        path_of(victim, sizeof(victim), "victim");
+        write_plain(victim, "root's own file\n");
+        path_of(sticky, sizeof(sticky), "shared");
+        ASSERT_EQ(mkdir(sticky, 0700), 0);
+        ASSERT_EQ(chmod(sticky, 01777), 0);  /* like /tmp: fine for root, by the rules */
+
+        /* A symlink owned by the other user: refused, for reading and writing. */
+        snprintf(path, sizeof(path), "%s/team-kubeconfig", sticky);
+        ASSERT_EQ(symlink(victim, path), 0);
+        ASSERT_EQ(lchown(path, 65534, 65534), 0);
+        ASSERT_EQ(atomic_file_write(path, "key", 3, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)),
+                  -SAFE_PATH_REFUSED);
+        ASSERT(strstr(error, "team-kubeconfig is a symlink owned by uid 65534"));
+        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), -SAFE_PATH_REFUSED);
+        char *data;
+        size_t size;
+        ASSERT_EQ(atomic_file_read(path, 1 << 20, &data, &size, error, sizeof(error)), -SAFE_PATH_REFUSED);
+        _cleanup_free_ char *v = read_plain(victim);
+        ASSERT_STREQ(v, "root's own file\n");
+        ASSERT_EQ(unlink(path), 0);
+
+        /* The same symlink owned by root: followed. */
+        ASSERT_EQ(symlink("../victim", path), 0);
+        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
+        ASSERT(strstr(file_lock_path(l), "/victim"));
+        l = file_lock_release(l);
+        ASSERT_EQ(unlink(path), 0);
+
+        /* A hard link to the victim, a planted lock-name file and temporary
+         * names: the file is replaced by rename, the victim untouched, the
+         * new file owned as asked and mode 0600. */
+        snprintf(path, sizeof(path), "%s/prod.kubeconfig", sticky);
+        ASSERT_EQ(link(victim, path), 0);
+        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
+        ASSERT_EQ(file_lock_replace(l, "apiVersion: v1\n", 15, 0600, 4242, 4242, ATOMIC_FILE_DURABLE, error,
+                                    sizeof(error)), 0);
+        l = file_lock_release(l);
+        _cleanup_free_ char *v2 = read_plain(victim);
+        ASSERT_STREQ(v2, "root's own file\n");
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_uid, 4242u);
+        ASSERT_EQ(st.st_mode & 07777, 0600);
+        ASSERT_EQ(st.st_nlink, 1u);
+
+        /* A spare of an earlier version planted by the other user: not
+         * used, not removed (not ours), and the kubeconfig is not theirs. */
+        char planted[320];
+        snprintf(planted, sizeof(planted), "%s/.prod.kubeconfig.cce-certd-spare", sticky);
+        write_plain(planted, "");
+        ASSERT_EQ(chown(planted, 65534, 65534), 0);
+        ASSERT_EQ(file_lock_acquire(path, &l, error, sizeof(error)), 0);
+        ASSERT_EQ(file_lock_replace(l, "v2", 2, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)), 0);
+        l = file_lock_release(l);
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_uid, 0u);
+        ASSERT_EQ(stat(planted, &st), 0);
+        ASSERT_EQ(st.st_size, 0);
+        ASSERT_EQ(atomic_file_sweep(path, error, sizeof(error)), 0);
+        ASSERT_EQ(access(planted, F_OK), 0);
+
+        /* A directory writable by others without the sticky bit: refused. */
+        char open_dir[256];
+        path_of(open_dir, sizeof(open_dir), "open");
+        ASSERT_EQ(mkdir(open_dir, 0700), 0);
+        ASSERT_EQ(chmod(open_dir, 0777), 0);
+        snprintf(path, sizeof(path), "%s/kubeconfig", open_dir);
+        ASSERT_EQ(atomic_file_write(path, "key", 3, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)),
+                  -SAFE_PATH_REFUSED);
+        ASSERT(strstr(error, "is writable by every user"));
+        ASSERT(access(path, F_OK) < 0);
+        /* Sticky, but owned by the other user: refused too. */
+        ASSERT_EQ(chmod(open_dir, 01777), 0);
+        ASSERT_EQ(chown(open_dir, 65534, 65534), 0);
+        ASSERT_EQ(atomic_file_write(path, "key", 3, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)),
+                  -SAFE_PATH_REFUSED);
+
+        /* From a directory of the other user into a root-owned one: refused. */
+        char theirs[200], inner[240];
+        path_of(theirs, sizeof(theirs), "theirs");
+        ASSERT_EQ(mkdir(theirs, 0755), 0);
+        snprintf(inner, sizeof(inner), "%s/etc", theirs);
+        ASSERT_EQ(mkdir(inner, 0755), 0);
+        ASSERT_EQ(chown(theirs, 65534, 65534), 0);
+        snprintf(path, sizeof(path), "%s/kubeconfig", inner);
+        ASSERT_EQ(atomic_file_write(path, "key", 3, 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)),
+                  -SAFE_PATH_REFUSED);
+        ASSERT(strstr(error, "reached through a directory owned by uid 65534"));
+        ASSERT(access(path, F_OK) < 0);
+        /* ... and "..": the same rule. */
+        snprintf(path, sizeof(path), "%s/../victim", theirs);
+        SafePath p = SAFE_PATH_NULL;
+        ASSERT_EQ(safe_path_open(path, &p, error, sizeof(error)), -SAFE_PATH_REFUSED);
 }
 
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
@@ -989,10 +957,10 @@ int main(int argc, char **argv) {
                 T(write_and_mode), T(resolve), T(locks), T(lock_without_proc), T(lock_always_names_its_owner),
                 T(directory_in_the_way_and_missing_directory),
                 T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
-                T(crash_safety_under_lock), T(crash_safety_via_spare), T(replace_through_the_lock), T(replace_reuses_the_old_file),
+                T(crash_safety_under_lock), T(replace_through_the_lock), T(directory_synced_later),
                 T(concurrent_writers_under_lock), T(stale_lock_check_never_removes_a_lock_taken_meanwhile),
-                T(contended_writers_never_share_the_lock), T(directory_synced_later_keeps_the_spare),
-                T(write_via_spare),
+                T(contended_writers_never_share_the_lock), T(sweep_removes_only_dead_writers_files),
+                T(another_user_cannot_turn_the_path),
         };
         int r;
 

@@ -516,7 +516,7 @@ TEST(many_in_one_write) {
         ASSERT_EQ(w[1].result, 1);
         _cleanup_free_wiped_ char *text = NULL;
         size_t size;
-        ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size), 0);
+        ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size, NULL, 0), 0);
         ASSERT(strstr(text, "name: prod\n"));
         ASSERT(strstr(text, "name: staging-admin\n"));
         ASSERT(strstr(text, "current-context: prod\n"));
@@ -533,7 +533,7 @@ TEST(many_in_one_write) {
         ASSERT_EQ(w[1].result, -EEXIST);
         ASSERT(strstr(w[1].error, "user entry staging that authenticates otherwise"));
         text = free_wiped(text);
-        ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size), 0);
+        ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size, NULL, 0), 0);
         ASSERT(strstr(text, "name: prod\n"));
         ASSERT(strstr(text, "token: abc\n"));
         ASSERT(!strstr(text, "staging-admin"));
@@ -545,7 +545,7 @@ TEST(many_in_one_write) {
         ASSERT_EQ(w[1].result, -EBADMSG);
         ASSERT(strstr(w[1].error, "cannot parse the existing file"));
         text = free_wiped(text);
-        ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size), 0);
+        ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size, NULL, 0), 0);
         ASSERT_STREQ(text, "clusters: [\n");
         cce_kubeconfig_free(a);
 }

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error-buffer.h"
+#include "macro.h"
+#include "safe-path.h"
+
+#define SYMLINKS_MAX 32
+
+void safe_path_done(SafePath *p) {
+        if (!p)
+                return;
+        safe_close(p->dir_fd);
+        free(p->name);
+        free(p->path);
+        *p = SAFE_PATH_NULL;
+}
+
+static bool trusted_owner(uid_t uid) {
+        return uid == 0 || uid == geteuid();
+}
+
+/* Appends "/name" to the resolved path (dir is "" for "/"). */
+static int path_append(char **dir, const char *name, size_t len) {
+        char *p;
+        if (asprintf(&p, "%s/%.*s", *dir, (int) len, name) < 0)
+                return -ENOMEM;
+        free(*dir);
+        *dir = p;
+        return 0;
+}
+
+static void path_up(char *dir) {
+        char *slash = strrchr(dir, '/');
+        if (slash)
+                *slash = 0;
+}
+
+/* The rules for a directory entered from parent (NULL: "/"). */
+static int check_directory(const struct stat *parent, const struct stat *st, const char *path, char *error,
+                           size_t error_size) {
+        const char *shown = path[0] ? path : "/";
+
+        if (parent && !trusted_owner(parent->st_uid) && parent->st_uid != st->st_uid)
+                return error_printf(error, error_size, -SAFE_PATH_REFUSED,
+                                    "%s is owned by uid %u but is reached through a directory owned by uid %u, "
+                                    "who could have put it there", shown, (unsigned) st->st_uid, (unsigned) parent->st_uid);
+        if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !((st->st_mode & S_ISVTX) && trusted_owner(st->st_uid)))
+                return error_printf(error, error_size, -SAFE_PATH_REFUSED,
+                                    "the directory %s is writable by %s (mode %04o, owner uid %u); "
+                                    "only a sticky one owned by root or uid %u is accepted",
+                                    shown, (st->st_mode & S_IWOTH) ? "every user" : "its group",
+                                    (unsigned) (st->st_mode & 07777), (unsigned) st->st_uid, (unsigned) geteuid());
+        return 0;
+}
+
+int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_size) {
+        _cleanup_free_ char *todo = NULL, *done = strdup(""), *name = NULL, *final = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat cur;
+        unsigned symlinks = 0;
+        bool via_symlink = false;
+        int r;
+
+        if (!done)
+                return -ENOMEM;
+        if (path[0] != '/')
+                return error_printf(error, error_size, -EINVAL, "%s is not an absolute path", path);
+        todo = strdup(path);
+        if (!todo)
+                return -ENOMEM;
+        fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &cur) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot open /: %m");
+        r = check_directory(NULL, &cur, "", error, error_size);
+        if (r < 0)
+                return r;
+
+        for (const char *p = todo;;) {
+                while (*p == '/')
+                        p++;
+                size_t len = strcspn(p, "/");
+                const char *rest = p + len;
+                while (*rest == '/')
+                        rest++;
+                bool last = *rest == 0;
+
+                if (len == 0)
+                        return error_printf(error, error_size, -EISDIR, "%s names a directory, not a file", path);
+                if (len == 1 && p[0] == '.') {
+                        if (last)
+                                return error_printf(error, error_size, -EISDIR, "%s names a directory, not a file", path);
+                        p = rest;
+                        continue;
+                }
+                if (len > NAME_MAX)
+                        return error_printf(error, error_size, -ENAMETOOLONG, "a component of %s is too long", path);
+                if (len == 2 && p[0] == '.' && p[1] == '.') {
+                        struct stat parent;
+                        if (last)
+                                return error_printf(error, error_size, -EISDIR, "%s names a directory, not a file", path);
+                        int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        if (up < 0 || fstat(up, &parent) < 0) {
+                                r = error_printf(error, error_size, negative_errno(), "cannot go up from %s: %m",
+                                                 done[0] ? done : "/");
+                                safe_close(up);
+                                return r;
+                        }
+                        path_up(done);
+                        r = check_directory(&cur, &parent, done, error, error_size);
+                        safe_close(fd);
+                        fd = up;
+                        if (r < 0)
+                                return r;
+                        cur = parent;
+                        p = rest;
+                        continue;
+                }
+
+                _cleanup_close_ int child = -1;
+                char component[NAME_MAX + 1];
+                memcpy(component, p, len);
+                component[len] = 0;
+                struct stat st;
+                child = openat(fd, component, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (child < 0) {
+                        if (errno == ENOENT && last) {
+                                if (via_symlink)
+                                        return error_printf(error, error_size, -ELOOP,
+                                                            "%s is a symlink to %s/%s, which does not exist", path,
+                                                            done, component);
+                                name = strdup(component);
+                                if (!name)
+                                        return -ENOMEM;
+                                break;
+                        }
+                        r = negative_errno();
+                        if (path_append(&done, p, len) < 0)
+                                return -ENOMEM;
+                        if (r == -ENOENT)
+                                return error_printf(error, error_size, r, "the directory %s does not exist", done);
+                        errno = -r;
+                        return error_printf(error, error_size, r, "cannot look at %s: %m", done);
+                }
+                if (fstat(child, &st) < 0)
+                        return error_printf(error, error_size, negative_errno(), "cannot look at %s/%s: %m", done, component);
+
+                if (S_ISLNK(st.st_mode)) {
+                        char target[PATH_MAX];
+                        if (!trusted_owner(st.st_uid))
+                                return error_printf(error, error_size, -SAFE_PATH_REFUSED,
+                                                    "%s/%s is a symlink owned by uid %u, not by root or uid %u",
+                                                    done, component, (unsigned) st.st_uid, (unsigned) geteuid());
+                        if (++symlinks > SYMLINKS_MAX)
+                                return error_printf(error, error_size, -ELOOP, "%s: too many levels of symlinks", path);
+                        ssize_t n = readlinkat(child, "", target, sizeof(target) - 1);
+                        if (n <= 0)
+                                return error_printf(error, error_size, n < 0 ? negative_errno() : -EINVAL,
+                                                    "cannot read the symlink %s/%s: %m", done, component);
+                        target[n] = 0;
+                        char *next;
+                        if (asprintf(&next, "%s/%s", target, rest) < 0)
+                                return -ENOMEM;
+                        if (target[0] == '/') {
+                                safe_close(fd);
+                                fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                                if (fd < 0 || fstat(fd, &cur) < 0) {
+                                        free(next);
+                                        return error_printf(error, error_size, negative_errno(), "cannot open /: %m");
+                                }
+                                done[0] = 0;
+                        }
+                        free(todo);
+                        todo = next;
+                        p = todo;
+                        /* A link that is the file must lead to one. */
+                        via_symlink = via_symlink || last;
+                        continue;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        if (last)
+                                return error_printf(error, error_size, -EISDIR, "%s/%s is a directory", done, component);
+                        if (path_append(&done, p, len) < 0)
+                                return -ENOMEM;
+                        r = check_directory(&cur, &st, done, error, error_size);
+                        if (r < 0)
+                                return r;
+                        safe_close(fd);
+                        fd = TAKE_FD(child);
+                        cur = st;
+                        p = rest;
+                        continue;
+                }
+                if (!last)
+                        return error_printf(error, error_size, -ENOTDIR, "%s/%s is not a directory", done, component);
+                name = strdup(component);
+                if (!name)
+                        return -ENOMEM;
+                break;
+        }
+
+        if (asprintf(&final, "%s/%s", done, name) < 0)
+                return -ENOMEM;
+        /* Readable, for syncing it and listing it; O_PATH is enough for the rest. */
+        int dir_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                dir_fd = TAKE_FD(fd);
+        *ret = (SafePath) { .dir_fd = dir_fd, .name = TAKE_PTR(name), .path = TAKE_PTR(final) };
+        return 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Resolving a path that the daemon writes, so that no other local user can
+ * turn it (in the spirit of systemd's chase() with CHASE_SAFE and OpenSSH's
+ * safe_path()). The path is walked one component at a time from "/" with
+ * openat(O_PATH | O_NOFOLLOW), and refused when:
+ *
+ *   - a symlink on the way (or the file itself) is owned by anyone but root
+ *     or the daemon's user (geteuid());
+ *   - a directory is entered (also through "..") from one owned by another
+ *     user than root or the daemon's user, and is owned by someone else
+ *     (e.g. root): the owner of the first could have put it there, or linked
+ *     the way to it, for us to write into;
+ *   - a directory is writable by its group or by others, unless it is sticky
+ *     and owned by root or the daemon's user (/tmp is fine, a 0777 one is
+ *     not).
+ *
+ * What is returned is the directory the file is in, open, and the file's
+ * name in it: every later operation (open, link, rename, unlink) is made
+ * relative to that directory fd, so nothing can be swapped in between the
+ * check and the use. */
+
+#include <stddef.h>
+
+/* The errno of a refusal (the error text says why and names the component). */
+#define SAFE_PATH_REFUSED ENOLINK
+
+typedef struct SafePath {
+        int dir_fd;             /* the file's directory (O_RDONLY, or O_PATH where it cannot be read) */
+        char *name;             /* the file's name in it (owned) */
+        char *path;             /* the path as resolved, for messages (owned) */
+} SafePath;
+
+#define SAFE_PATH_NULL ((SafePath) { .dir_fd = -1 })
+
+/* Resolves path (absolute) to its directory and name. The file itself need
+ * not exist; its directory must. -SAFE_PATH_REFUSED for a path that breaks a
+ * rule above, -ENOENT for a missing directory, -ENOTDIR, -EISDIR when the
+ * path names a directory, -ELOOP for too many symlinks; error says which
+ * component and why. */
+int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_size);
+
+void safe_path_done(SafePath *p);
+static inline void safe_path_donep(SafePath *p) {
+        safe_path_done(p);
+}
