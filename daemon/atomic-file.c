@@ -537,25 +537,29 @@ int atomic_file_sweep(const char *path, char *error, size_t error_size) {
 }
 
 int file_lock_describe(const char *path, char *text, size_t text_size) {
+        _cleanup_(safe_path_donep) SafePath p = SAFE_PATH_NULL;
         _cleanup_free_ char *lock = NULL;
         _cleanup_close_ int fd = -1;
         time_t age;
         long pid;
 
-        if (asprintf(&lock, "%s" LOCK_SUFFIX, path) < 0)
+        if (safe_path_open(path, &p, NULL, 0) < 0)
+                return 0;  /* the file's own state says why */
+        if (asprintf(&lock, "%s" LOCK_SUFFIX, p.name) < 0)
                 return -ENOMEM;
-        fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        fd = openat(p.dir_fd, lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         if (fd < 0)
-                return errno == ENOENT ? 0 : error_printf(text, text_size, 1, "%s is there and cannot be read: %m", lock);
+                return errno == ENOENT ? 0 : error_printf(text, text_size, 2, "%s" LOCK_SUFFIX " is there and cannot be read: %m",
+                                                         p.path);
         /* Looked at, not taken: a shared flock tells whether its writer holds it. */
         bool free_now = flock(fd, LOCK_SH | LOCK_NB) == 0;
         bool stale = lock_stale(fd, free_now, &pid, &age);
         if (pid > 0 && !stale)
-                return error_printf(text, text_size, 1, "%s is held by cce-certd (pid %ld)", lock, pid);
+                return error_printf(text, text_size, 1, "%s" LOCK_SUFFIX " is held by cce-certd (pid %ld)", p.path, pid);
         if (pid > 0)
-                return error_printf(text, text_size, 1,
-                                    "%s was left by cce-certd pid %ld, which is gone; it blocks kubectl until "
-                                    "cce-certd starts or writes there (or remove it)", lock, pid);
-        return error_printf(text, text_size, 1, "%s is held by another program (kubectl?) since %lld s%s", lock,
-                            (long long) age, stale ? "; it is stale and is removed at the next write" : "");
+                return error_printf(text, text_size, 2,
+                                    "%s" LOCK_SUFFIX " was left by cce-certd pid %ld, which is gone: it blocks kubectl until "
+                                    "cce-certd starts or writes there, or it is removed", p.path, pid);
+        return error_printf(text, text_size, stale ? 2 : 1, "%s" LOCK_SUFFIX " is held by another program (kubectl?) for %lld s%s",
+                            p.path, (long long) age, stale ? "; it is taken as stale at the next write" : "");
 }

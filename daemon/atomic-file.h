@@ -99,7 +99,8 @@ int file_lock_replace(FileLock *l, const void *data, size_t size, mode_t mode, u
  * negative errno (the directory cannot be resolved or listed). */
 int atomic_file_sweep(const char *path, char *error, size_t error_size);
 
-/* What a lock at path + ".lock" says, for --status: 0 when there is none;
- * 1 with a sentence in text when one is there (whose, and whether it is
- * stale and would be removed). */
+/* What the lock of the file at path says, for --status: 0 when there is
+ * none; 1 with a sentence in text when one is held (by a cce-certd at work,
+ * or another program for less than the stale age); 2 when it blocks kubectl
+ * (its writer is gone, or it is stale). */
 int file_lock_describe(const char *path, char *text, size_t text_size);

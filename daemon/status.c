@@ -5,6 +5,7 @@
 #include <time.h>
 #include <yajl/yajl_gen.h>
 
+#include "atomic-file.h"
 #include "json.h"
 #include "kubeconfig.h"
 #include "macro.h"
@@ -41,6 +42,8 @@ typedef struct Row {
         bool expiring;          /* under 10% of its lifetime left */
         bool expired;
         int64_t next;
+        int lock;               /* file_lock_describe() */
+        char lock_text[480];
 } Row;
 
 
@@ -56,6 +59,7 @@ static void evaluate(Row *r, const char *state_dir, char **in_flight, Kubeconfig
         const CertInfo *cert = &r->file.certificate;
 
         kubeconfig_inspect_shared(cl, reading, &r->file);
+        r->lock = file_lock_describe(cl->kubeconfig, r->lock_text, sizeof(r->lock_text));
         r->have_state = state_load(state_dir, cl->name, &r->state) >= 0 &&
                 strcmp(r->state.cluster_id, cl->cluster_id) == 0 &&
                 r->state.fingerprint == cluster_config_fingerprint(cl);
@@ -76,8 +80,8 @@ static void evaluate(Row *r, const char *state_dir, char **in_flight, Kubeconfig
                 r->health = HEALTH_EXPIRED;
         else if (r->state.next_attempt == INT64_MAX)
                 r->health = HEALTH_PARKED;
-        else if (r->state.failures > 0)
-                r->health = HEALTH_FAILING;
+        else if (r->state.failures > 0 || r->lock == 2)
+                r->health = HEALTH_FAILING;  /* a lock that blocks kubectl too */
         else if (!have_cert)
                 r->health = HEALTH_PENDING;
         else
@@ -97,6 +101,8 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
                 if (r->state.last_error)
                         snprintf(err, sizeof(err), "%s%s%s%s%s", api_error_class_to_string(r->state.last_error_class),
                                  r->state.last_error_code[0] ? " " : "", r->state.last_error_code, ": ", r->state.last_error);
+                else if (r->lock == 2)
+                        snprintf(err, sizeof(err), "%s", r->lock_text);
                 else if (!have_cert)
                         snprintf(err, sizeof(err), "%s", r->file.reason);
                 else if (r->state.last_hook_error)
@@ -154,6 +160,8 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
                 } else
                         yajl_gen_null(g);
                 json_gen_string(g, "last-hook-error", r->state.last_hook_error);
+                json_gen_string(g, "lock", r->lock > 0 ? r->lock_text : NULL);
+                json_gen_bool(g, "lock-blocks-kubectl", r->lock == 2);
                 yajl_gen_map_close(g);
         }
         yajl_gen_array_close(g);
