@@ -166,25 +166,22 @@ static int new_file(int dir_fd, const char *path, char ret_name[static NAME_MAX 
         return error_printf(error, error_size, -EEXIST, "cannot find a free temporary name next to %s", path);
 }
 
-/* Gives fd the final owner and mode, then data, and with
- * ATOMIC_FILE_DURABLE gets it to disk. */
-static int fill(int fd, const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
-                AtomicFileFlags flags, char *error, size_t error_size) {
-        int r;
-
-        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
-                return error_printf(error, error_size, negative_errno(), "cannot give %s to owner %d group %d: %m", path,
-                                    (int) uid, (int) gid);
-        /* umask may have narrowed the mode; and after fchown. */
-        if (fchmod(fd, mode & 07777) < 0)
-                return error_printf(error, error_size, negative_errno(), "cannot set the mode of %s: %m", path);
-        r = write_all(fd, data, size);
-        if (r < 0) {
-                errno = -r;
-                return error_printf(error, error_size, r, "cannot write %s: %m", path);
+/* Gives the new file fd a name in dir_fd, once: a fresh temporary one
+ * (tmp empty until then). */
+static int name_new_file(int fd, const SafePath *p, char tmp[static NAME_MAX + 1], char *error, size_t error_size) {
+        for (int i = 0; !tmp[0] && i < 16; i++) {
+                temporary_name(p->name, tmp);
+                int r = link_unnamed(fd, p->dir_fd, tmp);
+                if (r == -EEXIST)
+                        tmp[0] = 0;
+                else if (r < 0) {
+                        tmp[0] = 0;
+                        errno = -r;
+                        return error_printf(error, error_size, r, "cannot give the new %s a name: %m", p->path);
+                }
         }
-        if ((flags & ATOMIC_FILE_DURABLE) && fsync(fd) < 0)
-                return error_printf(error, error_size, negative_errno(), "cannot write %s to disk: %m", path);
+        if (!tmp[0])
+                return error_printf(error, error_size, -EEXIST, "cannot find a free temporary name next to %s", p->path);
         return 0;
 }
 
@@ -255,21 +252,31 @@ static int replace_in(const SafePath *p, int lock_fd, const char *lock_name, con
         fd = new_file(p->dir_fd, p->path, tmp, error, error_size);
         if (fd < 0)
                 return fd;
-        r = fill(fd, p->path, data, size, mode, uid, gid, flags, error, error_size);
-        for (int i = 0; r >= 0 && !tmp[0] && i < 16; i++) {
-                temporary_name(p->name, tmp);
-                r = link_unnamed(fd, p->dir_fd, tmp);
-                if (r == -EEXIST) {
-                        tmp[0] = 0;
-                        r = 0;
-                } else if (r < 0) {
-                        tmp[0] = 0;
+        /* The mode first: umask may have narrowed it, and once the file is
+         * given away only CAP_FOWNER could set it. */
+        r = fchmod(fd, mode & 07777) < 0 ?
+                error_printf(error, error_size, negative_errno(), "cannot set the mode of %s: %m", p->path) : 0;
+        /* A file given to another owner is named first, while it is ours:
+         * without CAP_FOWNER a file of someone else's cannot be linked
+         * (fs.protected_hardlinks). Its data comes after, so no key is ever
+         * in a file of an owner not asked for. */
+        if (r >= 0 && (uid != (uid_t) -1 || gid != (gid_t) -1)) {
+                r = name_new_file(fd, p, tmp, error, error_size);
+                if (r >= 0 && fchown(fd, uid, gid) < 0)
+                        r = error_printf(error, error_size, negative_errno(), "cannot give %s to owner %d group %d: %m",
+                                         p->path, (int) uid, (int) gid);
+        }
+        if (r >= 0) {
+                r = write_all(fd, data, size);
+                if (r < 0) {
                         errno = -r;
-                        r = error_printf(error, error_size, r, "cannot give the new %s a name: %m", p->path);
+                        r = error_printf(error, error_size, r, "cannot write %s: %m", p->path);
                 }
         }
-        if (r >= 0 && !tmp[0])
-                r = error_printf(error, error_size, -EEXIST, "cannot find a free temporary name next to %s", p->path);
+        if (r >= 0 && (flags & ATOMIC_FILE_DURABLE) && fsync(fd) < 0)
+                r = error_printf(error, error_size, negative_errno(), "cannot write %s to disk: %m", p->path);
+        if (r >= 0)
+                r = name_new_file(fd, p, tmp, error, error_size);
         if (r >= 0 && lock_fd >= 0) {
                 struct stat mine, named;
                 if (fstat(lock_fd, &mine) < 0 || fstatat(p->dir_fd, lock_name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
@@ -473,6 +480,20 @@ int file_lock_replace(FileLock *l, const void *data, size_t size, mode_t mode, u
 
 /* ---- what crashed writers left ------------------------------------------ */
 
+/* Whether a file named .NAME.cce-certd-* with owner uid is ours: owned by
+ * the daemon's user, or by NAME's owner (a file written for another owner
+ * gets that owner before its data, see replace_in()). */
+static bool temporary_is_ours(int dir_fd, const char *name, uid_t uid) {
+        char target[NAME_MAX + 1];
+        struct stat st;
+
+        if (uid == geteuid())
+                return true;
+        const char *infix = strstr(name + 1, TEMP_INFIX);
+        snprintf(target, sizeof(target), "%.*s", (int) (infix - name - 1), name + 1);
+        return fstatat(dir_fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_uid == uid;
+}
+
 /* A regular file of ours named .NAME.cce-certd-*, that no one flocks and
  * that still has that name: removed. */
 static bool remove_temporary(int dir_fd, const char *name) {
@@ -480,7 +501,7 @@ static bool remove_temporary(int dir_fd, const char *name) {
         struct stat st, now;
 
         fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !temporary_is_ours(dir_fd, name, st.st_uid))
                 return false;
         if (flock(fd, LOCK_EX | LOCK_NB) < 0)
                 return false;  /* a writer's, being written; or no flocks here to tell */

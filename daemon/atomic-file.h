@@ -10,8 +10,9 @@
  *      PID" in it as a file without a name (O_TMPFILE), flocked for as long
  *      as it is ours, then linked into place, which fails while it exists;
  *   3. the new file: O_TMPFILE in the directory (no name anyone could have
- *      made or linked), flocked, its final owner and mode set on the fd,
- *      data, fsync;
+ *      made or linked), flocked, its final mode and owner set on the fd
+ *      (one given to another owner is linked as in 4 first: without
+ *      CAP_FOWNER a file of another user's cannot be linked), data, fsync;
  *   4. linked as .NAME.cce-certd-RANDOM, renamed over NAME, the directory
  *      synced (at once, or once for a batch with
  *      ATOMIC_FILE_SYNC_DIRECTORY_LATER);
@@ -92,9 +93,11 @@ int file_lock_replace(FileLock *l, const void *data, size_t size, mode_t mode, u
 
 /* Removes what crashed writers of this user left in the directory of path:
  * NAME.lock files of a cce-certd that is gone (judged as above), and
- * regular files named .NAME.cce-certd-* owned by the daemon's user that no
- * one flocks (a writer flocks its new file from before it has a name until
- * it is renamed; earlier versions' .NAME.cce-certd-spare files too). One
+ * regular files named .NAME.cce-certd-* owned by the daemon's user (or by
+ * NAME's owner: a file written for another owner is given to it before its
+ * data goes in) that no one flocks (a writer flocks its new file from
+ * before it has a name until it is renamed; earlier versions'
+ * .NAME.cce-certd-spare files too). One
  * pass over the directory. Returns how many files were removed, or a
  * negative errno (the directory cannot be resolved or listed). */
 int atomic_file_sweep(const char *path, char *error, size_t error_size);

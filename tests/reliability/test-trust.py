@@ -238,6 +238,90 @@ def test_dry_run_redacts_every_secret(d):
         fake.stop()
 
 
+def unit_syscall_allow_list(unit_text):
+    """The system calls a unit's SystemCallFilter= lines allow, applied as
+    systemd applies them: the first line (an allow list) sets the list, a
+    later "~" line takes its calls out, a later plain line puts them back.
+    Groups are expanded with systemd-analyze syscall-filter."""
+    cache = {}
+
+    def expand(name):
+        if not name.startswith("@"):
+            return {name}
+        if name not in cache:
+            out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True, text=True,
+                                 check=True).stdout
+            calls = set()
+            for line in out.splitlines()[1:]:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    calls |= expand(line)
+            cache[name] = calls
+        return cache[name]
+
+    allowed = None
+    for line in unit_text.splitlines():
+        if not line.startswith("SystemCallFilter="):
+            continue
+        value = line.split("=", 1)[1].strip()
+        deny = value.startswith("~")
+        calls = set().union(*(expand(n) for n in value.lstrip("~").split()))
+        assert allowed is not None or not deny, "the unit's filter starts with an allow list"
+        allowed = calls if allowed is None else (allowed - calls if deny else allowed | calls)
+    return allowed
+
+
+def test_owner_under_the_system_units_sandbox(d):
+    """owner: works under the shipped system unit with the drop-in its
+    comments give (CAP_CHOWN): the daemon runs as its own user with the
+    unit's system call filter (libseccomp, as systemd would apply it) and
+    only CAP_CHOWN (setpriv), and writes a kubeconfig for another owner.
+    The same run under the unit's filter without its @chown line fails,
+    as it did before: the filter is really applied."""
+    if os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv") or \
+            subprocess.run(["/usr/bin/python3", "-c", "import seccomp"], capture_output=True).returncode != 0:
+        skip("owner: under the unit's sandbox", "needs root, setpriv and python3-seccomp")
+        return
+    unit = (pathlib.Path(os.environ["SOURCE_ROOT"]) / "systemd/cce-certd.service.in").read_text()
+    filters = {
+        "shipped": unit,
+        "without @chown": "\n".join(l for l in unit.splitlines() if l.strip() != "SystemCallFilter=@chown"),
+    }
+    check("the unit allows the chown calls after its ~@privileged line",
+          filters["shipped"] != filters["without @chown"])
+    d.chmod(0o755)
+    fake = Fake(d, day_seconds=600)
+    try:
+        with OtherUser("cce-t-daemon") as daemon_user:
+            results = {}
+            for name, text in filters.items():
+                sub = d / name.replace(" ", "-").replace("@", "")
+                sub.mkdir()
+                allow = sub / "allowed-syscalls"
+                allow.write_text("\n".join(sorted(unit_syscall_allow_list(text))) + "\n")
+                config = write_config(sub, fake, [(1, ", owner: nobody, group: nogroup")])
+                for p in [sub, sub / "kube", sub / "secrets", *(sub / "secrets").iterdir()]:
+                    os.chown(p, daemon_user.uid, daemon_user.gid)
+                p = subprocess.run(
+                    ["setpriv", f"--reuid={daemon_user.uid}", f"--regid={daemon_user.gid}", "--clear-groups",
+                     "--inh-caps=-all,+chown", "--ambient-caps=-all,+chown", "--bounding-set=-all,+chown",
+                     "/usr/bin/python3", str(pathlib.Path(os.environ["TESTS_DIR"]) / "run-with-syscall-filter.py"),
+                     str(allow), "--", DAEMON, "--once", "-c", str(config)],
+                    capture_output=True, text=True, timeout=60)
+                results[name] = (p, sub / "kube/c1")
+            p, kube = results["shipped"]
+            check("under the shipped unit's filter and CAP_CHOWN: --once exit 0", p.returncode == 0, p.stderr)
+            st = os.stat(kube) if kube.exists() else None
+            check("the kubeconfig belongs to the configured owner and group (nobody:nogroup)",
+                  st and st.st_uid == NOBODY and st.st_gid == NOBODY, st)
+            p, kube = results["without @chown"]
+            check("without the @chown line: the write fails (EPERM), nothing written",
+                  p.returncode != 0 and "Operation not permitted" in p.stderr and not kube.exists(), p.stderr)
+    finally:
+        fake.stop()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([test_other_user_cannot_turn_the_writes, test_keys_only_in_kubeconfigs, test_not_dumpable,
-                        test_hook_sees_only_standard_fds, test_dry_run_redacts_every_secret]))
+                        test_hook_sees_only_standard_fds, test_dry_run_redacts_every_secret,
+                        test_owner_under_the_system_units_sandbox]))

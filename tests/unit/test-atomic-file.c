@@ -822,11 +822,18 @@ TEST(sweep_removes_only_dead_writers_files) {
         write_plain(AT("busy.lock"), "cce-certd 1\n");                  /* a live writer's lock */
         FlockHolder locker = flock_holder_start(f);
         write_plain(AT("notes.txt"), "mine");
-        if (getuid() == 0) {
+        bool root = getuid() == 0;
+        if (root) {
                 write_plain(AT(".kube.cce-certd-planted"), "someone else's");
                 ASSERT_EQ(chown(f, 65534, 65534), 0);
+                /* Written for another owner (owner:), left by a crash: its owner is the file's. */
+                write_plain(AT("given"), "config");
+                ASSERT_EQ(chown(f, 65534, 65534), 0);
+                write_plain(AT(".given.cce-certd-1111111111111111"), "key");
+                ASSERT_EQ(chown(f, 65534, 65534), 0);
         }
-        ASSERT_EQ(atomic_file_sweep(path, error, sizeof(error)), 3);
+        ASSERT_EQ(atomic_file_sweep(path, error, sizeof(error)), root ? 4 : 3);
+        ASSERT(access(AT(".given.cce-certd-1111111111111111"), F_OK) < 0);
         ASSERT(access(AT(".kube.cce-certd-0123456789abcdef"), F_OK) < 0);
         ASSERT(access(AT(".kube.cce-certd-spare"), F_OK) < 0);
         ASSERT(access(AT("kube.lock"), F_OK) < 0);
