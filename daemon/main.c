@@ -263,7 +263,7 @@ static int run_manager(bool once) {
         r = manager_new(&options, config, &m);
         if (r < 0) {
                 sd_notifyf(false, "ERRNO=%d", -r);
-                if (r == -EACCES || r == -EROFS || r == -ENOENT || r == -ENOTDIR || r == -EPERM)
+                if (r == -EACCES || r == -EROFS || r == -ENOENT || r == -ENOTDIR || r == -EPERM || r == -ENOLINK)
                         return EX_CANTCREAT;
                 log_error_errno(r, "Failed to start: %m");
                 return EX_SOFTWARE;

@@ -1131,7 +1131,7 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, KubeconfigReading **
                         .state = file.state,
                         .certificate = { file.certificate.not_before, file.certificate.not_after },
                 };
-                if (file.state != KUBECONFIG_OK)
+                if (file.state != KUBECONFIG_OK && file.state != KUBECONFIG_REFUSED)  /* that one: at its renewal */
                         log_info("%s: %s; renewing %s.", cl->name, file.reason,
                                  c->state.failures > 0 ? "when its backoff ends" : "now");
         }

@@ -13,6 +13,7 @@
 
 #include "atomic-file.h"
 #include "json.h"
+#include "safe-path.h"
 #include "error-buffer.h"
 #include "macro.h"
 #include "state.h"
@@ -40,6 +41,16 @@ int state_directory_prepare(const char *dir, char *error, size_t error_size) {
                 return error_printf(error, error_size, negative_errno(), "cannot create %s: %m", sub);
         if (access(sub, W_OK | X_OK) < 0)
                 return error_printf(error, error_size, negative_errno(), "the state directory %s is not writable: %m", sub);
+        /* Every state file is written through a safe path: one that another
+         * user could turn is refused here, at start, rather than at each write. */
+        _cleanup_(safe_path_donep) SafePath p = SAFE_PATH_NULL;
+        _cleanup_free_ char *any = NULL;
+        char why[400];
+        if (asprintf(&any, "%s/any", sub) < 0)
+                return -ENOMEM;
+        int r = safe_path_open(any, &p, why, sizeof(why));
+        if (r < 0)
+                return error_printf(error, error_size, r, "refusing the state directory %s: %s", dir, why);
         return 0;
 }
 

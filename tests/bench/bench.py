@@ -6,10 +6,9 @@ For each N it measures, as the median of --runs runs:
               (no kubeconfig exists yet)
   cpu         the daemon's CPU time (user+sys) per 1,000 renewals
   steady      the same when all N kubeconfigs exist and are due, as at
-              every renewal but a file's first two (they leave each file its
-              spare, so later writes create no file): renewals/s and CPU
-              per 1,000 (counted from READY=1) in the third round (not
-              with --merge)
+              every renewal but a file's first: renewals/s and CPU per
+              1,000 (counted from READY=1) in the third round, after a
+              warm-up round (not with --merge)
   rss         the daemon's peak RSS (VmHWM)
   calls       API calls per renewal (must be exactly 1)
   ready       time from start to READY=1 with N valid kubeconfigs on disk
@@ -177,8 +176,8 @@ def written(d, n, merge):
 
 
 def replaced_since(d, n, t0_ns):
-    """Whether all N kubeconfigs were written since t0_ns (locks and spares
-    come and go meanwhile: not counted)."""
+    """Whether all N kubeconfigs were written since t0_ns (locks and new
+    files not yet in place come and go meanwhile: not counted)."""
     def written_since(p):
         try:
             return p.stat().st_mtime_ns >= t0_ns
@@ -268,8 +267,9 @@ def one_run(daemon, n, idle_seconds, merge, parallel, parent):
             notify.close()
         r["calls_after_restarts"] = fake.total() - n
 
-        # 3. All N files exist and are due, twice: the first round leaves
-        # each file its spare, the second is measured.
+        # 3. All N files exist and are due, twice: the first round warms up
+        # (and was, before 2026-12-07, the one that left each file its spare),
+        # the second is measured.
         if not merge:
             renew_again(daemon, fake, d, n, parallel, 60)
             seconds, cpu, hwm = renew_again(daemon, fake, d, n, parallel, 90)

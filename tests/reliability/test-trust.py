@@ -321,7 +321,39 @@ def test_owner_under_the_system_units_sandbox(d):
         fake.stop()
 
 
+def test_state_directory_and_metrics_file_paths(d):
+    """The state directory and the metrics file are resolved by the same
+    rules: a state directory in a directory every user can write to stops
+    the start (exit 73, saying why); a metrics file there is not written."""
+    fake = Fake(d, day_seconds=600)
+    open_dir = d / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    try:
+        config = write_config(d, fake, [(1, "")])
+        text = config.read_text().replace(f"state-directory: {d}/state", f"state-directory: {open_dir}/state")
+        config.write_text(text)
+        code, err = run_once(config)
+        check("a state directory reached through a world-writable directory: exit 73", code == 73, err)
+        check("... saying which directory and why", f"the directory {open_dir} is writable by every user" in err, err)
+        config.write_text(config.read_text().replace(f"state-directory: {open_dir}/state",
+                                                     f"state-directory: {d}/state\nmetrics-file: {open_dir}/m.prom"))
+        notify = Notify(d)
+        daemon = Daemon(d, config, notify)
+        try:
+            check("a metrics file there: the daemon starts and renews",
+                  wait_for(lambda: (d / "kube/c1").exists(), 15), daemon.log())
+            check("... the metrics file is not written, and the log says why",
+                  wait_for(lambda: "Cannot write the metrics file" in daemon.log(), 5) and
+                  "is writable by every user" in daemon.log() and not (open_dir / "m.prom").exists(), daemon.log())
+        finally:
+            daemon.stop()
+            notify.close()
+    finally:
+        fake.stop()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([test_other_user_cannot_turn_the_writes, test_keys_only_in_kubeconfigs, test_not_dumpable,
                         test_hook_sees_only_standard_fds, test_dry_run_redacts_every_secret,
-                        test_owner_under_the_system_units_sandbox]))
+                        test_owner_under_the_system_units_sandbox, test_state_directory_and_metrics_file_paths]))
