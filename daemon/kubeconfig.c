@@ -680,8 +680,7 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers) 
                 r = 0;
         else {
                 r = file_lock_replace(lock, new, new_size, first->file_mode, first->uid, first->gid,
-                                             ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER, error,
-                                             sizeof(error));
+                                      ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER, error, sizeof(error));
                 if (r < 0)
                         return fail_rest(w, n, r, error);
                 r = 1;

@@ -75,16 +75,7 @@ static int write_state_file(const char *path, const void *data, size_t size, cha
         return atomic_file_write(path, data, size, 0600, (uid_t) -1, (gid_t) -1, 0, error, error_size);
 }
 
-/* Earlier versions kept DIR/.NAME.spare beside each state file. */
-static void remove_legacy_spare(const char *path) {
-        _cleanup_free_ char *spare = NULL;
-        const char *slash = strrchr(path, '/');
-        if (asprintf(&spare, "%.*s/.%s.spare", (int) (slash - path), path, slash + 1) >= 0)
-                (void) unlink(spare);
-}
-
 static int remove_state_file(const char *path) {
-        remove_legacy_spare(path);
         return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
 }
 
@@ -198,8 +189,9 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         return r;
 }
 
-/* What a crashed daemon left (atomic_file_sweep()), and the spares of
- * earlier versions (.NAME.json.spare). */
+/* What a crashed daemon left (atomic_file_sweep()), and the spares that
+ * versions before 2026-12-07 kept beside each state file (.NAME.json.spare,
+ * .in-flight.json.spare). */
 int state_remove_leftovers(const char *dir) {
         _cleanup_free_ char *sub = NULL, *any = NULL;
         struct dirent *e;
@@ -220,9 +212,9 @@ int state_remove_leftovers(const char *dir) {
         }
         if (d)
                 closedir(d);
-        _cleanup_free_ char *in_flight = NULL;
-        if (asprintf(&in_flight, "%s/in-flight.json", dir) >= 0)
-                remove_legacy_spare(in_flight);
+        _cleanup_free_ char *in_flight_spare = NULL;
+        if (asprintf(&in_flight_spare, "%s/.in-flight.json.spare", dir) >= 0 && unlink(in_flight_spare) == 0)
+                n++;
         return n;
 }
 
