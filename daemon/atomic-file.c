@@ -303,6 +303,12 @@ static int replace_in(const SafePath *p, int lock_fd, const char *lock_name, con
         return 0;  /* fd closed now: its flock goes with the last reference */
 }
 
+int atomic_file_write_at(int dir_fd, const char *name, const char *path, const void *data, size_t size, mode_t mode,
+                         AtomicFileFlags flags, char *error, size_t error_size) {
+        const SafePath p = { .dir_fd = dir_fd, .name = (char *) name, .path = (char *) path };
+        return replace_in(&p, -1, NULL, data, size, mode, (uid_t) -1, (gid_t) -1, flags, error, error_size);
+}
+
 int atomic_file_write(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
                       AtomicFileFlags flags, char *error, size_t error_size) {
         _cleanup_(safe_path_donep) SafePath p = SAFE_PATH_NULL;

@@ -60,6 +60,11 @@ typedef enum AtomicFileFlags {
 int atomic_file_write(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
                       AtomicFileFlags flags, char *error, size_t error_size);
 
+/* The same for the file name in dir_fd, a directory resolved safely
+ * before (path names the file in messages), owned by the process. */
+int atomic_file_write_at(int dir_fd, const char *name, const char *path, const void *data, size_t size, mode_t mode,
+                         AtomicFileFlags flags, char *error, size_t error_size);
+
 /* Syncs the directories of the replacements made with
  * ATOMIC_FILE_SYNC_DIRECTORY_LATER since the last call, each once; a failure
  * is logged. Returns how many directories were waiting. */

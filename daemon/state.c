@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include "state.h"
 
 #define STATE_FILE_MAX (64 * 1024)
+
+static int directory_of(const char *path, const char **ret_name, char *error, size_t error_size);
 
 int state_directory_prepare(const char *dir, char *error, size_t error_size) {
         _cleanup_free_ char *sub = NULL, *partial = strdup(dir);
@@ -41,14 +44,16 @@ int state_directory_prepare(const char *dir, char *error, size_t error_size) {
                 return error_printf(error, error_size, negative_errno(), "cannot create %s: %m", sub);
         if (access(sub, W_OK | X_OK) < 0)
                 return error_printf(error, error_size, negative_errno(), "the state directory %s is not writable: %m", sub);
-        /* Every state file is written through a safe path: one that another
-         * user could turn is refused here, at start, rather than at each write. */
-        _cleanup_(safe_path_donep) SafePath p = SAFE_PATH_NULL;
-        _cleanup_free_ char *any = NULL;
+        /* Both directories resolved safely now, once (see directory_of()):
+         * one that another user could turn is refused at start. */
+        _cleanup_free_ char *in_dir = NULL, *in_sub = NULL;
+        const char *name;
         char why[400];
-        if (asprintf(&any, "%s/any", sub) < 0)
+        if (asprintf(&in_dir, "%s/in-flight.json", dir) < 0 || asprintf(&in_sub, "%s/any", sub) < 0)
                 return -ENOMEM;
-        int r = safe_path_open(any, &p, why, sizeof(why));
+        int r = directory_of(in_dir, &name, why, sizeof(why));
+        if (r >= 0)
+                r = directory_of(in_sub, &name, why, sizeof(why));
         if (r < 0)
                 return error_printf(error, error_size, r, "refusing the state directory %s: %s", dir, why);
         return 0;
@@ -69,14 +74,56 @@ static int state_path(const char *dir, const char *name, char **ret) {
         return asprintf(ret, "%s/clusters/%s.json", dir, name) < 0 ? -ENOMEM : 0;
 }
 
+/* The directories of state files (DIR, DIR/clusters), each resolved safely
+ * once per process and kept open: every state file is read, written and
+ * removed relative to that fd, so neither a path swapped later nor a
+ * resolution per renewal (ten thousand of them at start) costs anything. */
+static struct {
+        char dir[PATH_MAX];
+        int fd;
+} directories[2];
+
+/* The fd of the directory of path (and its name in it), or a negative errno
+ * with error set. */
+static int directory_of(const char *path, const char **ret_name, char *error, size_t error_size) {
+        const char *slash = strrchr(path, '/');
+        size_t len = (size_t) (slash - path);
+        size_t i;
+
+        if (len >= PATH_MAX)
+                return -ENAMETOOLONG;
+        *ret_name = slash + 1;
+        for (i = 0; i < ELEMENTSOF(directories) && directories[i].dir[0]; i++)
+                if (strlen(directories[i].dir) == len && memcmp(directories[i].dir, path, len) == 0)
+                        return directories[i].fd;
+        _cleanup_(safe_path_donep) SafePath p = SAFE_PATH_NULL;
+        int r = safe_path_open(path, &p, error, error_size);
+        if (r < 0)
+                return r;
+        if (i == ELEMENTSOF(directories))
+                return -EMFILE;  /* not a path of this module */
+        directories[i].fd = TAKE_FD(p.dir_fd);
+        memcpy(directories[i].dir, path, len);
+        directories[i].dir[len] = 0;
+        return directories[i].fd;
+}
+
 /* Atomic, not durable: after a power loss an old or unreadable state only
  * means the kubeconfig is read afresh (fsyncs cost throughput). */
 static int write_state_file(const char *path, const void *data, size_t size, char *error, size_t error_size) {
-        return atomic_file_write(path, data, size, 0600, (uid_t) -1, (gid_t) -1, 0, error, error_size);
+        const char *name;
+        int fd = directory_of(path, &name, error, error_size);
+        if (fd < 0)
+                return fd;
+        return atomic_file_write_at(fd, name, path, data, size, 0600, 0, error, error_size);
 }
 
 static int remove_state_file(const char *path) {
-        return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+        const char *name;
+        int fd = directory_of(path, &name, NULL, 0);
+        if (fd < 0)
+                return fd;
+        return unlinkat(fd, name, 0) < 0 && errno != ENOENT ? negative_errno() : 0;
 }
 
 static int64_t get_int(const JsonNode *root, const char *key) {
@@ -98,7 +145,11 @@ static int read_object(const char *path, JsonNode **ret) {
         size_t size;
         int r;
 
-        r = atomic_file_read(path, STATE_FILE_MAX, &text, &size, NULL, 0);
+        const char *name;
+        int fd = directory_of(path, &name, NULL, 0);
+        if (fd < 0)
+                return fd;
+        r = atomic_file_read_at(fd, name, STATE_FILE_MAX, &text, &size);
         if (r < 0)
                 return r;
         if (json_parse(text, size, ret, why, sizeof(why)) < 0)

@@ -72,8 +72,11 @@ def main():
                     "RestartPreventExitStatus=78", "Documentation=man:cce-certd(8)", "StateDirectory=cce-certd",
                     "ConfigurationDirectory=cce-certd", "User=cce-certd", "UMask=0077", "#LoadCredential=",
                     "#LoadCredentialEncrypted=", "ProtectSystem=strict", "ReadWritePaths=", "CapabilityBoundingSet=\n",
-                    "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes"):
+                    "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes", "LimitCORE=0\n",
+                    "SystemCallFilter=~@privileged @resources\nSystemCallFilter=@chown\n"):
             check(f"the system unit has {key.strip()}", key in unit)
+        check("the user unit has LimitCORE=0 (the daemon holds keys: no core dumps)",
+              "LimitCORE=0\n" in expected["the user unit"].read_text())
         check("the sysusers.d file makes the unit's user", "u cce-certd " in expected["the sysusers.d file"].read_text())
 
         # systemd-analyze verifies a copy whose ExecStart points into the destdir.

@@ -194,8 +194,7 @@ def renew_again(daemon, fake, d, n, parallel, duration):
     seconds from READY=1 to the last file written."""
     config = write_config(d, fake, n, False, parallel, duration=duration, renew_before=f"{duration - 1}d")
     # The daemon renews a cluster no sooner than a tenth of the lifetime
-    # after its last success: forget that, in place (a new file would be a
-    # file created, as the daemon's own writes avoid).
+    # after its last success: forget that.
     for state in (d / "state/clusters").glob("*.json"):
         record = json.loads(state.read_text())
         record["last-success"] = 0
@@ -203,9 +202,12 @@ def renew_again(daemon, fake, d, n, parallel, duration):
             f.write(json.dumps(record))
             f.truncate()
     base = fake.total()
+    # Files written from here on are this round's: the daemon may write the
+    # first ones before we see READY=1.
+    t0_ns = time.time_ns()
     p, notify, _ = start(daemon, config, d)
     notify.wait_ready(120)
-    t_ready, t0_ns = time.monotonic(), time.time_ns()
+    t_ready = time.monotonic()
     cpu0, _, _ = proc_stats(p.pid)
     while fake.total() < base + n:
         time.sleep(0.05)
@@ -267,8 +269,7 @@ def one_run(daemon, n, idle_seconds, merge, parallel, parent):
             notify.close()
         r["calls_after_restarts"] = fake.total() - n
 
-        # 3. All N files exist and are due, twice: the first round warms up
-        # (and was, before 2026-12-07, the one that left each file its spare),
+        # 3. All N files exist and are due, twice: the first round warms up,
         # the second is measured.
         if not merge:
             renew_again(daemon, fake, d, n, parallel, 60)
