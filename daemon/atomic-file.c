@@ -120,20 +120,18 @@ static void temporary_name(const char *name, char buf[static NAME_MAX + 1]) {
         snprintf(buf, NAME_MAX + 1, ".%.*s" TEMP_INFIX "%016llx", NAME_MAX - 30, name, (unsigned long long) rnd);
 }
 
-/* Links the file without a name that fd has open as name in dir_fd. -EEXIST
- * when the name is taken; -EOPNOTSUPP when it cannot be done here (no /proc,
- * no CAP_DAC_READ_SEARCH for AT_EMPTY_PATH). */
+/* Links the file without a name that fd has open as name in dir_fd:
+ * through /proc/self/fd, or where there is no /proc with AT_EMPTY_PATH
+ * (CAP_DAC_READ_SEARCH). -EEXIST when the name is taken, else why not. */
 static int link_unnamed(int fd, int dir_fd, const char *name) {
         char fd_path[64];
 
         snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
         if (linkat(AT_FDCWD, fd_path, dir_fd, name, AT_SYMLINK_FOLLOW) == 0)
                 return 0;
-        if (errno == EEXIST)
-                return -EEXIST;
-        if (linkat(fd, "", dir_fd, name, AT_EMPTY_PATH) == 0)
-                return 0;
-        return errno == EEXIST ? -EEXIST : -EOPNOTSUPP;
+        if (errno != ENOENT)
+                return negative_errno();
+        return linkat(fd, "", dir_fd, name, AT_EMPTY_PATH) == 0 ? 0 : negative_errno();
 }
 
 /* A new file in dir_fd, flocked (so that atomic_file_sweep() leaves it
@@ -141,8 +139,9 @@ static int link_unnamed(int fd, int dir_fd, const char *name) {
  * name (O_TMPFILE) and linked when the caller asks, or, where there are no
  * such files, created under a fresh temporary name at once. ret_name gets
  * the temporary name (empty while it has none). */
-static int new_file(int dir_fd, const char *path, char ret_name[static NAME_MAX + 1], char *error, size_t error_size) {
-        int fd;
+static int new_file(const SafePath *p, char ret_name[static NAME_MAX + 1], char *error, size_t error_size) {
+        int dir_fd = p->dir_fd, fd;
+        const char *path = p->path;
 
         ret_name[0] = 0;
         fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
@@ -152,9 +151,8 @@ static int new_file(int dir_fd, const char *path, char ret_name[static NAME_MAX 
         }
         if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
                 return error_printf(error, error_size, negative_errno(), "cannot create a file next to %s: %m", path);
-        const char *name = strrchr(path, '/') + 1;
         for (int i = 0; i < 16; i++) {
-                temporary_name(name, ret_name);
+                temporary_name(p->name, ret_name);
                 fd = openat(dir_fd, ret_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd >= 0) {
                         (void) flock(fd, LOCK_EX | LOCK_NB);
@@ -249,7 +247,7 @@ static int replace_in(const SafePath *p, int lock_fd, const char *lock_name, con
         char tmp[NAME_MAX + 1];
         int r;
 
-        fd = new_file(p->dir_fd, p->path, tmp, error, error_size);
+        fd = new_file(p, tmp, error, error_size);
         if (fd < 0)
                 return fd;
         /* The mode first: umask may have narrowed it, and once the file is
@@ -381,16 +379,14 @@ static int lock_create(const FileLock *l) {
                 r = write_all(fd, owner, strlen(owner));
                 if (r >= 0)
                         r = link_unnamed(fd, l->target.dir_fd, l->lock_name);
-                if (r != -EOPNOTSUPP) {
-                        if (r < 0) {
-                                close(fd);
-                                return r;
-                        }
+                if (r >= 0)
                         return fd;
-                }
                 close(fd);
+                if (r == -EEXIST)
+                        return r;
         }
-        /* No files without a name here: made in place (a crash before the
+        /* No file without a name here, or none that can be linked (no /proc
+         * and no CAP_DAC_READ_SEARCH): made in place (a crash before the
          * owner line is in leaves an empty lock, stale after a minute). */
         fd = openat(l->target.dir_fd, l->lock_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
@@ -496,6 +492,8 @@ static bool temporary_is_ours(int dir_fd, const char *name, uid_t uid) {
         if (uid == geteuid())
                 return true;
         const char *infix = strstr(name + 1, TEMP_INFIX);
+        for (const char *next; (next = strstr(infix + 1, TEMP_INFIX));)
+                infix = next;  /* the last: NAME may hold the infix too */
         snprintf(target, sizeof(target), "%.*s", (int) (infix - name - 1), name + 1);
         return fstatat(dir_fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_uid == uid;
 }

@@ -9,6 +9,7 @@ happens; where the tests do not run as root they are skipped."""
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -290,6 +291,13 @@ def test_owner_under_the_system_units_sandbox(d):
     check("the unit allows the chown calls after its ~@privileged line",
           filters["shipped"] != filters["without @chown"])
     d.chmod(0o755)
+    # Copies the daemon's user can reach wherever the checkout is (a CI
+    # clone may be in a 0700 directory).
+    helper, daemon = d / "run-with-syscall-filter.py", d / "cce-certd"
+    shutil.copy(pathlib.Path(os.environ["TESTS_DIR"]) / "run-with-syscall-filter.py", helper)
+    shutil.copy(DAEMON, daemon)
+    helper.chmod(0o755)
+    daemon.chmod(0o755)
     fake = Fake(d, day_seconds=600)
     try:
         with OtherUser("cce-t-daemon") as daemon_user:
@@ -305,8 +313,7 @@ def test_owner_under_the_system_units_sandbox(d):
                 p = subprocess.run(
                     ["setpriv", f"--reuid={daemon_user.uid}", f"--regid={daemon_user.gid}", "--clear-groups",
                      "--inh-caps=-all,+chown", "--ambient-caps=-all,+chown", "--bounding-set=-all,+chown",
-                     "/usr/bin/python3", str(pathlib.Path(os.environ["TESTS_DIR"]) / "run-with-syscall-filter.py"),
-                     str(allow), "--", DAEMON, "--once", "-c", str(config)],
+                     "/usr/bin/python3", str(helper), str(allow), "--", str(daemon), "--once", "-c", str(config)],
                     capture_output=True, text=True, timeout=60)
                 results[name] = (p, sub / "kube/c1")
             p, kube = results["shipped"]
