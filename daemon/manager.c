@@ -1001,6 +1001,57 @@ static bool path_still_refused(Manager *m, Cluster *c) {
         return true;
 }
 
+/* Before a certificate is asked for: is the file still the one the daemon
+ * last wrote or read? Another writer (a --once beside the daemon, a copy
+ * from another host) may have put a newer certificate of this cluster
+ * there: it is adopted and the cluster rescheduled from it, no call. Own
+ * files only, for now: a shared file changes with every write of its other
+ * clusters. Not with --once --force, which asks for a certificate whatever
+ * the file holds. Returns true when the renewal is off. */
+static bool newer_certificate_adopted(Manager *m, Cluster *c) {
+        char identity[sizeof(c->state.kubeconfig_identity)], when[32];
+        KubeconfigStatus file;
+        LogContext ctx;
+
+        if (c->config->merge || m->options.force)
+                return false;
+        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
+        if (!identity[0] || strcmp(identity, c->state.kubeconfig_identity) == 0)
+                return false;  /* ours, or gone: renewing restores it */
+        kubeconfig_inspect(c->config, &file);
+        if (file.state != KUBECONFIG_OK ||
+            (c->file.state == KUBECONFIG_OK && file.certificate.not_after <= c->file.certificate.not_after))
+                return false;
+        int64_t now = now_realtime(m);
+        int64_t due = sched_next_attempt(now, true, file.certificate.not_before, file.certificate.not_after,
+                                         c->state.last_success, 0, 0, c->config->renew_at_percent,
+                                         c->config->renew_before_sec, c->config->cluster_id);
+        if (due <= now)
+                return false;
+        c->file = (FileStatus) {
+                .state = KUBECONFIG_OK,
+                .certificate = { file.certificate.not_before, file.certificate.not_after },
+        };
+        c->state.failures = 0;
+        c->state.next_attempt = 0;
+        c->state.last_error_class = API_ERROR_NONE;
+        state_set_text(&c->state.last_error, NULL);
+        c->state.not_before = file.certificate.not_before;
+        c->state.not_after = file.certificate.not_after;
+        snprintf(c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity), "%s", identity);
+        c->expiry_level = 0;
+        schedule(m, c);
+        save_state(m, c);
+        log_context(c, file.certificate.not_after, &ctx);
+        log_cluster(c, LOG_INFO, MESSAGE_ID_ADOPTED, &ctx, NULL, NULL, NULL,
+                    "%s: %s holds a newer certificate, valid until %s, written by someone else (a --once?): "
+                    "adopted, no new one asked for; next renewal at %s.", c->config->name, c->config->kubeconfig,
+                    ctx.not_after, format_iso8601_utc(c->due, when));
+        status_changed(m);
+        once_finished(m, c, false);
+        return true;
+}
+
 static void start_renewal(Manager *m, Cluster *c) {
         ApiError e = {};
         int r;
@@ -1011,6 +1062,8 @@ static void start_renewal(Manager *m, Cluster *c) {
                 return;
         }
         if (c->file.state == KUBECONFIG_REFUSED && path_still_refused(m, c))
+                return;
+        if (newer_certificate_adopted(m, c))
                 return;
         r = cce_call_start(m->client, c->config, on_call_done, c, &c->call, &e);
         if (r < 0) {

@@ -4,6 +4,7 @@ sd_notify protocol (a NOTIFY_SOCKET listener of our own), renewals of
 certificates that live seconds, reloads, stops, backoff kept across
 restarts, paused credentials, parked clusters, --once, journal fields
 (through a journal socket of our own). Prints TAP. Every wait is bounded."""
+import calendar
 import json
 import os
 import pathlib
@@ -539,6 +540,43 @@ def test_watchdog_and_journal(d):
     fake.stop()
 
 
+def test_once_beside_the_daemon_costs_no_extra_call(d):
+    """--once --force --cluster c1 beside the running daemon writes a newer
+    certificate; when the daemon's renewal of the old one comes, it sees the
+    file changed, adopts the newer certificate (journal, its MESSAGE_ID,
+    NEXT_RENEWAL from it) and asks for none; it renews on the new schedule."""
+    fake = Fake(d, day_seconds=20)
+    notify = Notify(d)
+    journal = Journal(d)
+    config = write_config(d, fake, [(1, ""), (2, "")])
+    daemon = Daemon(d, config, notify, journal=journal)
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        wait_for(lambda: fake.count(1) == 1 and fake.count(2) == 1, 10)
+        time.sleep(3)
+        code, err = run_once(config, "--force", "--cluster", "c1")
+        once_at = time.time()
+        check("--once --force --cluster c1 beside the daemon: exit 0, one call", code == 0 and fake.count(1) == 2,
+              err + str(fake.calls()))
+        # The daemon's renewal of the first certificate was due 9.5-10 s after it.
+        adopted = wait_for(lambda: journal.find(MESSAGE_ID="2b5a942c055e4f819fef8e6e9c1ea471", CCE_CLUSTER="c1"), 12)
+        check("the daemon adopted the newer certificate (journal, MESSAGE_ID)", adopted, daemon.log())
+        check("... and asked for no certificate of c1 (2 calls: its own, the --once's)", fake.count(1) == 2,
+              fake.calls())
+        if adopted:
+            nxt = adopted[0].get("NEXT_RENEWAL", "")
+            due = calendar.timegm(time.strptime(nxt, "%Y-%m-%dT%H:%M:%SZ")) if nxt else 0
+            check("NEXT_RENEWAL is planned from the new certificate (about 10 s after the --once)",
+                  once_at + 7 <= due <= once_at + 12, (nxt, once_at))
+        check("c2 (untouched) was renewed on its schedule", wait_for(lambda: fake.count(2) >= 2, 5), fake.calls())
+        check("c1 is renewed on the new schedule", wait_for(lambda: fake.count(1) == 3, 10), fake.calls())
+    finally:
+        daemon.stop()
+        journal.close()
+        notify.close()
+        fake.stop()
+
+
 def test_expiry_escalation_and_clock_skew(d):
     """While renewals keep failing, priority rises as expiry nears: notice,
     then warning under a third of the lifetime, error when it expires soon,
@@ -591,7 +629,7 @@ def test_expiry_escalation_and_clock_skew(d):
 
 
 def main():
-    return run_tests([test_ready_rotation_status, test_reload, test_reload_removes_cluster_in_flight,
+    return run_tests([test_once_beside_the_daemon_costs_no_extra_call, test_ready_rotation_status, test_reload, test_reload_removes_cluster_in_flight,
                       test_every_credential_kind, test_sigterm_during_slow_request,
                       test_backoff_survives_restart, test_auth_pauses_credential_and_404_parks, test_once,
                       test_merge_writes_batched, test_once_single_attempt, test_hooks, test_watchdog_and_journal,

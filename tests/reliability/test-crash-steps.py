@@ -2,7 +2,8 @@
 """A SIGKILL at every step of a kubeconfig replace: `--once --force` runs
 under gdb, which stops it at the k-th entry or return of a file system call
 made from the moment it starts taking the kubeconfig's lock, and kills it
-there (k = 0, 1, 2, ... until a run finishes before its stop). After each
+there (k = 0, 1, 2, ... until the replace, lock released, is over before
+that stop). After each
 kill: the kubeconfig is whole (the old certificate or the new one, the key
 matching), --status names a lock that was left, and once `--once` has
 started again kubectl can take the lock at once and no file but the
@@ -24,11 +25,12 @@ MAX_STEPS = 200
 
 def killed_at(d, config, step):
     """Runs --once --force under gdb and kills it at the given stop. Returns
-    True when it was killed there, False when it ended before."""
+    True when it was killed there, False when the replace was over before
+    (write_done(), which follows the release of the lock, was reached)."""
     script = "\n".join([
         "set pagination off", "set confirm off",
         "break file_lock_acquire", "run",
-        "delete", f"catch syscall {SYSCALLS}", f"ignore 2 {step}" if step else "", "continue",
+        "delete", f"catch syscall {SYSCALLS}", f"ignore 2 {step}" if step else "", "break write_done", "continue",
         "kill", "quit",
     ])
     commands = d / "gdb-commands"
@@ -37,7 +39,7 @@ def killed_at(d, config, step):
                         DAEMON, "--once", "--force", "-c", str(config)],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     out = p.stdout + p.stderr
-    if "exited normally" in out or "exited with code" in out:
+    if "Breakpoint 3," in out or "exited normally" in out or "exited with code" in out:
         return False
     if "Catchpoint 2" not in out:
         raise RuntimeError(f"gdb did not stop where asked:\n{out[-3000:]}")
