@@ -470,6 +470,12 @@ const char *file_lock_path(const FileLock *l) {
         return l->target.path;
 }
 
+int file_lock_stat(FileLock *l, struct stat *ret) {
+        if (l->target_fd < 0)
+                return -ENOENT;
+        return fstat(l->target_fd, ret) < 0 ? negative_errno() : 0;
+}
+
 int file_lock_read(FileLock *l, size_t max, char **ret, size_t *ret_size) {
         return l->target_fd < 0 ? -ENOENT : read_fd(l->target_fd, max, ret, ret_size);
 }

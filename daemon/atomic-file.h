@@ -88,6 +88,9 @@ static inline void file_lock_releasep(FileLock **l) {
 }
 /* The locked file's path as resolved, for messages (borrowed). */
 const char *file_lock_path(const FileLock *l);
+/* The locked file's stat (the one flocked); -ENOENT when there is none. */
+struct stat;
+int file_lock_stat(FileLock *l, struct stat *ret);
 /* Reads the locked file (the one flocked), as atomic_file_read_at(). */
 int file_lock_read(FileLock *l, size_t max, char **ret, size_t *ret_size);
 /* Replaces the locked file with data (steps 3 and 4). On error the file is

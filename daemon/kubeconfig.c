@@ -601,16 +601,22 @@ int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
         return yaml_tree_emit(root, ret, ret_size);
 }
 
-void kubeconfig_identity(const char *path, char *buf, size_t size) {
-        struct stat st;
-
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+static void identity_of(const struct stat *st, char *buf, size_t size) {
+        if (!S_ISREG(st->st_mode)) {
                 if (size > 0)
                         buf[0] = 0;
                 return;
         }
-        snprintf(buf, size, "%llx:%llx:%llx:%lld.%09ld", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino,
-                 (unsigned long long) st.st_size, (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        snprintf(buf, size, "%llx:%llx:%llx:%lld.%09ld", (unsigned long long) st->st_dev, (unsigned long long) st->st_ino,
+                 (unsigned long long) st->st_size, (long long) st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+}
+
+void kubeconfig_identity(const char *path, char *buf, size_t size) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                st.st_mode = 0;
+        identity_of(&st, buf, size);
 }
 
 /* Marks every write still without a result as failed with this error. */
@@ -623,7 +629,8 @@ static int fail_rest(KubeconfigWrite *w, size_t n, int r, const char *error) {
         return r;
 }
 
-int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers) {
+int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, char *ret_identity_read,
+                           size_t identity_size) {
         _cleanup_(file_lock_releasep) FileLock *lock = NULL;
         _cleanup_free_wiped_ char *old = NULL, *new = NULL;
         _cleanup_(yaml_node_freep) YamlNode *root = NULL;
@@ -647,6 +654,12 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers) 
         if (remove_leftovers)
                 (void) atomic_file_sweep(first->kubeconfig, NULL, 0);
 
+        if (ret_identity_read) {
+                struct stat st;
+                if (file_lock_stat(lock, &st) < 0)
+                        st.st_mode = 0;
+                identity_of(&st, ret_identity_read, identity_size);
+        }
         r = file_lock_read(lock, KUBECONFIG_FILE_MAX, &old, &old_size);
         if (r == -EISDIR)
                 snprintf(error, sizeof(error), "%s is a directory", first->kubeconfig);
@@ -695,7 +708,7 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
                       char *error, size_t error_size) {
         KubeconfigWrite w = { .cl = cl, .answer = answer };
 
-        kubeconfig_update_many(&w, 1, remove_leftovers);
+        kubeconfig_update_many(&w, 1, remove_leftovers, NULL, 0);
         if (ret_insecure)
                 *ret_insecure = w.insecure;
         if (w.result < 0)

@@ -129,5 +129,8 @@ typedef struct KubeconfigWrite {
  * others are still written; a file that cannot be locked, read, parsed or
  * written fails them all. Returns how many were applied (0 when every one
  * was refused), or a negative errno when the file could not be locked,
- * read, parsed or written. */
-int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers);
+ * read, parsed or written. ret_identity_read (when not NULL) gets the
+ * identity (kubeconfig_identity()) of the file as it was read under the
+ * lock: "" when there was none. */
+int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, char *ret_identity_read,
+                           size_t identity_size);

@@ -59,6 +59,15 @@ typedef struct CertDates {
         int64_t not_before, not_after;
 } CertDates;
 
+/* A kubeconfig shared by clusters (merge: true): the version of it that the
+ * daemon last wrote or read whole, so that a renewal of one of its clusters
+ * can tell whether someone else changed it meanwhile (every write of the
+ * file changes its identity, so one per cluster would not tell). */
+typedef struct SharedFile {
+        const char *path;               /* borrowed from a cluster's config */
+        char identity[96];              /* kubeconfig_identity(); "" none */
+} SharedFile;
+
 /* The kubeconfig as the scheduler sees it. */
 typedef struct FileStatus {
         KubeconfigState state;
@@ -82,6 +91,7 @@ typedef struct Cluster {
         unsigned write_failures;
         bool warned_insecure;
         bool sweeps_directory;          /* its next write removes killed writers' leftovers there */
+        SharedFile *shared;             /* its kubeconfig, when shared (merge: true) */
         bool queued;                    /* in the write queue */
         bool kept;                      /* adopt_config(): carried into the new list */
         unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
@@ -124,6 +134,7 @@ struct Manager {
         size_t n_pauses;
         unsigned in_flight;
         unsigned max_in_flight;         /* parallel-requests at start */
+        SharedFile *shared_files;       /* one per kubeconfig of merge: true clusters */
         Cluster **write_queue;          /* fetched certificates to write: room for every cluster */
         size_t n_write_queue;
         sd_event_source *write_event;
@@ -859,7 +870,13 @@ static void write_queued(Manager *m) {
                         w[i - start] = (KubeconfigWrite) { .cl = queue[i]->config, .answer = queue[i]->pending };
                         queue[i]->sweeps_directory = false;
                 }
-                (void) kubeconfig_update_many(w, end - start, sweep);
+                SharedFile *shared = queue[start]->shared;
+                char read_as[sizeof(shared->identity)];
+                int r = kubeconfig_update_many(w, end - start, sweep, read_as, sizeof(read_as));
+                /* The daemon still knows the whole file when it was the
+                 * version last seen: it is now the one just written. */
+                if (shared && r >= 0 && strcmp(read_as, shared->identity) == 0)
+                        kubeconfig_identity(shared->path, shared->identity, sizeof(shared->identity));
                 for (size_t i = start; i < end; i++)
                         write_done(m, queue[i], w[i - start].result, w[i - start].error, w[i - start].insecure);
         }
@@ -1001,48 +1018,38 @@ static bool path_still_refused(Manager *m, Cluster *c) {
         return true;
 }
 
-/* Before a certificate is asked for: is the file still the one the daemon
- * last wrote or read? Another writer (a --once beside the daemon, a copy
- * from another host) may have put a newer certificate of this cluster
- * there: it is adopted and the cluster rescheduled from it, no call. Own
- * files only, for now: a shared file changes with every write of its other
- * clusters. Not with --once --force, which asks for a certificate whatever
- * the file holds. Returns true when the renewal is off. */
-static bool newer_certificate_adopted(Manager *m, Cluster *c) {
-        char identity[sizeof(c->state.kubeconfig_identity)], when[32];
-        KubeconfigStatus file;
+/* Adopts the certificate that file holds for c (read just now) when it is
+ * newer than the one the daemon knows and not due: state and schedule from
+ * it, no call. identity: of the file read, for an own file's state. Returns
+ * whether it was adopted. */
+static bool adopt_certificate(Manager *m, Cluster *c, const KubeconfigStatus *file, const char *identity) {
+        char when[32];
         LogContext ctx;
 
-        if (c->config->merge || m->options.force)
-                return false;
-        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
-        if (!identity[0] || strcmp(identity, c->state.kubeconfig_identity) == 0)
-                return false;  /* ours, or gone: renewing restores it */
-        kubeconfig_inspect(c->config, &file);
-        if (file.state != KUBECONFIG_OK ||
-            (c->file.state == KUBECONFIG_OK && file.certificate.not_after <= c->file.certificate.not_after))
+        if (file->state != KUBECONFIG_OK ||
+            (c->file.state == KUBECONFIG_OK && file->certificate.not_after <= c->file.certificate.not_after))
                 return false;
         int64_t now = now_realtime(m);
-        int64_t due = sched_next_attempt(now, true, file.certificate.not_before, file.certificate.not_after,
+        int64_t due = sched_next_attempt(now, true, file->certificate.not_before, file->certificate.not_after,
                                          c->state.last_success, 0, 0, c->config->renew_at_percent,
                                          c->config->renew_before_sec, c->config->cluster_id);
         if (due <= now)
                 return false;
         c->file = (FileStatus) {
                 .state = KUBECONFIG_OK,
-                .certificate = { file.certificate.not_before, file.certificate.not_after },
+                .certificate = { file->certificate.not_before, file->certificate.not_after },
         };
         c->state.failures = 0;
         c->state.next_attempt = 0;
         c->state.last_error_class = API_ERROR_NONE;
         state_set_text(&c->state.last_error, NULL);
-        c->state.not_before = file.certificate.not_before;
-        c->state.not_after = file.certificate.not_after;
+        c->state.not_before = file->certificate.not_before;
+        c->state.not_after = file->certificate.not_after;
         snprintf(c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity), "%s", identity);
         c->expiry_level = 0;
         schedule(m, c);
         save_state(m, c);
-        log_context(c, file.certificate.not_after, &ctx);
+        log_context(c, file->certificate.not_after, &ctx);
         log_cluster(c, LOG_INFO, MESSAGE_ID_ADOPTED, &ctx, NULL, NULL, NULL,
                     "%s: %s holds a newer certificate, valid until %s, written by someone else (a --once?): "
                     "adopted, no new one asked for; next renewal at %s.", c->config->name, c->config->kubeconfig,
@@ -1050,6 +1057,51 @@ static bool newer_certificate_adopted(Manager *m, Cluster *c) {
         status_changed(m);
         once_finished(m, c, false);
         return true;
+}
+
+/* A shared file changed by someone else: every cluster of it that waits is
+ * looked at again (one read and parse for all), and adopts what is newer. */
+static void shared_file_changed(Manager *m, SharedFile *shared, const char *identity) {
+        _cleanup_(kubeconfig_reading_freep) KubeconfigReading *reading = NULL;
+
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                Cluster *d = m->clusters[i];
+                KubeconfigStatus file;
+                if (d->shared != shared || d->phase != PHASE_WAITING || d->pending || d->queued)
+                        continue;
+                kubeconfig_inspect_shared(d->config, &reading, &file);
+                (void) adopt_certificate(m, d, &file, identity);
+        }
+        snprintf(shared->identity, sizeof(shared->identity), "%s", identity);
+}
+
+/* Before a certificate is asked for: is the file still the version the
+ * daemon last wrote or read? Another writer (a --once beside the daemon, a
+ * copy from another host) may have put a newer certificate of this cluster
+ * there: it is adopted and the cluster rescheduled from it, no call. Not
+ * with --once --force, which asks for a certificate whatever the file
+ * holds. Returns true when the renewal is off. */
+static bool newer_certificate_adopted(Manager *m, Cluster *c) {
+        char identity[sizeof(c->state.kubeconfig_identity)];
+        KubeconfigStatus file;
+
+        if (m->options.force)
+                return false;
+        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
+        if (!identity[0])
+                return false;  /* gone: renewing restores it */
+        if (c->shared) {
+                if (strcmp(identity, c->shared->identity) == 0)
+                        return false;
+                if (!m->options.once) {
+                        shared_file_changed(m, c->shared, identity);  /* c with the others */
+                        return c->due > now_realtime(m);
+                }
+                snprintf(c->shared->identity, sizeof(c->shared->identity), "%s", identity);
+        } else if (strcmp(identity, c->state.kubeconfig_identity) == 0)
+                return false;
+        kubeconfig_inspect(c->config, &file);
+        return adopt_certificate(m, c, &file, identity);
 }
 
 static void start_renewal(Manager *m, Cluster *c) {
@@ -1264,6 +1316,39 @@ static void sweep_directories(Manager *m) {
         }
 }
 
+/* The shared kubeconfigs of the new cluster list (in the order of their
+ * files): one record each, keeping what the daemon knew of a file when one
+ * of its clusters was kept (it may have changed since; a renewal will
+ * tell), else the version just read. The old records go. */
+static int share_files(Manager *m, Cluster **by_file, size_t n) {
+        size_t n_files = 0;
+
+        for (size_t i = 0; i < n; i++)
+                n_files += by_file[i]->config->merge &&
+                        (i == 0 || strcmp(by_file[i - 1]->config->kubeconfig, by_file[i]->config->kubeconfig) != 0);
+        SharedFile *files = calloc(MAX(n_files, 1u), sizeof(SharedFile)), *f = NULL;
+        if (!files)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                Cluster *c = by_file[i];
+                if (!c->config->merge) {
+                        c->shared = NULL;
+                        continue;
+                }
+                if (!f || strcmp(f->path, c->config->kubeconfig) != 0) {
+                        f = f ? f + 1 : files;
+                        f->path = c->config->kubeconfig;
+                        kubeconfig_identity(f->path, f->identity, sizeof(f->identity));
+                }
+                if (c->kept && c->shared)  /* same settings: the same file */
+                        snprintf(f->identity, sizeof(f->identity), "%s", c->shared->identity);
+                c->shared = f;
+        }
+        free(m->shared_files);
+        m->shared_files = files;
+        return 0;
+}
+
 static int compare_kubeconfig_paths(const void *a, const void *b, void *userdata) {
         const Config *config = userdata;
         return strcmp(config->clusters[*(const size_t *) a].kubeconfig, config->clusters[*(const size_t *) b].kubeconfig);
@@ -1329,6 +1414,18 @@ static int adopt_config(Manager *m, Config *config) {
                         c->heap_index = SIZE_MAX;
                 }
                 list[i] = c;
+        }
+        _cleanup_free_ Cluster **by_file = calloc(MAX(config->n_clusters, 1u), sizeof(Cluster *));
+        if (!by_file) {
+                free(list);
+                return -ENOMEM;
+        }
+        for (size_t k = 0; k < config->n_clusters; k++)
+                by_file[k] = list[order[k]];
+        r = share_files(m, by_file, config->n_clusters);
+        if (r < 0) {
+                free(list);
+                return r;
         }
         /* Clusters that went away or were replaced. */
         for (size_t i = 0; i < n_old; i++)
@@ -1608,6 +1705,7 @@ Manager *manager_free(Manager *m) {
         free(m->clusters);
         free(m->heap);
         free(m->write_queue);
+        free(m->shared_files);
         cce_client_free(m->client);
         http_client_free(m->http);
         for (size_t i = 0; i < m->n_pauses; i++)

@@ -448,7 +448,8 @@ def collect_artifacts(d, where):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.copytree(entry, target / entry.name, symlinks=True,
-                            ignore=lambda _, names: [n for n in names if n in NOT_OUTPUTS])
+                            ignore=lambda where, names: [n for n in names if n in NOT_OUTPUTS
+                                                         or pathlib.Path(where, n).is_socket()])
         elif entry.is_file():
             shutil.copy2(entry, target / entry.name)
 

@@ -544,32 +544,43 @@ def test_once_beside_the_daemon_costs_no_extra_call(d):
     """--once --force --cluster c1 beside the running daemon writes a newer
     certificate; when the daemon's renewal of the old one comes, it sees the
     file changed, adopts the newer certificate (journal, its MESSAGE_ID,
-    NEXT_RENEWAL from it) and asks for none; it renews on the new schedule."""
+    NEXT_RENEWAL from it) and asks for none; it renews on the new schedule.
+    For a file of its own, and for a file shared with c2 (merge: true),
+    which the daemon itself rewrites meanwhile."""
+    for merge in (False, True):
+        sub = d / ("merged" if merge else "own")
+        sub.mkdir()
+        once_beside_the_daemon(sub, merge)
+
+
+def once_beside_the_daemon(d, merge):
+    what = "shared file" if merge else "own file"
     fake = Fake(d, day_seconds=20)
     notify = Notify(d)
     journal = Journal(d)
-    config = write_config(d, fake, [(1, ""), (2, "")])
+    shared = f", kubeconfig: {d}/kube/shared, merge: true" if merge else ""
+    config = write_config(d, fake, [(1, shared), (2, shared)])
     daemon = Daemon(d, config, notify, journal=journal)
     try:
-        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check(f"{what}: " "READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
         wait_for(lambda: fake.count(1) == 1 and fake.count(2) == 1, 10)
         time.sleep(3)
         code, err = run_once(config, "--force", "--cluster", "c1")
         once_at = time.time()
-        check("--once --force --cluster c1 beside the daemon: exit 0, one call", code == 0 and fake.count(1) == 2,
+        check(f"{what}: " "--once --force --cluster c1 beside the daemon: exit 0, one call", code == 0 and fake.count(1) == 2,
               err + str(fake.calls()))
         # The daemon's renewal of the first certificate was due 9.5-10 s after it.
         adopted = wait_for(lambda: journal.find(MESSAGE_ID="2b5a942c055e4f819fef8e6e9c1ea471", CCE_CLUSTER="c1"), 12)
-        check("the daemon adopted the newer certificate (journal, MESSAGE_ID)", adopted, daemon.log())
-        check("... and asked for no certificate of c1 (2 calls: its own, the --once's)", fake.count(1) == 2,
+        check(f"{what}: " "the daemon adopted the newer certificate (journal, MESSAGE_ID)", adopted, daemon.log())
+        check(f"{what}: " "... and asked for no certificate of c1 (2 calls: its own, the --once's)", fake.count(1) == 2,
               fake.calls())
         if adopted:
             nxt = adopted[0].get("NEXT_RENEWAL", "")
             due = calendar.timegm(time.strptime(nxt, "%Y-%m-%dT%H:%M:%SZ")) if nxt else 0
-            check("NEXT_RENEWAL is planned from the new certificate (about 10 s after the --once)",
+            check(f"{what}: " "NEXT_RENEWAL is planned from the new certificate (about 10 s after the --once)",
                   once_at + 7 <= due <= once_at + 12, (nxt, once_at))
-        check("c2 (untouched) was renewed on its schedule", wait_for(lambda: fake.count(2) >= 2, 5), fake.calls())
-        check("c1 is renewed on the new schedule", wait_for(lambda: fake.count(1) == 3, 10), fake.calls())
+        check(f"{what}: " "c2 (untouched) was renewed on its schedule", wait_for(lambda: fake.count(2) >= 2, 5), fake.calls())
+        check(f"{what}: " "c1 is renewed on the new schedule", wait_for(lambda: fake.count(1) == 3, 10), fake.calls())
     finally:
         daemon.stop()
         journal.close()

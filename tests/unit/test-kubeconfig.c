@@ -511,7 +511,9 @@ TEST(many_in_one_write) {
         KubeconfigWrite w[2] = { { .cl = &c->clusters[0], .answer = a }, { .cl = &c->clusters[1], .answer = a } };
 
         /* No file yet: both written, the first one's context current. */
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false), 2);
+        char read_as[96] = "x", before[96], after[96];
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, read_as, sizeof(read_as)), 2);
+        ASSERT_STREQ(read_as, "");  /* there was none */
         ASSERT_EQ(w[0].result, 1);
         ASSERT_EQ(w[1].result, 1);
         _cleanup_free_wiped_ char *text = NULL;
@@ -521,14 +523,19 @@ TEST(many_in_one_write) {
         ASSERT(strstr(text, "name: staging-admin\n"));
         ASSERT(strstr(text, "current-context: prod\n"));
 
-        /* Nothing changes: nothing written. */
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false), 2);
+        /* Nothing changes: nothing written; the identity read is the file's. */
+        kubeconfig_identity(path, before, sizeof(before));
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, read_as, sizeof(read_as)), 2);
         ASSERT_EQ(w[0].result, 0);
         ASSERT_EQ(w[1].result, 0);
+        kubeconfig_identity(path, after, sizeof(after));
+        ASSERT(before[0]);
+        ASSERT_STREQ(read_as, before);
+        ASSERT_STREQ(after, before);
 
         /* A user entry "staging" of someone else's: staging refused, prod written. */
         write_file(path, "apiVersion: v1\nkind: Config\nusers:\n- name: staging\n  user:\n    token: abc\n");
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false), 1);
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL, 0), 1);
         ASSERT_EQ(w[0].result, 1);
         ASSERT_EQ(w[1].result, -EEXIST);
         ASSERT(strstr(w[1].error, "user entry staging that authenticates otherwise"));
@@ -540,7 +547,7 @@ TEST(many_in_one_write) {
 
         /* A file that does not parse: both fail, the file as it was. */
         write_file(path, "clusters: [\n");
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false), -EBADMSG);
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL, 0), -EBADMSG);
         ASSERT_EQ(w[0].result, -EBADMSG);
         ASSERT_EQ(w[1].result, -EBADMSG);
         ASSERT(strstr(w[1].error, "cannot parse the existing file"));
@@ -560,7 +567,7 @@ TEST(inspect_shared_reads_once) {
         KubeconfigReading *reading = NULL;
         KubeconfigStatus st;
 
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false), 2);
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL, 0), 2);
         kubeconfig_inspect_shared(&c->clusters[0], &reading, &st);
         ASSERT_EQ(st.state, KUBECONFIG_OK);
         /* Gone from disk: the second cluster is still served from the reading. */
