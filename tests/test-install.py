@@ -74,7 +74,7 @@ def main():
                     "#LoadCredentialEncrypted=", "ProtectSystem=strict", "ReadWritePaths=", "CapabilityBoundingSet=\n",
                     "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes", "LimitCORE=0\n",
                     "SystemCallFilter=~@privileged @resources\nSystemCallFilter=@chown\n"):
-            check(f"the system unit has {key.strip()}", key in unit)
+            check(f"the system unit has {key.strip()}".replace("\n", ", then "), key in unit)
         check("the user unit has LimitCORE=0 (the daemon holds keys: no core dumps)",
               "LimitCORE=0\n" in expected["the user unit"].read_text())
         check("the sysusers.d file makes the unit's user", "u cce-certd " in expected["the sysusers.d file"].read_text())
