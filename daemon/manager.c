@@ -311,7 +311,8 @@ static void write_in_flight(Manager *m) {
         char error[512];
 
         m->in_flight_changed = false;
-        if (m->options.dry_run || !names)
+        /* The daemon's file: a --once beside it leaves it alone. */
+        if (m->options.dry_run || m->options.once || !names)
                 return;
         for (size_t i = 0; i < m->n_clusters && n < m->in_flight; i++)
                 if (m->clusters[i]->phase == PHASE_CALLING)
@@ -1730,6 +1731,20 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+/* --once: the metrics file, when one is configured and no daemon runs with
+ * this state directory (its in-flight.json names a live pid), which keeps
+ * it current itself. */
+static void once_write_metrics(Manager *m) {
+        char **names = NULL;
+        size_t n;
+
+        if (m->options.dry_run || state_load_in_flight(m->state_dir, &names, &n) >= 0) {
+                state_in_flight_free(names);
+                return;
+        }
+        write_metrics(m, now_realtime(m));
+}
+
 int manager_run(Manager *m) {
         int r;
 
@@ -1737,8 +1752,10 @@ int manager_run(Manager *m) {
                 r = select_once(m);
                 if (r < 0)
                         return EX_USAGE;
-                if (r == 0)
+                if (r == 0) {
+                        once_write_metrics(m);
                         return m->exit_status;
+                }
         } else {
                 log_struct(LOG_INFO, 0, MESSAGE_ID_STARTED, LOG_FIELDS({ "CONFIG_FILE", m->options.config_path }),
                            "cce-certd %s started: %zu clusters from %s, state in %s.",
@@ -1746,6 +1763,7 @@ int manager_run(Manager *m) {
                 /* Configuration, state and files are loaded and timers armed:
                  * ready, before any network call. */
                 arm_timer(m);
+                m->in_flight_changed = true;  /* in-flight.json with our pid: a daemon runs */
                 update_status(m);
                 sd_notify(false, "READY=1");
         }
@@ -1756,7 +1774,9 @@ int manager_run(Manager *m) {
                 return EX_SOFTWARE;
         r = sd_event_loop(m->event);
         (void) atomic_file_sync_directories();  /* what was written last, before the exit */
-        if (m->status_dirty && !m->options.once)
+        if (m->options.once)
+                once_write_metrics(m);
+        else if (m->status_dirty)
                 write_metrics(m, now_realtime(m));  /* the last changes too */
         if (r < 0) {
                 sd_notifyf(false, "ERRNO=%d", -r);

@@ -588,6 +588,45 @@ def once_beside_the_daemon(d, merge):
         fake.stop()
 
 
+def test_once_metrics_and_in_flight(d):
+    """--once alone writes the metrics file (a timer-based setup exports
+    something); beside the daemon it leaves the daemon's in-flight.json (its
+    pid) alone, and the metrics file to the daemon."""
+    fake = Fake(d, day_seconds=600)
+    notify = Notify(d)
+    config = write_config(d, fake, [(1, ""), (2, "")], extra=f"metrics-file: {d}/metrics.prom")
+    try:
+        code, err = run_once(config)
+        check("--once alone: exit 0", code == 0, err)
+        try:
+            series = parse_metrics((d / "metrics.prom").read_text())
+        except (OSError, ValueError) as e:
+            series = {}
+            err += str(e)
+        check("--once alone writes the metrics file, both clusters in it",
+              any(('cluster', 'c1') in labels for _, labels in series) and
+              any(('cluster', 'c2') in labels for _, labels in series), err)
+        check("--once writes no in-flight.json", not (d / "state/in-flight.json").exists())
+        code, err = run_once(config)
+        check("--once with nothing due writes it too", code == 0 and (d / "metrics.prom").exists(), err)
+        daemon = Daemon(d, config, notify)
+        try:
+            check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+            in_flight = d / "state/in-flight.json"
+            check("the running daemon names itself in in-flight.json",
+                  wait_for(lambda: in_flight.exists() and json.loads(in_flight.read_text())["pid"] == daemon.proc.pid,
+                           3), daemon.log())
+            code, err = run_once(config, "--force", "--cluster", "c1")
+            check("--once --force beside the daemon: exit 0", code == 0, err)
+            check("... and the daemon's in-flight.json is still there, its own",
+                  in_flight.exists() and json.loads(in_flight.read_text())["pid"] == daemon.proc.pid)
+        finally:
+            daemon.stop()
+    finally:
+        notify.close()
+        fake.stop()
+
+
 def test_expiry_escalation_and_clock_skew(d):
     """While renewals keep failing, priority rises as expiry nears: notice,
     then warning under a third of the lifetime, error when it expires soon,
@@ -640,7 +679,7 @@ def test_expiry_escalation_and_clock_skew(d):
 
 
 def main():
-    return run_tests([test_once_beside_the_daemon_costs_no_extra_call, test_ready_rotation_status, test_reload, test_reload_removes_cluster_in_flight,
+    return run_tests([test_once_beside_the_daemon_costs_no_extra_call, test_once_metrics_and_in_flight, test_ready_rotation_status, test_reload, test_reload_removes_cluster_in_flight,
                       test_every_credential_kind, test_sigterm_during_slow_request,
                       test_backoff_survives_restart, test_auth_pauses_credential_and_404_parks, test_once,
                       test_merge_writes_batched, test_once_single_attempt, test_hooks, test_watchdog_and_journal,
