@@ -763,6 +763,22 @@ static void describe_pending(Manager *m, Cluster *c) {
         once_finished(m, c, r < 0);
 }
 
+/* A write that failed (or could not be made): counted, in the state with
+ * message (for --status, and no longer "renewing"), retried at next_attempt,
+ * or with backoff (0; not_after: of the certificate at stake, 0 none). */
+static void write_failed(Manager *m, Cluster *c, int64_t next_attempt, int64_t not_after, const char *message) {
+        ApiError e = { .klass = API_ERROR_TRANSIENT };
+
+        c->write_failures++;
+        c->state.next_attempt = next_attempt ?:
+                sched_retry_time(now_realtime_ceil(m), c->write_failures, &e, not_after, random_u64());
+        c->state.failures = MAX(c->state.failures, 1u);
+        c->state.last_error_class = API_ERROR_TRANSIENT;
+        state_set_text(&c->state.last_error, message);
+        save_state(m, c);
+        schedule(m, c);
+}
+
 /* What writing the fetched certificate came to (r as kubeconfig_update()
  * returns): on failure the certificate is kept and the write tried again
  * later, without asking the API for another one. */
@@ -774,17 +790,10 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         directory_sync_soon(m);
 
         if (r < 0) {
-                c->write_failures++;
-                ApiError e = { .klass = API_ERROR_TRANSIENT };
-                c->state.next_attempt = r == -EAGAIN ? now_realtime_ceil(m) + LOCKED_RETRY_SEC :
-                        sched_retry_time(now_realtime_ceil(m), c->write_failures, &e, c->pending_cert.not_after, random_u64());
-                c->state.failures = MAX(c->state.failures, 1u);
-                c->state.last_error_class = API_ERROR_TRANSIENT;
                 char message[256];
                 snprintf(message, sizeof(message), "writing the kubeconfig failed: %.200s", error);
-                state_set_text(&c->state.last_error, message);
-                save_state(m, c);  /* for --status, and no longer "renewing" */
-                schedule(m, c);
+                write_failed(m, c, r == -EAGAIN ? now_realtime_ceil(m) + LOCKED_RETRY_SEC : 0, c->pending_cert.not_after,
+                             message);
                 log_context(c, c->pending_cert.not_after, &ctx);
                 ctx.error_class = "write";
                 log_cluster(c, r == -EAGAIN ? LOG_NOTICE : LOG_ERR, MESSAGE_ID_WRITE_FAILED, &ctx, NULL, NULL, NULL,
@@ -1000,15 +1009,8 @@ static bool path_still_refused(Manager *m, Cluster *c) {
         };
         if (file.state != KUBECONFIG_REFUSED)
                 return false;
-        c->write_failures++;
-        ApiError e = { .klass = API_ERROR_TRANSIENT };
-        c->state.next_attempt = sched_retry_time(now_realtime_ceil(m), c->write_failures, &e, 0, random_u64());
-        c->state.failures = MAX(c->state.failures, 1u);
-        c->state.last_error_class = API_ERROR_TRANSIENT;
         snprintf(message, sizeof(message), "writing the kubeconfig failed: %.300s", file.reason);
-        state_set_text(&c->state.last_error, message);
-        save_state(m, c);
-        schedule(m, c);
+        write_failed(m, c, 0, 0, message);
         log_context(c, 0, &ctx);
         ctx.error_class = "write";
         log_cluster(c, LOG_ERR, MESSAGE_ID_WRITE_FAILED, &ctx, NULL, NULL, NULL,
