@@ -20,6 +20,7 @@ static const char *const state_names[_KUBECONFIG_STATE_MAX] = {
         [KUBECONFIG_MISMATCH] = "mismatch",
         [KUBECONFIG_BAD_CERTIFICATE] = "bad-certificate",
         [KUBECONFIG_REFUSED] = "refused",
+        [KUBECONFIG_UNWRITABLE] = "unwritable",
 };
 
 const char *kubeconfig_state_to_string(KubeconfigState s) {
@@ -119,8 +120,12 @@ static void inspect_reading(const ClusterConfig *cl, const KubeconfigReading *re
         char why[256];
 
         *st = (KubeconfigStatus) {};
-        if (reading->read_error == -ENOENT)
+        if (reading->read_error == -ENOENT && !reading->read_reason[0])
                 return set_state(st, KUBECONFIG_MISSING, "%s does not exist", cl->kubeconfig);
+        if (reading->read_error == -ENOENT || reading->read_error == -ENOTDIR || reading->read_error == -EISDIR ||
+            reading->read_error == -ELOOP)
+                return set_state(st, KUBECONFIG_UNWRITABLE, "%s cannot be written: %s", cl->kubeconfig,
+                                 reading->read_reason[0] ? reading->read_reason : strerror(-reading->read_error));
         if (reading->read_error == -SAFE_PATH_REFUSED)
                 return set_state(st, KUBECONFIG_REFUSED, "refusing to use %s: %s", cl->kubeconfig,
                                  reading->read_reason);
@@ -669,6 +674,8 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, 
         if (r < 0 && r != -ENOENT)
                 return fail_rest(w, n, r, error);
         r = parse_existing(first, old, old_size, &root, error, sizeof(error));
+        if (r == -EBADMSG && n == 1 && !first->merge && w[0].replace_damaged)
+                r = 0;  /* the daemon's own file, damaged: written whole again */
         if (r < 0)
                 return fail_rest(w, n, r, r == -ENOMEM ? "out of memory" : error);
 

@@ -39,8 +39,16 @@ typedef enum KubeconfigState {
         KUBECONFIG_MISMATCH,            /* ours, but for another cluster id, endpoint or entry names */
         KUBECONFIG_BAD_CERTIFICATE,     /* our entries, but the certificate does not parse */
         KUBECONFIG_REFUSED,             /* its path could be turned by another user (safe-path.h) */
+        KUBECONFIG_UNWRITABLE,          /* its path holds no file: a directory, a dangling symlink, its directory missing */
         _KUBECONFIG_STATE_MAX,
 } KubeconfigState;
+
+/* A file that cannot take this cluster's entries as it is (refused, unwritable,
+ * or entries of its names that cce-certd did not write): no certificate is
+ * asked for while it stays so. */
+static inline bool kubeconfig_state_blocks_writing(KubeconfigState s) {
+        return s == KUBECONFIG_REFUSED || s == KUBECONFIG_UNWRITABLE || s == KUBECONFIG_NOT_OURS;
+}
 
 typedef struct KubeconfigStatus {
         KubeconfigState state;
@@ -116,6 +124,7 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
 typedef struct KubeconfigWrite {
         const ClusterConfig *cl;
         const CceKubeconfig *answer;
+        bool replace_damaged;           /* own file: one that does not parse is replaced (restored), not refused */
         int result;                     /* as kubeconfig_update() returns */
         bool insecure;
         char error[768];                /* when result < 0 */

@@ -13,6 +13,7 @@
 
 #include "build-config.h"
 #include "cce-client.h"
+#include "file-watch.h"
 #include "http.h"
 #include "kubeconfig.h"
 #include "log.h"
@@ -97,6 +98,12 @@ typedef struct Cluster {
         unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
         uint64_t renewals_total;        /* since start, for the metrics */
         uint64_t failures_total[_API_ERROR_CLASS_MAX];
+        uint64_t file_changes_total[_FILE_CHANGE_MAX];
+        unsigned restores;              /* restores of its file that followed each other */
+        int64_t last_restore;           /* when the last one was planned for */
+        int64_t restore_at;             /* not before then (sched_restore_time()) */
+        bool restoring_damaged;         /* its own file, ours until it stopped parsing: replaced by the next write */
+        StateVersion state_version;     /* of its state file as the daemon last wrote or read it */
         bool selected, done, failed;    /* --once */
 } Cluster;
 
@@ -135,10 +142,13 @@ struct Manager {
         unsigned in_flight;
         unsigned max_in_flight;         /* parallel-requests at start */
         SharedFile *shared_files;       /* one per kubeconfig of merge: true clusters */
+        Cluster **by_kubeconfig;        /* the clusters in the order of their kubeconfig paths */
+        FileWatch *watch;               /* the daemon's (not --once's) */
         Cluster **write_queue;          /* fetched certificates to write: room for every cluster */
         size_t n_write_queue;
         sd_event_source *write_event;
         uint64_t write_not_before;      /* CLOCK_MONOTONIC µs: see write_pending() */
+        uint64_t status_updated;        /* CLOCK_MONOTONIC µs of the last update_status() */
         bool status_dirty;
         bool in_flight_changed;         /* in-flight.json is to be written with the status */
         bool wrote_in_flight;
@@ -294,6 +304,7 @@ static void write_metrics(Manager *m, int64_t now) {
                         .consecutive_failures = c->state.failures,
                 };
                 memcpy(rows[i].failures_total, c->failures_total, sizeof(c->failures_total));
+                memcpy(rows[i].file_changes_total, c->file_changes_total, sizeof(c->file_changes_total));
         }
         if (metrics_format(rows, m->n_clusters, &text, &size) < 0)
                 return;
@@ -375,6 +386,7 @@ static void update_status(Manager *m) {
         if (m->in_flight_changed)
                 write_in_flight(m);
         m->status_dirty = false;
+        m->status_updated = now_usec(CLOCK_MONOTONIC);
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -405,16 +417,15 @@ static void directory_sync_soon(Manager *m) {
 }
 
 /* Status updates at most once a second: thousands of clusters renewing at
- * once do not mean thousands of scans. */
+ * once do not mean thousands of scans. A change after a quiet second is
+ * published at once (from the loop, after what else is going on now). */
 static void status_changed(Manager *m) {
         int enabled = SD_EVENT_OFF;
-        uint64_t now;
 
         m->status_dirty = true;
         if (!m->status_timer || sd_event_source_get_enabled(m->status_timer, &enabled) < 0 || enabled != SD_EVENT_OFF)
                 return;
-        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) >= 0 &&
-            sd_event_source_set_time(m->status_timer, now + STATUS_INTERVAL_USEC) >= 0)
+        if (sd_event_source_set_time(m->status_timer, m->status_updated + STATUS_INTERVAL_USEC) >= 0)
                 (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_ONESHOT);
 }
 
@@ -443,6 +454,8 @@ static void schedule(Manager *m, Cluster *c) {
         CredentialPause *p = find_pause(m, cl->credentials);
         if (c->due != INT64_MAX && p && p->until > c->due && !c->pending)
                 c->due = p->until;
+        if (c->due != INT64_MAX && c->restore_at > c->due)
+                c->due = c->restore_at;  /* restores that follow each other back off */
 
         heap_update(m, c);
 }
@@ -537,6 +550,8 @@ static void save_state(Manager *m, Cluster *c) {
         if (state_save(m->state_dir, c->config->name, &c->state, error, sizeof(error)) < 0)
                 log_warning("Cannot save the state of %s: %s; a restart may retry it sooner than planned.",
                             c->config->name, error);
+        else if (m->watch)  /* the watch tells this write from another's */
+                (void) state_version(m->state_dir, c->config->name, &c->state_version);
 }
 
 /* ---- --once bookkeeping -------------------------------------------------- */
@@ -807,6 +822,7 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         }
 
         int64_t old_not_after = c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0;
+        c->restoring_damaged = false;
         char *hook_error = TAKE_PTR(c->state.last_hook_error);
         int64_t last_attempt = c->state.last_attempt;
         cluster_state_done(&c->state);
@@ -821,6 +837,7 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", c->config->cluster_id);
         c->state.last_hook_error = hook_error;
         kubeconfig_identity(c->config->kubeconfig, c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity));
+        file_watch_written(m->watch, c->config->kubeconfig);
         c->pending = cce_kubeconfig_free(c->pending);
         c->renewals_total++;
         c->write_failures = 0;
@@ -917,11 +934,11 @@ static void write_pending(Manager *m, Cluster *c) {
                 return;
         }
         if (!c->config->merge) {
-                char error[768];
-                bool insecure = false, sweep = c->sweeps_directory;
+                KubeconfigWrite w = { .cl = c->config, .answer = c->pending, .replace_damaged = c->restoring_damaged };
+                bool sweep = c->sweeps_directory;
                 c->sweeps_directory = false;
-                int r = kubeconfig_update(c->config, c->pending, sweep, &insecure, error, sizeof(error));
-                write_done(m, c, r, error, insecure);
+                kubeconfig_update_many(&w, 1, sweep, NULL, 0);
+                write_done(m, c, w.result, w.error, w.insecure);
                 return;
         }
         if (c->queued)
@@ -993,44 +1010,64 @@ static void on_call_done(CceCall *call, CceResult *result, void *userdata) {
         dispatch(m);
 }
 
-/* A kubeconfig whose path was refused (another user could turn it): looked
- * at again when it is due, and while it is still refused, no certificate
- * is asked for; it is a write failure, retried with backoff. Returns true
- * when it is still refused. */
-static bool path_still_refused(Manager *m, Cluster *c) {
-        KubeconfigStatus file;
+/* Whether a kubeconfig in state s cannot take c's entries: its path
+ * refused, a directory there or none above it, entries of its names that
+ * are not ours, or a merged file that does not parse (its other entries
+ * would be lost). */
+static bool cannot_write(const Cluster *c, KubeconfigState s) {
+        return kubeconfig_state_blocks_writing(s) || (s == KUBECONFIG_UNREADABLE && c->config->merge);
+}
+
+/* A kubeconfig that cannot take the cluster's entries (cannot_write()):
+ * reported as a write failure, retried with backoff, and no certificate is
+ * asked for meanwhile. */
+static void report_blocked(Manager *m, Cluster *c, const KubeconfigStatus *file) {
         LogContext ctx;
-        char when[32], message[400];
+        char when[32], message[480];
+
+        const char *kept = file->state == KUBECONFIG_UNREADABLE ?
+                "; the file is left as it is (the entries of others in it cannot be read)" : "";
+
+        c->file = (FileStatus) { .state = file->state };
+        snprintf(message, sizeof(message), "writing the kubeconfig failed: %.300s%s", file->reason, kept);
+        write_failed(m, c, 0, 0, message);
+        log_context(c, 0, &ctx);
+        ctx.error_class = "write";
+        log_cluster(c, LOG_ERR, MESSAGE_ID_WRITE_FAILED, &ctx, NULL, NULL, NULL,
+                    "%s: %s%s; no certificate is asked for until that is fixed; will look again at %s.",
+                    c->config->name, file->reason, kept, format_iso8601_utc(c->due, when));
+        status_changed(m);
+        once_finished(m, c, true);
+}
+
+/* A kubeconfig that was blocked, looked at again when it is due. Returns
+ * true when it still is (reported again). */
+static bool path_still_blocked(Manager *m, Cluster *c) {
+        KubeconfigStatus file;
 
         kubeconfig_inspect(c->config, &file);
         c->file = (FileStatus) {
                 .state = file.state,
                 .certificate = { file.certificate.not_before, file.certificate.not_after },
         };
-        if (file.state != KUBECONFIG_REFUSED)
+        if (!cannot_write(c, file.state))
                 return false;
-        snprintf(message, sizeof(message), "writing the kubeconfig failed: %.300s", file.reason);
-        write_failed(m, c, 0, 0, message);
-        log_context(c, 0, &ctx);
-        ctx.error_class = "write";
-        log_cluster(c, LOG_ERR, MESSAGE_ID_WRITE_FAILED, &ctx, NULL, NULL, NULL,
-                    "%s: %s; no certificate is asked for until that is fixed; will look again at %s.",
-                    c->config->name, file.reason, format_iso8601_utc(c->due, when));
-        status_changed(m);
-        once_finished(m, c, true);
+        report_blocked(m, c, &file);
         return true;
 }
 
 /* Adopts the certificate that file holds for c (read just now) when it is
- * newer than the one the daemon knows and not due: state and schedule from
- * it, no call. identity: of the file read, for an own file's state. Returns
- * whether it was adopted. */
+ * another valid one than the daemon knows (newer: a --once beside it, a
+ * copy from another host; older: a copy put back) and not due: state and
+ * schedule from it, no call. identity: of the file read, for an own file's
+ * state. Returns whether it was adopted. */
 static bool adopt_certificate(Manager *m, Cluster *c, const KubeconfigStatus *file, const char *identity) {
         char when[32];
         LogContext ctx;
 
         if (file->state != KUBECONFIG_OK ||
-            (c->file.state == KUBECONFIG_OK && file->certificate.not_after <= c->file.certificate.not_after))
+            (c->file.state == KUBECONFIG_OK && file->certificate.not_after == c->file.certificate.not_after &&
+             file->certificate.not_before == c->file.certificate.not_before))
                 return false;
         int64_t now = now_realtime(m);
         int64_t due = sched_next_attempt(now, true, file->certificate.not_before, file->certificate.not_after,
@@ -1038,6 +1075,7 @@ static bool adopt_certificate(Manager *m, Cluster *c, const KubeconfigStatus *fi
                                          c->config->renew_before_sec, c->config->cluster_id);
         if (due <= now)
                 return false;
+        bool newer = c->file.state != KUBECONFIG_OK || file->certificate.not_after > c->file.certificate.not_after;
         c->file = (FileStatus) {
                 .state = KUBECONFIG_OK,
                 .certificate = { file->certificate.not_before, file->certificate.not_after },
@@ -1054,9 +1092,10 @@ static bool adopt_certificate(Manager *m, Cluster *c, const KubeconfigStatus *fi
         save_state(m, c);
         log_context(c, file->certificate.not_after, &ctx);
         log_cluster(c, LOG_INFO, MESSAGE_ID_ADOPTED, &ctx, NULL, NULL, NULL,
-                    "%s: %s holds a newer certificate, valid until %s, written by someone else (a --once?): "
+                    "%s: %s holds %s certificate, valid until %s, written by someone else (%s): "
                     "adopted, no new one asked for; next renewal at %s.", c->config->name, c->config->kubeconfig,
-                    ctx.not_after, format_iso8601_utc(c->due, when));
+                    newer ? "a newer" : "an older", ctx.not_after, newer ? "a --once?" : "a copy put back?",
+                    format_iso8601_utc(c->due, when));
         status_changed(m);
         once_finished(m, c, false);
         return true;
@@ -1080,11 +1119,11 @@ static void shared_file_changed(Manager *m, SharedFile *shared, const char *iden
 
 /* Before a certificate is asked for: is the file still the version the
  * daemon last wrote or read? Another writer (a --once beside the daemon, a
- * copy from another host) may have put a newer certificate of this cluster
+ * copy from another host) may have put another certificate of this cluster
  * there: it is adopted and the cluster rescheduled from it, no call. Not
  * with --once --force, which asks for a certificate whatever the file
  * holds. Returns true when the renewal is off. */
-static bool newer_certificate_adopted(Manager *m, Cluster *c) {
+static bool file_certificate_adopted(Manager *m, Cluster *c) {
         char identity[sizeof(c->state.kubeconfig_identity)];
         KubeconfigStatus file;
 
@@ -1107,6 +1146,169 @@ static bool newer_certificate_adopted(Manager *m, Cluster *c) {
         return adopt_certificate(m, c, &file, identity);
 }
 
+/* ---- files changed by others (file-watch.h) ---------------------------------- */
+
+/* c's kubeconfig changed, and no write of ours is under way: file is what it
+ * holds now (read just now), identity its version. A certificate of the
+ * cluster is adopted; entries gone or damaged are restored by a renewal
+ * (there is no copy of the key to write back), at once the first time,
+ * later with backoff when restores follow each other; a path that can no
+ * longer hold the file is reported, not fought over. */
+static void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *file, const char *identity) {
+        int64_t now = now_realtime(m);
+        char when[32], plan[160];
+        LogContext ctx;
+
+        if (!c->shared)  /* seen: the check before the renewal need not read it again */
+                snprintf(c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity), "%s", identity);
+        if (cannot_write(c, c->file.state) && !cannot_write(c, file->state)) {
+                /* Fixed: the backoff was the path's (no call was made), not the API's. */
+                c->state.failures = 0;
+                c->state.next_attempt = 0;
+                c->write_failures = 0;
+        }
+        if (cannot_write(c, file->state)) {
+                c->file_changes_total[FILE_CHANGE_UNWRITABLE]++;
+                report_blocked(m, c, file);
+                return;
+        }
+        if (file->state == KUBECONFIG_OK && file->certificate.not_after > now) {
+                if (c->file.state == KUBECONFIG_OK && file->certificate.not_after == c->file.certificate.not_after &&
+                    file->certificate.not_before == c->file.certificate.not_before)
+                        return;  /* the same certificate: something else in the file changed */
+                c->file_changes_total[FILE_CHANGE_ADOPTED]++;
+                if (!adopt_certificate(m, c, file, identity)) {
+                        /* Due already: renewed now. */
+                        c->file = (FileStatus) {
+                                .state = KUBECONFIG_OK,
+                                .certificate = { file->certificate.not_before, file->certificate.not_after },
+                        };
+                        schedule(m, c);
+                        status_changed(m);
+                }
+                return;
+        }
+
+        FileChange change = file->state == KUBECONFIG_MISSING ? FILE_CHANGE_MISSING : FILE_CHANGE_DAMAGED;
+        c->file_changes_total[change]++;
+        if (file->state == KUBECONFIG_UNREADABLE && c->file.state == KUBECONFIG_OK)
+                c->restoring_damaged = true;  /* an own file (cannot_write() took merged ones) */
+        bool planned = c->file.state != KUBECONFIG_OK && c->restore_at > now;
+        c->file = (FileStatus) {
+                .state = file->state,
+                .certificate = { file->certificate.not_before, file->certificate.not_after },
+        };
+        if (!planned) {
+                c->restore_at = sched_restore_time(now, c->last_restore, &c->restores);
+                c->last_restore = c->restore_at;
+        }
+        schedule(m, c);
+        status_changed(m);
+        if (c->due == INT64_MAX)
+                snprintf(plan, sizeof(plan), "not restored: the cluster is parked until the configuration changes");
+        else if (c->due <= now)
+                snprintf(plan, sizeof(plan), "restoring it now with a new certificate");
+        else
+                snprintf(plan, sizeof(plan), "restoring it with a new certificate at %s (%s)",
+                         format_iso8601_utc(c->due, when),
+                         c->state.failures > 0 ? "backing off after a failure" :
+                         c->due == c->restore_at ? "restores of this file that follow each other back off" :
+                         "its credentials are paused");
+        log_context(c, 0, &ctx);
+        log_struct(LOG_WARNING, 0, MESSAGE_ID_KUBECONFIG_CHANGED,
+                   LOG_FIELDS({ "CCE_CLUSTER", c->config->name }, { "CCE_CLUSTER_ID", c->config->cluster_id },
+                              { "KUBECONFIG_PATH", c->config->kubeconfig }, { "KUBECONFIG_CHANGE", file_change_to_string(change) },
+                              { "NEXT_RENEWAL", ctx.next[0] ? ctx.next : NULL }),
+                   "%s: %s, changed by someone else; %s.", c->config->name, file->reason, plan);
+}
+
+/* Someone may have changed the kubeconfig at path (the watch says so). */
+static void on_kubeconfig_changed(const char *path, void *userdata) {
+        _cleanup_(kubeconfig_reading_freep) KubeconfigReading *reading = NULL;
+        Manager *m = userdata;
+        char identity[sizeof(m->shared_files->identity)];
+        size_t lo = 0, hi = m->n_clusters;
+
+        while (lo < hi) {  /* the first cluster of that file */
+                size_t mid = (lo + hi) / 2;
+                if (strcmp(m->by_kubeconfig[mid]->config->kubeconfig, path) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (lo == m->n_clusters || strcmp(m->by_kubeconfig[lo]->config->kubeconfig, path) != 0)
+                return;
+        kubeconfig_identity(path, identity, sizeof(identity));
+        /* The version the daemon wrote or read last (our own write): nothing
+         * to do. No file at all, before and now: what is around it changed
+         * (a directory in its place removed, its directory made). */
+        SharedFile *shared = m->by_kubeconfig[lo]->shared;
+        if (shared && identity[0] && strcmp(identity, shared->identity) == 0)
+                return;
+        for (size_t i = lo; i < m->n_clusters && strcmp(m->by_kubeconfig[i]->config->kubeconfig, path) == 0; i++) {
+                Cluster *c = m->by_kubeconfig[i];
+                KubeconfigStatus file;
+                if (!shared && identity[0] && strcmp(identity, c->state.kubeconfig_identity) == 0)
+                        continue;
+                if (c->phase != PHASE_WAITING || c->pending || c->queued)
+                        continue;  /* a write of ours comes, and takes the file as it is then */
+                kubeconfig_inspect_shared(c->config, &reading, &file);
+                kubeconfig_changed(m, c, &file, identity);
+        }
+        if (shared)
+                snprintf(shared->identity, sizeof(shared->identity), "%s", identity);
+        dispatch(m);
+}
+
+/* A cluster's state file written by another cce-certd (a --once beside the
+ * daemon): the daemon takes what it says, so that its STATUS=, metrics and
+ * --status agree; the certificate it names when the file is that version. */
+static void state_file_changed(Manager *m, Cluster *c) {
+        char identity[sizeof(c->state.kubeconfig_identity)];
+        StateVersion version;
+        ClusterState s;
+
+        if (c->phase != PHASE_WAITING || c->pending || c->queued ||
+            state_version(m->state_dir, c->config->name, &version) < 0 ||
+            state_version_equal(&version, &c->state_version))
+                return;  /* busy (our write comes), gone, or our own write */
+        c->state_version = version;
+        if (state_load(m->state_dir, c->config->name, &s) < 0)
+                return;
+        if (s.fingerprint != c->fingerprint || strcmp(s.cluster_id, c->config->cluster_id) != 0) {
+                cluster_state_done(&s);  /* written under other settings */
+                return;
+        }
+        cluster_state_done(&c->state);
+        c->state = s;
+        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
+        if (s.not_after > 0 && strcmp(identity, s.kubeconfig_identity) == 0)
+                c->file = (FileStatus) { .state = KUBECONFIG_OK, .certificate = { s.not_before, s.not_after } };
+        schedule(m, c);
+        status_changed(m);
+        log_info("%s: took the state that another cce-certd wrote (a --once?): %s%s.", c->config->name,
+                 s.failures > 0 ? "its last attempt failed: " : "its last renewal worked",
+                 s.failures > 0 && s.last_error ? s.last_error : "");
+}
+
+static void on_state_changed(const char *name, void *userdata) {
+        Manager *m = userdata;
+
+        if (!name)  /* events were lost: every one */
+                for (size_t i = 0; i < m->n_clusters; i++)
+                        state_file_changed(m, m->clusters[i]);
+        else {
+                size_t len = strlen(name);
+                if (name[0] == '.' || len <= 5 || strcmp(name + len - 5, ".json") != 0)
+                        return;  /* not a state file: a temporary one */
+                _cleanup_free_ char *cluster = strndup(name, len - 5);
+                Cluster *c = cluster ? find_cluster(m->clusters, m->n_clusters, cluster) : NULL;
+                if (c)
+                        state_file_changed(m, c);
+        }
+        dispatch(m);
+}
+
 static void start_renewal(Manager *m, Cluster *c) {
         ApiError e = {};
         int r;
@@ -1116,9 +1318,9 @@ static void start_renewal(Manager *m, Cluster *c) {
                 write_pending(m, c);
                 return;
         }
-        if (c->file.state == KUBECONFIG_REFUSED && path_still_refused(m, c))
+        if (cannot_write(c, c->file.state) && path_still_blocked(m, c))
                 return;
-        if (newer_certificate_adopted(m, c))
+        if (file_certificate_adopted(m, c))
                 return;
         r = cce_call_start(m->client, c->config, on_call_done, c, &c->call, &e);
         if (r < 0) {
@@ -1239,7 +1441,7 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, KubeconfigReading **
                         .state = file.state,
                         .certificate = { file.certificate.not_before, file.certificate.not_after },
                 };
-                if (file.state != KUBECONFIG_OK && file.state != KUBECONFIG_REFUSED)  /* that one: at its renewal */
+                if (file.state != KUBECONFIG_OK && !cannot_write(c, file.state))  /* those: at their renewal */
                         log_info("%s: %s; renewing %s.", cl->name, file.reason,
                                  c->state.failures > 0 ? "when its backoff ends" : "now");
         }
@@ -1418,14 +1620,23 @@ static int adopt_config(Manager *m, Config *config) {
                 }
                 list[i] = c;
         }
-        _cleanup_free_ Cluster **by_file = calloc(MAX(config->n_clusters, 1u), sizeof(Cluster *));
+        Cluster **by_file = calloc(MAX(config->n_clusters, 1u), sizeof(Cluster *));
         if (!by_file) {
                 free(list);
                 return -ENOMEM;
         }
         for (size_t k = 0; k < config->n_clusters; k++)
                 by_file[k] = list[order[k]];
+        free(m->by_kubeconfig);
+        m->by_kubeconfig = by_file;
         r = share_files(m, by_file, config->n_clusters);
+        if (r >= 0 && m->watch) {
+                /* The watch borrows the paths: they live with config. */
+                _cleanup_free_ const char **paths = calloc(MAX(config->n_clusters, 1u), sizeof(char *));
+                for (size_t k = 0; paths && k < config->n_clusters; k++)
+                        paths[k] = by_file[k]->config->kubeconfig;
+                r = paths ? file_watch_set_files(m->watch, paths, config->n_clusters) : -ENOMEM;
+        }
         if (r < 0) {
                 free(list);
                 return r;
@@ -1606,6 +1817,22 @@ static int select_once(Manager *m) {
         return (int) selected;
 }
 
+/* The daemon watches its kubeconfigs (from adopt_config()) and the state
+ * files a --once beside it writes; --once and --dry-run watch nothing. */
+static int watch_files(Manager *m) {
+        _cleanup_free_ char *states = NULL;
+        int r;
+
+        if (m->options.once || m->options.dry_run)
+                return 0;
+        r = file_watch_new(m->event, on_kubeconfig_changed, on_state_changed, m, &m->watch);
+        if (r < 0)
+                return r;
+        if (asprintf(&states, "%s/clusters", m->state_dir) < 0)
+                return -ENOMEM;
+        return file_watch_set_directory(m->watch, states);
+}
+
 int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
         Manager *m = calloc(1, sizeof(Manager));
         char error[512];
@@ -1641,6 +1868,7 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
 
         if ((r = cert_prepare()) < 0 ||
             (r = sd_event_new(&m->event)) < 0 ||
+            (r = watch_files(m)) < 0 ||
             (r = http_client_new(m->event, config->parallel_requests, &m->http)) < 0 ||
             (r = cce_client_new(m->http, &m->client)) < 0 ||
             (r = cce_client_set_config(m->client, config)) < 0) {
@@ -1709,6 +1937,8 @@ Manager *manager_free(Manager *m) {
         free(m->heap);
         free(m->write_queue);
         free(m->shared_files);
+        free(m->by_kubeconfig);
+        file_watch_free(m->watch);
         cce_client_free(m->client);
         http_client_free(m->http);
         for (size_t i = 0; i < m->n_pauses; i++)

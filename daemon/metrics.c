@@ -9,6 +9,17 @@
 
 static const char *const states[] = { METRICS_STATES };
 
+static const char *const file_changes[_FILE_CHANGE_MAX] = {
+        [FILE_CHANGE_MISSING] = "missing",
+        [FILE_CHANGE_DAMAGED] = "damaged",
+        [FILE_CHANGE_ADOPTED] = "adopted",
+        [FILE_CHANGE_UNWRITABLE] = "unwritable",
+};
+
+const char *file_change_to_string(FileChange c) {
+        return c >= 0 && c < _FILE_CHANGE_MAX ? file_changes[c] : "unknown";
+}
+
 /* Label values: backslash, double quote and line feed escaped. */
 static void put_label(FILE *f, const char *v) {
         for (; *v; v++) {
@@ -30,6 +41,14 @@ static void gauge(FILE *f, const char *name, const MetricsCluster *c, int64_t va
         fprintf(f, "%s{cluster=\"", name);
         put_label(f, c->name);
         fprintf(f, "\"} %" PRId64 "\n", value);
+}
+
+/* A series with a second label: name{cluster="...",label="value"} n. */
+static void labelled(FILE *f, const char *name, const MetricsCluster *c, const char *label, const char *value,
+                     uint64_t n) {
+        fprintf(f, "%s{cluster=\"", name);
+        put_label(f, c->name);
+        fprintf(f, "\",%s=\"%s\"} %" PRIu64 "\n", label, value, n);
 }
 
 int metrics_format(const MetricsCluster *clusters, size_t n, char **ret, size_t *ret_size) {
@@ -68,11 +87,17 @@ int metrics_format(const MetricsCluster *clusters, size_t n, char **ret, size_t 
 
         header(f, "cce_certd_failures_total", "counter", "Failed renewals since the daemon started, by error class.");
         for (size_t i = 0; i < n; i++)
-                for (int k = API_ERROR_TRANSIENT; k < _API_ERROR_CLASS_MAX; k++) {
-                        fputs("cce_certd_failures_total{cluster=\"", f);
-                        put_label(f, clusters[i].name);
-                        fprintf(f, "\",class=\"%s\"} %" PRIu64 "\n", api_error_class_to_string(k), clusters[i].failures_total[k]);
-                }
+                for (int k = API_ERROR_TRANSIENT; k < _API_ERROR_CLASS_MAX; k++)
+                        labelled(f, "cce_certd_failures_total", &clusters[i], "class", api_error_class_to_string(k),
+                                 clusters[i].failures_total[k]);
+
+        header(f, "cce_certd_kubeconfig_changes_total", "counter",
+               "Changes by others to the kubeconfig seen since the daemon started: missing and damaged (restored), "
+               "adopted (a certificate of the cluster put there), unwritable (reported).");
+        for (size_t i = 0; i < n; i++)
+                for (int k = 0; k < _FILE_CHANGE_MAX; k++)
+                        labelled(f, "cce_certd_kubeconfig_changes_total", &clusters[i], "change", file_changes[k],
+                                 clusters[i].file_changes_total[k]);
 
         header(f, "cce_certd_consecutive_failures", "gauge", "Failed renewals in a row.");
         for (size_t i = 0; i < n; i++)
@@ -80,11 +105,9 @@ int metrics_format(const MetricsCluster *clusters, size_t n, char **ret, size_t 
 
         header(f, "cce_certd_cluster_state", "gauge", "1 for the state the cluster is in, 0 for the others.");
         for (size_t i = 0; i < n; i++)
-                for (size_t s = 0; s < ELEMENTSOF(states); s++) {
-                        fputs("cce_certd_cluster_state{cluster=\"", f);
-                        put_label(f, clusters[i].name);
-                        fprintf(f, "\",state=\"%s\"} %d\n", states[s], strcmp(states[s], clusters[i].state) == 0);
-                }
+                for (size_t s = 0; s < ELEMENTSOF(states); s++)
+                        labelled(f, "cce_certd_cluster_state", &clusters[i], "state", states[s],
+                                 strcmp(states[s], clusters[i].state) == 0);
 
         if (fclose(f) != 0) {
                 free(buf);

@@ -12,6 +12,20 @@
 /* The states a cluster's state gauge can be in. */
 #define METRICS_STATES "ok", "pending", "renewing", "failing", "parked", "expired"
 
+/* What someone else did to a cluster's kubeconfig, as the daemon saw it
+ * (file-watch.h): the file or the entries gone (restored), damaged
+ * (restored), a certificate of the cluster put there (adopted), or the path
+ * made unable to hold the file (reported). */
+typedef enum FileChange {
+        FILE_CHANGE_MISSING,
+        FILE_CHANGE_DAMAGED,
+        FILE_CHANGE_ADOPTED,
+        FILE_CHANGE_UNWRITABLE,
+        _FILE_CHANGE_MAX,
+} FileChange;
+
+const char *file_change_to_string(FileChange c);
+
 typedef struct MetricsCluster {
         const char *name;
         const char *state;                      /* one of METRICS_STATES */
@@ -20,6 +34,7 @@ typedef struct MetricsCluster {
         int64_t last_success;                   /* 0: never */
         uint64_t renewals_total;                /* since the daemon started */
         uint64_t failures_total[_API_ERROR_CLASS_MAX];
+        uint64_t file_changes_total[_FILE_CHANGE_MAX];
         unsigned consecutive_failures;
 } MetricsCluster;
 

@@ -61,7 +61,8 @@ static int check_directory(const struct stat *parent, const struct stat *st, con
         return 0;
 }
 
-int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_size) {
+/* directory: path ends in "/." and names the directory itself. */
+static int resolve(const char *path, bool directory, SafePath *ret, char *error, size_t error_size) {
         _cleanup_free_ char *todo = NULL, *done = strdup(""), *name = NULL, *final = NULL;
         _cleanup_close_ int fd = -1;
         struct stat cur;
@@ -95,6 +96,12 @@ int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_si
                 if (len == 0)
                         return error_printf(error, error_size, -EISDIR, "%s names a directory, not a file", path);
                 if (len == 1 && p[0] == '.') {
+                        if (last && directory) {
+                                name = strdup(".");
+                                if (!name)
+                                        return -ENOMEM;
+                                break;
+                        }
                         if (last)
                                 return error_printf(error, error_size, -EISDIR, "%s names a directory, not a file", path);
                         p = rest;
@@ -213,5 +220,23 @@ int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_si
         if (dir_fd < 0)
                 dir_fd = TAKE_FD(fd);
         *ret = (SafePath) { .dir_fd = dir_fd, .name = TAKE_PTR(name), .path = TAKE_PTR(final) };
+        return 0;
+}
+
+int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_size) {
+        return resolve(path, false, ret, error, error_size);
+}
+
+int safe_path_open_directory(const char *path, int *ret_fd, char *error, size_t error_size) {
+        _cleanup_(safe_path_donep) SafePath p = SAFE_PATH_NULL;
+        _cleanup_free_ char *dot = NULL;
+        int r;
+
+        if (asprintf(&dot, "%s/.", path) < 0)
+                return -ENOMEM;
+        r = resolve(dot, true, &p, error, error_size);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(p.dir_fd);
         return 0;
 }

@@ -41,6 +41,9 @@ typedef struct SafePath {
  * component and why. */
 int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_size);
 
+/* Resolves a directory by the same rules: *ret_fd is it, open (owned). */
+int safe_path_open_directory(const char *path, int *ret_fd, char *error, size_t error_size);
+
 void safe_path_done(SafePath *p);
 static inline void safe_path_donep(SafePath *p) {
         safe_path_done(p);

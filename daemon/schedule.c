@@ -77,3 +77,16 @@ int64_t sched_next_attempt(int64_t now, bool have_certificate, int64_t not_befor
                 when = MAX(when, MIN(obtained + MAX((not_after - not_before) / 10, (int64_t) 1), not_after));
         return when;
 }
+
+int64_t sched_restore_time(int64_t now, int64_t last_restore, unsigned *restores) {
+        uint64_t delay = 1;
+
+        if (*restores == 0 || now - last_restore >= SCHED_RETRY_CAP_SEC) {
+                *restores = 1;
+                return now;
+        }
+        for (unsigned i = 1; i < *restores && delay < SCHED_RETRY_CAP_SEC; i++)
+                delay *= 2;
+        (*restores)++;
+        return MAX(now, last_restore + (int64_t) MIN(delay, (uint64_t) SCHED_RETRY_CAP_SEC));
+}

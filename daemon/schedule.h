@@ -53,6 +53,15 @@ int64_t sched_next_attempt(int64_t now, bool have_certificate, int64_t not_befor
                            int64_t obtained, unsigned failures, int64_t next_attempt,
                            unsigned renew_at_percent, uint64_t renew_before_sec, const char *cluster_id);
 
+/* When to restore a kubeconfig that someone deleted or damaged: at once the
+ * first time; when restores follow each other (the last one less than
+ * SCHED_RETRY_CAP_SEC ago), 1 s after the last one, then 2, 4, ... up to
+ * SCHED_RETRY_CAP_SEC, so that a script that keeps deleting a file cannot
+ * make the daemon hammer the API. last_restore: when the last one was
+ * planned for; *restores: how many followed each other, updated to count
+ * this one. */
+int64_t sched_restore_time(int64_t now, int64_t last_restore, unsigned *restores);
+
 /* True for classes that park the cluster until the configuration changes. */
 static inline int sched_parks(ApiErrorClass c) {
         return c == API_ERROR_NOT_FOUND || c == API_ERROR_INVALID_REQUEST;

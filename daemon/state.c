@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -275,6 +276,25 @@ int state_remove(const char *dir, const char *name) {
         if (r < 0)
                 return r;
         return remove_state_file(path);
+}
+
+int state_version(const char *dir, const char *name, StateVersion *ret) {
+        _cleanup_free_ char *path = NULL;
+        const char *file;
+        struct stat st;
+        int r = state_path(dir, name, &path);
+        if (r < 0)
+                return r;
+        int fd = directory_of(path, &file, NULL, 0);
+        if (fd < 0)
+                return fd;
+        if (fstatat(fd, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        *ret = (StateVersion) {
+                .inode = st.st_ino,
+                .mtime_nsec = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+        };
+        return 0;
 }
 
 /* ---- requests in flight ---------------------------------------------------- */

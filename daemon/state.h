@@ -46,6 +46,17 @@ int state_remove_leftovers(const char *dir);
 
 int state_remove(const char *dir, const char *name);
 
+/* Which version of a cluster's state file is there: every write makes a new
+ * one, so the daemon tells its own writes from those of a --once beside it. */
+typedef struct StateVersion {
+        uint64_t inode;
+        int64_t mtime_nsec;
+} StateVersion;
+int state_version(const char *dir, const char *name, StateVersion *ret);
+static inline bool state_version_equal(const StateVersion *a, const StateVersion *b) {
+        return a->inode == b->inode && a->mtime_nsec == b->mtime_nsec;
+}
+
 /* The clusters whose requests are in flight, for --status "renewing":
  * STATE_DIRECTORY/in-flight.json, {"pid": PID, "clusters": [NAME, ...]},
  * rewritten by the daemon within a second of a change (not with each

@@ -3,21 +3,34 @@
 seccomp filter that allows only the system calls named in the file LIST
 (one a line) and makes every other fail with EPERM, as systemd does for
 SystemCallFilter= with SystemCallErrorNumber=EPERM (and NoNewPrivileges=).
-Names this architecture does not have are skipped. Uses Debian's
-python3-seccomp (libseccomp's own binding), so /usr/bin/python3."""
+Names this architecture does not have are skipped.
+
+run-with-syscall-filter.py --fail NAME:ERRNO[,NAME:ERRNO...] -- PROGRAM ARGS...:
+allows every system call but those named, which fail with the errno named
+(ENOSPC, EMFILE...): a kernel limit reached, on demand.
+
+Uses Debian's python3-seccomp (libseccomp's own binding), so /usr/bin/python3."""
 import errno
 import os
 import sys
 
 import seccomp
 
-names, program = sys.argv[1], sys.argv[3:]
-assert sys.argv[2] == "--" and program, __doc__
-f = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
-for name in open(names).read().split():
-    try:
-        f.add_rule(seccomp.ALLOW, name)
-    except (RuntimeError, ValueError):
-        pass  # not a system call of this architecture (chown32, ...)
+assert len(sys.argv) > 3 and "--" in sys.argv, __doc__
+split = sys.argv.index("--")
+options, program = sys.argv[1:split], sys.argv[split + 1:]
+assert program, __doc__
+if options[0] == "--fail":
+    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for rule in options[1].split(","):
+        name, code = rule.split(":")
+        f.add_rule(seccomp.ERRNO(getattr(errno, code)), name)
+else:
+    f = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
+    for name in open(options[0]).read().split():
+        try:
+            f.add_rule(seccomp.ALLOW, name)
+        except (RuntimeError, ValueError):
+            pass  # not a system call of this architecture (chown32, ...)
 f.load()
-os.execv(program[0], program)
+os.execvp(program[0], program)

@@ -6,7 +6,9 @@ held by a live process, a flock held by a live process, a .lock left by a
 dead kubectl and one left by a dead cce-certd. For each: a clear error in
 the journal, the file as it was, and once the fault is fixed the very
 certificate fetched during the fault is written, without asking the API for
-another one. The daemon runs as nobody (so that permissions apply) in a
+another one. A path that cannot hold a file (its directory missing, a
+directory in its place) gets no certificate at all until it is fixed, and
+then one at once (the daemon watches the directory above). The daemon runs as nobody (so that permissions apply) in a
 mount namespace of this test's own (for the small and the read-only
 filesystems). Prints TAP."""
 import fcntl
@@ -103,8 +105,13 @@ def test_filesystem_faults(d):
             records = failed(i)
             message = records[0]["MESSAGE"] if records else ""
             check(f"{path}: the write fails with a clear error ({error})", error.lower() in message.lower(), daemon.log())
-            check(f"{path}: the message says the file is unchanged and the certificate kept",
-                  "the file is unchanged" in message and "without asking for another certificate" in message, message)
+            unwritable = i in (3, 5)
+            if unwritable:
+                check(f"{path}: the message says no certificate is asked for until it is fixed",
+                      "no certificate is asked for until that is fixed" in message, message)
+            else:
+                check(f"{path}: the message says the file is unchanged and the certificate kept",
+                      "the file is unchanged" in message and "without asking for another certificate" in message, message)
             target = d / path
             if i == 3:
                 ok = not (d / "missing").exists()
@@ -113,8 +120,11 @@ def test_filesystem_faults(d):
             else:
                 ok = target.read_bytes() == before[i]
             check(f"{path}: nothing is lost while the fault lasts", ok)
-            check(f"{path}: one API call, however often the write is tried ({len(fake.requests(i)) - calls_before[i]})",
-                  len(fake.requests(i)) - calls_before[i] == 1)
+            calls = len(fake.requests(i)) - calls_before[i]
+            if unwritable:
+                check(f"{path}: no API call while the path cannot hold a file ({calls})", calls == 0)
+            else:
+                check(f"{path}: one API call, however often the write is tried ({calls})", calls == 1)
             row = during[f"c{i}"]
             check(f"{path}: --status says failing, and why", row["state"] == "failing"
                   and "writing the kubeconfig failed" in ((row["last-error"] or {}).get("message") or ""), row)
@@ -143,7 +153,8 @@ def test_filesystem_faults(d):
             if not renewed:
                 continue
             # The certificate fetched during the fault is the one written: the
-            # fake issued no other before the renewal was logged.
+            # fake issued no other before the renewal was logged (for an
+            # unwritable path: the one fetched after the fix).
             issued = [r for r in fake.issued() if r["cluster_id"] == cluster_id(i)]
             before_write = [r for r in issued if r["answered"] < renewed[0]["_RECEIVED"]]
             check(f"{path}: the certificate fetched during the fault is the one written",

@@ -575,15 +575,38 @@ TEST(inspect_shared_reads_once) {
         kubeconfig_inspect_shared(&c->clusters[1], &reading, &st);
         ASSERT_EQ(st.state, KUBECONFIG_OK);
         ASSERT_EQ(st.certificate.not_after, now + 86400);
-        /* Another file is read afresh. */
+        /* Another file is read afresh (one whose directory is missing cannot be written). */
         _cleanup_(config_freep) Config *other = load(", merge: true", "/nonexistent/kubeconfig");
         kubeconfig_inspect_shared(&other->clusters[0], &reading, &st);
-        ASSERT_EQ(st.state, KUBECONFIG_MISSING);
-        ASSERT(strstr(st.reason, "does not exist"));
+        ASSERT_EQ(st.state, KUBECONFIG_UNWRITABLE);
+        ASSERT(strstr(st.reason, "the directory /nonexistent does not exist"));
+        ASSERT(kubeconfig_state_blocks_writing(st.state));
         kubeconfig_reading_free(reading);
         kubeconfig_inspect(&c->clusters[0], &st);
         ASSERT_EQ(st.state, KUBECONFIG_MISSING);
+        ASSERT(!kubeconfig_state_blocks_writing(st.state));
         cce_kubeconfig_free(a);
+}
+
+/* A path that cannot hold the file: a directory there, a dangling symlink. */
+TEST(inspect_unwritable) {
+        char path[256], target[300];
+        snprintf(path, sizeof(path), "%s/unwritable", dir);
+        snprintf(target, sizeof(target), "%s.gone", path);
+        _cleanup_(config_freep) Config *c = load("", path);
+        KubeconfigStatus st;
+
+        ASSERT_EQ(mkdir(path, 0700), 0);
+        kubeconfig_inspect(&c->clusters[0], &st);
+        ASSERT_EQ(st.state, KUBECONFIG_UNWRITABLE);
+        ASSERT(strstr(st.reason, "is a directory"));
+        ASSERT_EQ(rmdir(path), 0);
+        ASSERT_EQ(symlink(target, path), 0);
+        kubeconfig_inspect(&c->clusters[0], &st);
+        ASSERT_EQ(st.state, KUBECONFIG_UNWRITABLE);
+        ASSERT(strstr(st.reason, "which does not exist"));
+        ASSERT_EQ(unlink(path), 0);
+        ASSERT_STREQ(kubeconfig_state_to_string(st.state), "unwritable");
 }
 
 int main(int argc, char **argv) {
@@ -592,6 +615,7 @@ int main(int argc, char **argv) {
                 T(merge_current_context), T(json_existing_file), T(refusals), T(inspect_states),
                 T(kubectl_reads_it_back), T(two_processes_merge_one_file), T(many_in_one_write),
                 T(inspect_shared_reads_once),
+                T(inspect_unwritable),
         };
         int r;
 

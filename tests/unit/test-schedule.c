@@ -129,4 +129,44 @@ TEST(never_right_after_obtaining) {
         ASSERT_EQ(sched_next_attempt(t + 1, false, 0, 0, t, 0, 0, 0, 58, "id"), t + 1);
 }
 
-RUN_TESTS(T(renewal_time), T(never_right_after_obtaining), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes))
+TEST(restores_back_off) {
+        const int64_t t = 1000000;
+        unsigned restores = 0;
+        int64_t last = 0, at;
+
+        /* The first at once; then 1, 2, 4 ... s after the one before. */
+        ASSERT_EQ(at = sched_restore_time(t, last, &restores), t);
+        ASSERT_EQ(restores, 1);
+        last = at;
+        ASSERT_EQ(at = sched_restore_time(t, last, &restores), t + 1);
+        last = at;
+        ASSERT_EQ(at = sched_restore_time(t + 1, last, &restores), t + 3);
+        last = at;
+        ASSERT_EQ(at = sched_restore_time(t + 2, last, &restores), t + 7);
+        last = at;
+        /* Later than the delay: now. */
+        ASSERT_EQ(at = sched_restore_time(t + 100, last, &restores), t + 100);
+        ASSERT_EQ(restores, 5);
+        last = at;
+        ASSERT_EQ(sched_restore_time(t + 100, last, &restores), t + 116);
+        /* Never more than the cap after the last one... */
+        restores = 40;
+        ASSERT_EQ(sched_restore_time(t, t, &restores), t + SCHED_RETRY_CAP_SEC);
+        /* ... and a file left alone that long starts afresh. */
+        restores = 40;
+        ASSERT_EQ(sched_restore_time(t + SCHED_RETRY_CAP_SEC, t, &restores), t + SCHED_RETRY_CAP_SEC);
+        ASSERT_EQ(restores, 1);
+        /* Ten deletions three seconds apart: six restores, the last 34 s after the first. */
+        restores = 0;
+        last = 0;
+        unsigned n = 0;
+        for (int64_t now = t; now < t + 30; now += 3)
+                if (now >= last) {  /* a restore planned later is not planned again */
+                        last = sched_restore_time(now, last, &restores);
+                        n++;
+                }
+        ASSERT_EQ(n, 6);
+        ASSERT_EQ(last, t + 34);
+}
+
+RUN_TESTS(T(renewal_time), T(never_right_after_obtaining), T(restores_back_off), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes))
