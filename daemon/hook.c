@@ -48,7 +48,7 @@ void hook_cancel(Hook *h) {
         if (!h)
                 return;
         if (h->pid > 0 && h->child) {
-                kill(h->pid, SIGKILL);
+                kill(-h->pid, SIGKILL);  /* its process group: what it started too */
                 /* Reap it: the child source would have; nobody else will. */
                 (void) waitpid(h->pid, NULL, 0);
         }
@@ -73,7 +73,7 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Hook *h = userdata;
         h->timed_out = true;
-        kill(h->pid, SIGKILL);  /* on_child_exit follows */
+        kill(-h->pid, SIGKILL);  /* the hook and what it started (its process group); on_child_exit follows */
         return 0;
 }
 
@@ -113,7 +113,9 @@ int hook_start(sd_event *event, char *const argv[], char *const extra_env[], uin
         posix_spawnattr_init(&attr);
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &all);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        /* A session of its own, so its process group is its own: a timeout
+         * kills what it started too, and no terminal signal reaches it. */
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
         /* Nothing of the daemon's but stdin, stdout and stderr: not its API

@@ -456,11 +456,16 @@ def test_hooks(d):
     failing.write_text("#!/bin/sh\nexit 3\n")
     failing.chmod(0o755)
     out = d / "hook-out"
+    # A hook that starts a child and waits for it: the timeout kills both.
+    spawner, child_pid = d / "spawner.sh", d / "child.pid"
+    spawner.write_text('#!/bin/sh\nsleep 300 &\necho $! > "$1"\nwait\n')
+    spawner.chmod(0o755)
     config = write_config(d, fake, [
         (1, f', on-renew: [{hook}, {out}, "two words"], on-failure: [{hook}, {out}]'),
         (2, f", on-renew: [{failing}]"),
         (3, ", on-renew: [/bin/sleep, '30']"),
         (4, f", on-failure: [{hook}, {out}]"),
+        (5, f", on-renew: [{spawner}, {child_pid}]"),
     ], extra="hook-timeout: 1s")
     fake.fault(4, "status:503:cce", sticky=True)
     env = {"WATCHDOG_USEC": "60000000", "CREDENTIALS_DIRECTORY": str(d)}
@@ -473,6 +478,19 @@ def test_hooks(d):
           wait_for(lambda: "on-renew hook /bin/sleep ran longer than 1s and was killed" in daemon.log(), 10), daemon.log())
     check("the failing hook is logged", wait_for(lambda: "on-renew hook " + str(failing) + " exited with status 3; the renewal itself stands."
                                                  in daemon.log(), 10), daemon.log())
+    killed = wait_for(lambda: f"on-renew hook {spawner} ran longer than 1s and was killed" in daemon.log(), 10)
+    pid = int(child_pid.read_text()) if child_pid.exists() else 0
+
+    def gone():
+        try:
+            os.kill(pid, 0)
+            return pathlib.Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+        except ProcessLookupError:
+            return True
+    check("a hook killed after hook-timeout takes what it started with it (its process group)",
+          killed and pid > 0 and wait_for(gone, 5), (pid, daemon.log()))
+    if pid > 0 and not gone():
+        os.kill(pid, signal.SIGKILL)  # ours, started by the hook of this test
     status = daemon.stop()
     check("hooks: exit 0 on SIGTERM", status == 0, daemon.log())
 
