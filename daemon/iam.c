@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <openssl/sha.h>
 
 #include "iam.h"
 #include "json.h"
@@ -538,4 +539,36 @@ bool iam_provider_invalidate(IamProvider *p, const char *project_id, const Auth 
                         cached_forget(c);
         }
         return true;
+}
+
+void iam_credential_identity(const Credential *cred, char ret[static IAM_IDENTITY_SIZE]) {
+        _cleanup_free_wiped_ char *secret = NULL, *text = NULL;
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        int r = -EINVAL;
+
+        switch (cred->kind) {
+        case CREDENTIAL_AKSK:
+        case CREDENTIAL_TEMPORARY_AKSK:
+                r = secret_read(&cred->access_key, &secret, NULL);
+                r = r < 0 ? r : asprintf(&text, "access-key %s", secret);
+                break;
+        case CREDENTIAL_TOKEN:
+                r = secret_read(&cred->token, &secret, NULL);
+                r = r < 0 ? r : asprintf(&text, "token %s", secret);
+                break;
+        case CREDENTIAL_IAM_PASSWORD:
+                r = asprintf(&text, "iam-user %s %s", cred->iam_domain ?: "", cred->iam_user ?: "");
+                break;
+        case CREDENTIAL_ECS_METADATA:
+                r = asprintf(&text, "ecs-metadata %s", cred->metadata_endpoint ?: "");
+                break;
+        default:
+                break;
+        }
+        if (r < 0)
+                text = free_wiped(text);  /* the name alone */
+        const char *what = text ?: cred->name;
+        SHA256((const unsigned char *) what, strlen(what), md);
+        for (size_t i = 0; i < sizeof(md); i++)
+                snprintf(ret + 2 * i, 3, "%02x", md[i]);
 }

@@ -72,5 +72,13 @@ void iam_waiter_cancel(IamWaiter *w);
  * Returns true for kinds with a cache, where asking once more can help. */
 bool iam_provider_invalidate(IamProvider *p, const char *project_id, const Auth *used);
 
+/* Who a credential entry authenticates as, as a SHA-256 in hex (no secret
+ * kept): its access key, token, IAM domain and user, or ECS instance (the
+ * metadata service). Entries with the same identity are locked out together
+ * (an access key after 5 failures in a row, whatever entry names it). A
+ * secret that cannot be read gives an identity of the entry's name alone. */
+#define IAM_IDENTITY_SIZE 65
+void iam_credential_identity(const Credential *cred, char ret[static IAM_IDENTITY_SIZE]);
+
 /* https://iam.REGION.myhuaweicloud.com (".eu" for eu-west-101). */
 int iam_endpoint_for_region(const char *region, char **ret);

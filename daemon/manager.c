@@ -13,8 +13,10 @@
 
 #include "build-config.h"
 #include "cce-client.h"
+#include "clock-change.h"
 #include "file-watch.h"
 #include "http.h"
+#include "iam.h"
 #include "kubeconfig.h"
 #include "log.h"
 #include "macro.h"
@@ -144,6 +146,8 @@ struct Manager {
         SharedFile *shared_files;       /* one per kubeconfig of merge: true clusters */
         Cluster **by_kubeconfig;        /* the clusters in the order of their kubeconfig paths */
         FileWatch *watch;               /* the daemon's (not --once's) */
+        ClockChange *clock_change;
+        uint64_t clock_realtime, clock_boottime;  /* µs, read together: to tell a step of the wall clock */
         Cluster **write_queue;          /* fetched certificates to write: room for every cluster */
         size_t n_write_queue;
         sd_event_source *write_event;
@@ -666,7 +670,7 @@ static void run_hook(Manager *m, Cluster *c, char **argv, const char *kind, cons
 
 /* ---- outcomes ------------------------------------------------------------ */
 
-static void pause_credential(Manager *m, const char *credential, int64_t until) {
+static void pause_one_credential(Manager *m, const char *credential, int64_t until) {
         CredentialPause *p = find_pause(m, credential);
 
         if (!p) {
@@ -682,24 +686,66 @@ static void pause_credential(Manager *m, const char *credential, int64_t until) 
         }
         p->failures++;
         p->until = MAX(p->until, until);
-        /* Every cluster of this credential waits too: many clusters share an
-         * access key, and five failures in a row lock it. */
         for (size_t i = 0; i < m->n_clusters; i++) {
                 Cluster *o = m->clusters[i];
                 if (strcmp(o->config->credentials, credential) == 0 && o->phase == PHASE_WAITING &&
                     o->due != INT64_MAX && o->due < p->until && !o->pending) {
                         o->due = p->until;
                         heap_update(m, o);
+                        o->state.paused_until = p->until;  /* for --status */
+                        save_state(m, o);
                 }
         }
 }
 
-static void clear_pause(Manager *m, const char *credential) {
+/* Calls f for every credential entry that authenticates as credential
+ * does (iam_credential_identity()): the same access key under two names is
+ * one key to the API, locked after 5 failures in a row whichever name
+ * failed. */
+static void for_same_identity(Manager *m, const char *credential, void (*f)(Manager *m, const char *name, int64_t until),
+                              int64_t until) {
+        const Config *config = current_config(m);
+        char identity[IAM_IDENTITY_SIZE], other[IAM_IDENTITY_SIZE];
+        const Credential *failed = NULL;
+
+        for (size_t i = 0; i < config->n_credentials && !failed; i++)
+                if (strcmp(config->credentials[i].name, credential) == 0)
+                        failed = &config->credentials[i];
+        if (!failed) {
+                f(m, credential, until);
+                return;
+        }
+        iam_credential_identity(failed, identity);
+        for (size_t i = 0; i < config->n_credentials; i++) {
+                const Credential *c = &config->credentials[i];
+                if (c != failed)
+                        iam_credential_identity(c, other);
+                if (c == failed || strcmp(identity, other) == 0)
+                        f(m, c->name, until);
+        }
+}
+
+/* Every cluster of this credential waits too: many clusters share an access
+ * key, and five failures in a row lock it; so do those of every other
+ * credential entry with the same key (or token, IAM user, ECS instance). */
+static void pause_credential(Manager *m, const char *credential, int64_t until) {
+        for_same_identity(m, credential, pause_one_credential, until);
+}
+
+static void clear_one_pause(Manager *m, const char *credential, int64_t until) {
         CredentialPause *p = find_pause(m, credential);
         if (p) {
                 p->until = 0;
                 p->failures = 0;
         }
+}
+
+static void clear_pause(Manager *m, const char *credential) {
+        bool any = false;
+        for (size_t i = 0; i < m->n_pauses && !any; i++)
+                any = m->pauses[i].failures > 0;
+        if (any)  /* no secret file is read after each renewal: only when something is paused */
+                for_same_identity(m, credential, clear_one_pause, 0);
 }
 
 static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
@@ -1040,19 +1086,24 @@ static void report_blocked(Manager *m, Cluster *c, const KubeconfigStatus *file)
         once_finished(m, c, true);
 }
 
-/* A kubeconfig that was blocked, looked at again when it is due. Returns
- * true when it still is (reported again). */
+static void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *file, const char *identity);
+
+/* A kubeconfig that was blocked, looked at again when it is due: still so,
+ * reported again; fixed, taken as it is now and scheduled from that
+ * (kubeconfig_changed(): a certificate there adopted, or a restore, maybe
+ * due at once, then started as any due renewal). Returns true when it was
+ * blocked: this start is off. */
 static bool path_still_blocked(Manager *m, Cluster *c) {
+        char identity[sizeof(c->state.kubeconfig_identity)];
         KubeconfigStatus file;
 
+        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
         kubeconfig_inspect(c->config, &file);
-        c->file = (FileStatus) {
-                .state = file.state,
-                .certificate = { file.certificate.not_before, file.certificate.not_after },
-        };
-        if (!cannot_write(c, file.state))
-                return false;
-        report_blocked(m, c, &file);
+        if (cannot_write(c, file.state)) {
+                report_blocked(m, c, &file);
+                return true;
+        }
+        kubeconfig_changed(m, c, &file, identity);
         return true;
 }
 
@@ -1322,6 +1373,7 @@ static void start_renewal(Manager *m, Cluster *c) {
                 return;
         if (file_certificate_adopted(m, c))
                 return;
+        heap_remove(m, c);  /* a call in flight is never due as well, whatever the checks above scheduled */
         r = cce_call_start(m->client, c->config, on_call_done, c, &c->call, &e);
         if (r < 0) {
                 if (e.klass == API_ERROR_NONE)
@@ -1342,6 +1394,9 @@ static void dispatch(Manager *m) {
         int64_t now = now_realtime(m);
         unsigned cap = m->max_in_flight;
 
+        m->clock_realtime = now_usec(CLOCK_REALTIME);  /* the clocks as they go, to tell a step from them */
+        m->clock_boottime = now_usec(CLOCK_BOOTTIME);
+
         while (m->n_heap > 0 && m->heap[0]->due <= now && m->in_flight < cap) {
                 Cluster *c = m->heap[0];
                 heap_remove(m, c);
@@ -1353,6 +1408,37 @@ static void dispatch(Manager *m) {
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         dispatch(userdata);
         return 0;
+}
+
+/* The wall clock was set (or the machine resumed): waits measured from a
+ * moment keep their length (sched_after_clock_step()); renewal times follow
+ * the certificates; everything is looked at again now. The daemon's: a
+ * --once does its one pass. */
+static void on_clock_changed(void *userdata) {
+        Manager *m = userdata;
+        int64_t step = sched_clock_step(m->clock_realtime, m->clock_boottime, now_usec(CLOCK_REALTIME),
+                                        now_usec(CLOCK_BOOTTIME));
+
+        if (step != 0) {
+                log_info("The wall clock was set %s by %s; waits after failures keep their length, renewals "
+                         "follow the certificates' dates.", step > 0 ? "forward" : "back",
+                         format_duration((uint64_t) (step > 0 ? step : -step), (char[32]) {}));
+                for (size_t i = 0; i < m->n_pauses; i++)
+                        m->pauses[i].until = sched_after_clock_step(m->pauses[i].until, step);
+                for (size_t i = 0; i < m->n_clusters; i++) {
+                        Cluster *c = m->clusters[i];
+                        c->restore_at = sched_after_clock_step(c->restore_at, step);
+                        c->last_restore = sched_after_clock_step(c->last_restore, step);
+                        if (c->state.failures > 0 && c->state.next_attempt != 0) {
+                                c->state.next_attempt = sched_after_clock_step(c->state.next_attempt, step);
+                                save_state(m, c);
+                        }
+                        if (c->phase == PHASE_WAITING)
+                                schedule(m, c);
+                }
+        }
+        status_changed(m);
+        dispatch(m);
 }
 
 static int on_start(sd_event_source *s, void *userdata) {
@@ -1869,6 +1955,7 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
         if ((r = cert_prepare()) < 0 ||
             (r = sd_event_new(&m->event)) < 0 ||
             (r = watch_files(m)) < 0 ||
+            (!options->once && (r = clock_change_new(m->event, on_clock_changed, m, &m->clock_change)) < 0) ||
             (r = http_client_new(m->event, config->parallel_requests, &m->http)) < 0 ||
             (r = cce_client_new(m->http, &m->client)) < 0 ||
             (r = cce_client_set_config(m->client, config)) < 0) {
@@ -1939,6 +2026,7 @@ Manager *manager_free(Manager *m) {
         free(m->shared_files);
         free(m->by_kubeconfig);
         file_watch_free(m->watch);
+        clock_change_free(m->clock_change);
         cce_client_free(m->client);
         http_client_free(m->http);
         for (size_t i = 0; i < m->n_pauses; i++)

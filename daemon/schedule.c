@@ -90,3 +90,19 @@ int64_t sched_restore_time(int64_t now, int64_t last_restore, unsigned *restores
         (*restores)++;
         return MAX(now, last_restore + (int64_t) MIN(delay, (uint64_t) SCHED_RETRY_CAP_SEC));
 }
+
+int64_t sched_clock_step(uint64_t realtime_before, uint64_t boottime_before, uint64_t realtime_now,
+                         uint64_t boottime_now) {
+        int64_t wall = (int64_t) (realtime_now - realtime_before), elapsed = (int64_t) (boottime_now - boottime_before);
+        int64_t step_usec = wall - elapsed;
+        /* Rounded to whole seconds, toward zero: the schedule counts seconds. */
+        return step_usec / 1000000;
+}
+
+int64_t sched_after_clock_step(int64_t deadline, int64_t step) {
+        if (deadline == 0 || deadline == INT64_MAX)
+                return deadline;
+        if (step > 0 && deadline > INT64_MAX - 1 - step)
+                return INT64_MAX - 1;
+        return MAX(deadline + step, (int64_t) 1);
+}

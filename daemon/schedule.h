@@ -62,6 +62,21 @@ int64_t sched_next_attempt(int64_t now, bool have_certificate, int64_t not_befor
  * this one. */
 int64_t sched_restore_time(int64_t now, int64_t last_restore, unsigned *restores);
 
+/* The wall clock set (a step by NTP or by hand, not a slew): by how many
+ * seconds, from a reference pair of CLOCK_REALTIME and CLOCK_BOOTTIME
+ * readings (µs) and a pair read now. CLOCK_BOOTTIME counts a suspend too,
+ * so a resume is no step. */
+int64_t sched_clock_step(uint64_t realtime_before, uint64_t boottime_before, uint64_t realtime_now,
+                         uint64_t boottime_now);
+
+/* A deadline that is a wait measured from a moment (a retry after a
+ * failure, a credential pause, a restore's delay) after the wall clock was
+ * set by step seconds: shifted with it, so that the wait keeps its length (a
+ * clock set back a day must not add a day to a 30 s backoff, nor one set
+ * forward cut it short). 0 and INT64_MAX (none, parked) stay. Renewal
+ * times come from certificate dates and are not shifted. */
+int64_t sched_after_clock_step(int64_t deadline, int64_t step);
+
 /* True for classes that park the cluster until the configuration changes. */
 static inline int sched_parks(ApiErrorClass c) {
         return c == API_ERROR_NOT_FOUND || c == API_ERROR_INVALID_REQUEST;

@@ -196,6 +196,7 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
         s.not_before = get_int(root, "not-before");
         s.not_after = get_int(root, "not-after");
         get_text(root, "kubeconfig-identity", s.kubeconfig_identity, sizeof(s.kubeconfig_identity));
+        s.paused_until = get_int(root, "paused-until");
         *ret = s;
         return 0;
 }
@@ -231,6 +232,7 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         json_gen_int(g, "not-before", s->not_before);
         json_gen_int(g, "not-after", s->not_after);
         json_gen_string(g, "kubeconfig-identity", s->kubeconfig_identity);
+        json_gen_int(g, "paused-until", s->paused_until);
         yajl_gen_map_close(g);
         if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
                 yajl_gen_free(g);

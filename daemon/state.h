@@ -25,6 +25,7 @@ typedef struct ClusterState {
         int64_t not_before, not_after;  /* of the certificate last written */
         char *last_hook_error;          /* the last hook that failed, NULL after one that worked */
         char kubeconfig_identity[96];   /* of the file as last written, kubeconfig_identity(); "" unknown */
+        int64_t paused_until;           /* its credentials' identity was refused: no call before then (0 none) */
 } ClusterState;
 
 /* Frees the texts and empties the state. */

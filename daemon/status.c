@@ -42,6 +42,7 @@ typedef struct Row {
         bool expiring;          /* under 10% of its lifetime left */
         bool expired;
         int64_t next;
+        bool paused;            /* next is a pause of its credentials (another entry's failure with the same key) */
         int lock;               /* file_lock_describe() */
         char lock_text[480];
 } Row;
@@ -70,6 +71,10 @@ static void evaluate(Row *r, const char *state_dir, char **in_flight, Kubeconfig
         r->next = sched_next_attempt(now, have_cert, cert->not_before, cert->not_after, r->state.last_success,
                                      r->state.failures, r->state.next_attempt,
                                      cl->renew_at_percent, cl->renew_before_sec, cl->cluster_id);
+        /* Its credentials' identity was refused: the daemon waits that long (see manager.c). */
+        r->paused = r->next != INT64_MAX && r->state.paused_until > MAX(now, r->next);
+        if (r->paused)
+                r->next = r->state.paused_until;
         int64_t lifetime = cert->not_after - cert->not_before;
         r->expiring = have_cert && cert->not_after > now && cert->not_after - now < lifetime / 10;
 
@@ -103,6 +108,8 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
                                  r->state.last_error_code[0] ? " " : "", r->state.last_error_code, ": ", r->state.last_error);
                 else if (r->lock == 2)
                         snprintf(err, sizeof(err), "%s", r->lock_text);
+                else if (r->paused)
+                        snprintf(err, sizeof(err), "paused: its access key (or token) was refused for another cluster");
                 else if (!have_cert)
                         snprintf(err, sizeof(err), "%s", r->file.reason);
                 else if (r->state.last_hook_error)
@@ -147,6 +154,7 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
                 json_gen_bool(g, "expiring", r->expiring);
                 gen_time(g, "next-attempt", r->next);
                 json_gen_bool(g, "parked", r->next == INT64_MAX);
+                gen_time(g, "paused-until", r->paused ? r->state.paused_until : 0);
                 json_gen_int(g, "failures", r->state.failures);
                 gen_time(g, "last-success", r->state.last_success);
                 json_gen_key(g, "last-error");

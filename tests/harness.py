@@ -229,10 +229,10 @@ class Journal(DatagramListener):
             json.dump(self.records, f, indent=1)
 
 
-def write_config(d, fake, clusters, extra="", credentials=(), request_timeout="5s"):
+def write_config(d, fake, clusters, extra="", credentials=(), request_timeout="5s", credential_lines=()):
     """A configuration for the clusters [(i, ", more: settings")], named ci,
     with credentials ops and other, and any more names given, all of the
-    same access key."""
+    same access key; credential_lines are more entries, as written."""
     secrets = d / "secrets"
     secrets.mkdir(exist_ok=True)
     for name, value in (("ak", AK), ("sk", SK), ("wrong-sk", "NotTheSecret")):
@@ -246,6 +246,7 @@ def write_config(d, fake, clusters, extra="", credentials=(), request_timeout="5
              f"  ops: {{access-key: {{file: {secrets}/ak}}, secret-key: {{file: {secrets}/sk}}}}",
              *(f"  {name}: {{access-key: {{file: {secrets}/ak}}, secret-key: {{file: {secrets}/sk}}}}"
                for name in ("other", *credentials)),
+             *(f"  {line}" for line in credential_lines),
              "clusters:"]
     for i, settings in clusters:
         kubeconfig = "" if "kubeconfig:" in settings else f", kubeconfig: {d}/kube/c{i}"

@@ -276,22 +276,37 @@ def test_backoff_survives_restart(d):
 
 
 def test_auth_pauses_credential_and_404_parks(d):
-    """A 401 on one cluster pauses the others of its credential; a 404
-    parks a cluster (one call, then none, also after an unchanged reload)."""
-    fake = Fake(d, day_seconds=12)
+    """A 401 on one cluster pauses the others of its credential, and those of
+    another credential entry with the same access key (shown by --status);
+    a 404 parks a cluster (one call, then none, also after an unchanged
+    reload)."""
+    ak2, sk2 = "HPUAEXAMPLEAK0000002", "ExampleSecretKey00000000000000000000000002"
+    fake = Fake(d, day_seconds=12, extra_accounts={"aksk": {AK: SK, ak2: sk2}})
     notify = Notify(d)
-    config = write_config(d, fake, [(1, ""), (2, ""), (3, ", credentials: other"), (404, "")],
-                          extra=f"metrics-file: {d}/metrics.prom")
-    status, err = run_once(config, "--cluster", "c2", "--cluster", "c3")
+    (d / "secrets").mkdir()
+    for name, value in (("ak2", ak2), ("sk2", sk2)):
+        (d / "secrets" / name).write_text(value + "\n")
+        (d / "secrets" / name).chmod(0o600)
+    config = write_config(d, fake, [(1, ""), (2, ""), (3, ", credentials: other"), (5, ", credentials: elsewhere"),
+                                    (404, "")],
+                          extra=f"metrics-file: {d}/metrics.prom",
+                          credential_lines=[f"elsewhere: {{access-key: {{file: {d}/secrets/ak2}}, "
+                                            f"secret-key: {{file: {d}/secrets/sk2}}}}"])
+    status, err = run_once(config, "--cluster", "c2", "--cluster", "c3", "--cluster", "c5")
     check("--once --cluster renews the named clusters", status == 0 and fake.count(2) == 1 and fake.count(3) == 1
-          and fake.count(1) == 0, err)
+          and fake.count(5) == 1 and fake.count(1) == 0, err)
     fake.fault(1, "status:401:apigw", sticky=True)
     daemon = Daemon(d, config, notify)
     check("the 401 arrives", wait_for(lambda: fake.count(1) == 1, 10))
-    # c2 (same credential) was due at about 6 s; c3 (other credential) too.
+    # c2 (same credential) was due at about 6 s; c3 (another name, the same key) and c5 (another key) too.
     time.sleep(10)
     check("a 401 pauses the other clusters of the credential", fake.count(2) == 1, daemon.log())
-    check("clusters of other credentials go on", fake.count(3) >= 2, daemon.log())
+    check("... and those of another credential entry with the same access key", fake.count(3) == 1, daemon.log())
+    check("clusters of another access key go on", fake.count(5) >= 2, daemon.log())
+    _, rows, _ = status_states(config)
+    check("--status shows the pause of the same key's other entry", rows["c3"]["paused-until"] is not None
+          and rows["c3"]["next-attempt"] == rows["c3"]["paused-until"] and rows["c5"]["paused-until"] is None,
+          {k: (r["paused-until"], r["next-attempt"]) for k, r in rows.items()})
     check("the 401 is not retried in a tight loop", fake.count(1) == 1)
     check("the 404 is asked once", fake.count(404) == 1)
     check("STATUS= shows the parked cluster", any("1 parked" in m for _, m in notify.find("STATUS=")))
@@ -321,15 +336,15 @@ def test_auth_pauses_credential_and_404_parks(d):
     # c2 shared the paused credential: its 12 s certificate ran out meanwhile.
     check("--status --json: exit 2 with an expired certificate", code == 2 and doc["exit-status"] == 2, doc)
     check("--status --json: the states", rows["c1"]["state"] == "failing" and rows["c2"]["state"] == "expired"
-          and rows["c3"]["state"] == "ok" and rows["c404"]["state"] == "parked", rows)
+          and rows["c3"]["state"] == "expired" and rows["c5"]["state"] == "ok" and rows["c404"]["state"] == "parked", rows)
     check("--status --json: the last error of the failing cluster",
           rows["c1"]["last-error"]["class"] == "authentication" and rows["c1"]["last-error"]["http-status"] == 401
           and rows["c1"]["last-error"]["code"] == "APIGW.0301" and rows["c1"]["failures"] == 1, rows["c1"])
     check("--status --json: certificate dates and next attempt of an ok cluster",
           rows["c2"]["not-after"] and rows["c2"]["next-attempt"] and rows["c2"]["seconds-left"] >= 0, rows["c2"])
     code, out, err = run_status(config)
-    check("--status: a table with a line per cluster", code == 2 and out.startswith("CLUSTER") and len(out.splitlines()) == 5
-          and "parked" in out and "authentication APIGW.0301" in out, out + err)
+    check("--status: a table with a line per cluster", code == 2 and out.startswith("CLUSTER") and len(out.splitlines()) == 6
+          and "parked" in out and "authentication APIGW.0301" in out and "paused: its access key" in out, out + err)
     code, rows, _ = status_states(config, "c1", "c404")
     check("--status NAME...: only those clusters, exit 1 for failing and parked", code == 1 and set(rows) == {"c1", "c404"}, rows)
     code, out, err = run_status(config, "nosuch")

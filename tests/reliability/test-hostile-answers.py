@@ -5,8 +5,9 @@ Retry-After, answers that hang past the timeout, resets, truncated, invalid,
 oversized and deeply nested JSON, wrong types, bad base64, non-PEM data, a
 key that does not match, expired and not-yet-valid certificates, no CA, an
 http:// server, duplicate and missing entries. One cluster per fault, each
-with credentials of its own (an authentication failure pauses every cluster
-of its credentials), all due at once. For each: the kubeconfig is byte for
+with credentials of its own, an access key of its own (an authentication
+failure pauses every cluster of every credential entry with that key), all
+due at once. For each: the kubeconfig is byte for
 byte what it was, the journal names the error class, every retry comes no
 sooner than the time the daemon announced and that time follows the
 backoff rules, and the fake's call counter shows no tight loop. Prints TAP."""
@@ -73,13 +74,20 @@ def backoff_cap(failures, seconds_left):
 def test_hostile_answers(d):
     cases = [(f"status:{code}:{shape}", cls, follows) for code, (cls, follows) in STATUSES.items() for shape in SHAPES]
     cases += ANSWERS
-    fake = Fake(d, day_seconds=CERT_SECONDS, hang_seconds=60)
+    keys = {i: (f"HPUAEXAMPLEAK{100 + i:07d}", f"ExampleSecretKey{100 + i:026d}") for i in range(1, len(cases) + 1)}
+    fake = Fake(d, day_seconds=CERT_SECONDS, hang_seconds=60, extra_accounts={"aksk": dict(keys.values())})
     journal = Journal(d)
-    names = [f"cred{i}" for i in range(1, len(cases) + 1)]
+    (d / "secrets").mkdir()
+    lines = []
+    for i, (ak, sk) in keys.items():
+        for name, value in ((f"ak{i}", ak), (f"sk{i}", sk)):
+            (d / "secrets" / name).write_text(value + "\n")
+            (d / "secrets" / name).chmod(0o600)
+        lines.append(f"cred{i}: {{access-key: {{file: {d}/secrets/ak{i}}}, secret-key: {{file: {d}/secrets/sk{i}}}}}")
     # Due two seconds after each certificate is issued: renew-before 28 s of 30.
     config = write_config(d, fake, [(i, f", credentials: cred{i}, renew-before: {CERT_SECONDS - 2}s")
                                     for i in range(1, len(cases) + 1)],
-                          extra="parallel-requests: 16", credentials=names, request_timeout=f"{REQUEST_TIMEOUT}s")
+                          extra="parallel-requests: 16", credential_lines=lines, request_timeout=f"{REQUEST_TIMEOUT}s")
     # The first certificates, before any fault, with a timeout that a slow
     # machine running the daemon under valgrind does not reach (16 TLS
     # handshakes at once there take more than REQUEST_TIMEOUT).

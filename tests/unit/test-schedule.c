@@ -169,4 +169,29 @@ TEST(restores_back_off) {
         ASSERT_EQ(last, t + 34);
 }
 
-RUN_TESTS(T(renewal_time), T(never_right_after_obtaining), T(restores_back_off), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes))
+TEST(clock_steps) {
+        const uint64_t real = UINT64_C(1800000000) * 1000000, boot = UINT64_C(5000) * 1000000;
+        const int64_t t = 1800000000;
+
+        /* 10 s later by both clocks: no step. A suspend of an hour: both move, no step. */
+        ASSERT_EQ(sched_clock_step(real, boot, real + 10000000, boot + 10000000), 0);
+        ASSERT_EQ(sched_clock_step(real, boot, real + UINT64_C(3600000000), boot + UINT64_C(3600000000)), 0);
+        /* Set back a day 10 s later; set forward an hour. */
+        ASSERT_EQ(sched_clock_step(real, boot, real - UINT64_C(86400000000) + 10000000, boot + 10000000), -86400);
+        ASSERT_EQ(sched_clock_step(real, boot, real + UINT64_C(3600000000) + 5000000, boot + 5000000), 3600);
+        /* Less than a second (a slew's leftovers): none. */
+        ASSERT_EQ(sched_clock_step(real, boot, real + 900000, boot), 0);
+
+        /* A 30 s backoff when the clock goes back a day: still 30 s away. */
+        int64_t retry = t + 30, now_after = t - 86400;
+        ASSERT_EQ(sched_after_clock_step(retry, -86400) - now_after, 30);
+        /* ... and forward an hour: still 30 s away, not due at once. */
+        ASSERT_EQ(sched_after_clock_step(retry, 3600) - (t + 3600), 30);
+        /* None and parked stay; no overflow. */
+        ASSERT_EQ(sched_after_clock_step(0, 3600), 0);
+        ASSERT_EQ(sched_after_clock_step(INT64_MAX, -3600), INT64_MAX);
+        ASSERT_EQ(sched_after_clock_step(INT64_MAX - 10, 3600), INT64_MAX - 1);
+        ASSERT_EQ(sched_after_clock_step(100, -3600), 1);
+}
+
+RUN_TESTS(T(renewal_time), T(never_right_after_obtaining), T(restores_back_off), T(clock_steps), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes))
