@@ -495,7 +495,15 @@ static int check_ours(const YamlNode *root, const ClusterConfig *cl, const CceKu
 }
 
 /* In own-file mode, a file that holds anything but this cluster's entries
- * is not overwritten. */
+ * is not overwritten; more contexts of this cluster's entries (kubectl
+ * config set-context prod-system --cluster prod --user prod
+ * --namespace kube-system) are its own. */
+static bool context_of_ours(const YamlNode *entry, const ClusterConfig *cl) {
+        const YamlNode *ctx = yaml_mapping_get(entry, "context");
+        const char *c = get_scalar(ctx, "cluster"), *u = get_scalar(ctx, "user");
+        return c && u && strcmp(c, cl->cluster_entry_name) == 0 && strcmp(u, cl->user_entry_name) == 0;
+}
+
 static int check_own_file(const YamlNode *root, const ClusterConfig *cl, char *error, size_t error_size) {
         static const struct {
                 const char *list;
@@ -512,6 +520,8 @@ static int check_own_file(const YamlNode *root, const ClusterConfig *cl, char *e
                         continue;
                 for (size_t i = 0; i < seq->n_children; i++) {
                         const char *n = get_scalar(seq->children[i], "name");
+                        if (n && strcmp(lists[l].list, "contexts") == 0 && context_of_ours(seq->children[i], cl))
+                                continue;
                         if (!n || strcmp(n, ours) != 0)
                                 return error_printf(error, error_size, -EEXIST,
                                             "%s holds %s entries of others (%s); it is not overwritten: "
@@ -557,16 +567,23 @@ static int apply_entries(YamlNode **root, const ClusterConfig *cl, const CceKube
         if (r < 0)
                 return r;
         if (*root) {
-                r = cl->merge ? check_ours(*root, cl, answer, error, error_size) : check_own_file(*root, cl, error, error_size);
+                r = check_ours(*root, cl, answer, error, error_size);
+                if (r >= 0 && !cl->merge)
+                        r = check_own_file(*root, cl, error, error_size);
                 if (r < 0)
                         return r;
         }
 
-        if (cl->merge && *root) {
+        /* What is there stays, in an own file too: only the fields of our
+         * entries that cce-certd owns are set (fill_*()), so a context's
+         * namespace, a proxy-url, more contexts and preferences that a
+         * person added are kept. */
+        if (*root) {
                 const char *cur = get_scalar(*root, "current-context");
-                if (cl->set_current_context || !cur || !cur[0])
-                        if ((r = mapping_set_string(*root, "current-context", cl->context_name)) < 0)
-                                return r;
+                bool set = cl->merge ? cl->set_current_context || !cur || !cur[0] :
+                        !cur || !find_entry(yaml_mapping_get(*root, "contexts"), cur, NULL);  /* theirs, if one of its contexts */
+                if (set && (r = mapping_set_string(*root, "current-context", cl->context_name)) < 0)
+                        return r;
         } else {
                 _cleanup_(yaml_node_freep) YamlNode *fresh = NULL;
                 YamlNode *prefs;
@@ -576,7 +593,7 @@ static int apply_entries(YamlNode **root, const ClusterConfig *cl, const CceKube
                     (r = new_mapping(&prefs)) < 0 ||
                     (r = yaml_mapping_append(fresh, "preferences", prefs)) < 0)
                         return r;
-                /* The own file's context is current; a new shared file's too. */
+                /* A new file's context is current. */
                 if ((r = mapping_set_string(fresh, "current-context", cl->context_name)) < 0)
                         return r;
                 yaml_node_free(*root);

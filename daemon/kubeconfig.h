@@ -92,10 +92,14 @@ int kubeconfig_choose(const ClusterConfig *cl, const CceKubeconfig *answer, Kube
                       char *error, size_t error_size);
 
 /* The new content of the file (pure). existing is the current content or
- * NULL. Own-file mode: a complete kubeconfig of this cluster alone (refused,
- * -EEXIST, when the existing file holds entries of others). Merge mode:
- * this cluster's entries replaced or added, everything else kept,
- * current-context set only with set-current-context or when there was none.
+ * NULL. Either way only what cce-certd owns is set: the entries' names and
+ * links, the server, CA data and TLS settings, the client certificate and
+ * key; everything else in the file is kept. Own-file mode: a kubeconfig of
+ * this cluster alone, with more contexts of its entries allowed (refused,
+ * -EEXIST, when the existing file holds entries of others); its context is
+ * current unless another context of the file is. Merge mode: this
+ * cluster's entries replaced or added, current-context set only with
+ * set-current-context or when there was none.
  * -EBADMSG when the existing file does not parse; -EEXIST when same-named
  * entries are not ours. */
 int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,

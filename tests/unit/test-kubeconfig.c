@@ -155,6 +155,55 @@ TEST(own_file) {
         cce_kubeconfig_free(a);
 }
 
+/* kubectl edits to an own file are kept: a context's namespace, a
+ * cluster's proxy-url, another context of its entries, preferences, and
+ * the current context when it is one of the file's; cce-certd's own fields
+ * are set anew. */
+TEST(own_file_keeps_edits) {
+        _cleanup_(config_freep) Config *c = load("", "/k/a");
+        const ClusterConfig *cl = &c->clusters[0];
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        CceKubeconfig *b = fixture_answer(SHAPE_INTERNAL, now - 30, now + 2 * 86400);
+        _cleanup_free_wiped_ char *first = render(cl, a, NULL, 0);
+        _cleanup_(yaml_node_freep) YamlNode *root = parse(first);
+        _cleanup_free_ char *edited = NULL;
+        size_t size;
+
+        /* As kubectl config set-context / set-cluster / set would leave it. */
+        YamlNode *ctx = (YamlNode *) yaml_mapping_get(entry(root, "contexts", "prod"), "context");
+        YamlNode *cluster = (YamlNode *) yaml_mapping_get(entry(root, "clusters", "prod"), "cluster");
+        ASSERT_EQ(yaml_mapping_append_plain(ctx, "namespace", "team-x"), 0);
+        ASSERT_EQ(yaml_mapping_append_plain(cluster, "proxy-url", "http://proxy:3128"), 0);
+        ASSERT_EQ(yaml_mapping_append_plain((YamlNode *) yaml_mapping_get(root, "preferences"), "colors", "true"), 0);
+        _cleanup_(yaml_node_freep) YamlNode *more = parse("name: prod-system\ncontext: {cluster: prod, user: prod, namespace: kube-system}\n");
+        ASSERT_EQ(yaml_node_append((YamlNode *) yaml_mapping_get(root, "contexts"), TAKE_PTR(more)), 0);
+        YamlNode *cur = (YamlNode *) yaml_mapping_get(root, "current-context");
+        free(cur->value);
+        cur->value = strdup("prod-system");
+        cur->length = strlen(cur->value);
+        ASSERT_EQ(yaml_tree_emit(root, &edited, &size), 0);
+
+        _cleanup_free_wiped_ char *out = render(cl, b, edited, 0);
+        _cleanup_(yaml_node_freep) YamlNode *after = parse(out);
+        ASSERT_STREQ(at(after, "contexts", "prod", "context", "namespace"), "team-x");
+        ASSERT_STREQ(at(after, "clusters", "prod", "cluster", "proxy-url"), "http://proxy:3128");
+        ASSERT_STREQ(at(after, "contexts", "prod-system", "context", "namespace"), "kube-system");
+        ASSERT_STREQ(yaml_mapping_get(yaml_mapping_get(after, "preferences"), "colors")->value, "true");
+        ASSERT_STREQ(yaml_mapping_get(after, "current-context")->value, "prod-system");
+        ASSERT_STREQ(at(after, "users", "prod", "user", "client-certificate-data"), b->users[0].client_certificate_data);
+        KubeconfigStatus st;
+        kubeconfig_inspect_text(cl, out, strlen(out), &st);
+        ASSERT_EQ(st.state, KUBECONFIG_OK);
+        ASSERT_EQ(st.certificate.not_after, now + 2 * 86400);
+
+        /* A current context that is not in the file: ours again. A context of other entries: refused. */
+        _cleanup_free_wiped_ char *dangling = render(cl, b, "current-context: gone\n", 0);
+        ASSERT(strstr(dangling, "current-context: prod\n"));
+        ASSERT_NULL(render(cl, b, "contexts:\n- name: x\n  context: {cluster: elsewhere, user: prod}\n", -EEXIST));
+        cce_kubeconfig_free(a);
+        cce_kubeconfig_free(b);
+}
+
 TEST(endpoint_and_insecure_flag) {
         _cleanup_(config_freep) Config *c = load(", endpoint: external", "/k/a");
         CceKubeconfig *a = fixture_answer(SHAPE_EXTERNAL, now - 60, now + 86400);
@@ -616,6 +665,7 @@ int main(int argc, char **argv) {
                 T(kubectl_reads_it_back), T(two_processes_merge_one_file), T(many_in_one_write),
                 T(inspect_shared_reads_once),
                 T(inspect_unwritable),
+                T(own_file_keeps_edits),
         };
         int r;
 
