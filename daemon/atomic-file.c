@@ -16,6 +16,7 @@
 
 #include "atomic-file.h"
 #include "error-buffer.h"
+#include "io-util.h"
 #include "log.h"
 #include "macro.h"
 #include "secure-memory.h"
@@ -53,19 +54,12 @@ static int read_fd(int fd, size_t max, char **ret, size_t *ret_size) {
         buf = malloc(allocated + 1);
         if (!buf)
                 return -ENOMEM;
-        for (;;) {
-                ssize_t n = pread(fd, buf + size, allocated - size, (off_t) size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (n == 0)
-                        break;
-                size += (size_t) n;
-                if (size > max || size == allocated)
-                        return -EFBIG;  /* grew while we read it */
-        }
+        ssize_t n = read_from_start(fd, buf, allocated);
+        if (n < 0)
+                return (int) n;
+        size = (size_t) n;
+        if (size > max || size == allocated)
+                return -EFBIG;  /* grew while we read it */
         buf[size] = 0;
         *ret = TAKE_PTR(buf);
         *ret_size = size;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io-util.h"
 #include "macro.h"
 #include "secret.h"
 #include "secure-memory.h"
@@ -55,19 +56,12 @@ int secret_read(const SecretRef *ref, char **ret, char **ret_path) {
         buf = malloc(SECRET_SIZE_MAX + 2);
         if (!buf)
                 return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, buf + size, SECRET_SIZE_MAX + 1 - size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (n == 0)
-                        break;
-                size += (size_t) n;
-                if (size > SECRET_SIZE_MAX)
-                        return -EFBIG;
-        }
+        ssize_t n = read_from_start(fd, buf, SECRET_SIZE_MAX + 1);
+        if (n < 0)
+                return (int) n;
+        size = (size_t) n;
+        if (size > SECRET_SIZE_MAX)
+                return -EFBIG;
         while (size > 0 && (buf[size - 1] == '\n' || buf[size - 1] == '\r' || buf[size - 1] == ' ' || buf[size - 1] == '\t'))
                 size--;
         buf[size] = 0;
