@@ -102,8 +102,7 @@ typedef struct Cluster {
         uint64_t failures_total[_API_ERROR_CLASS_MAX];
         uint64_t file_changes_total[_FILE_CHANGE_MAX];
         unsigned restores;              /* restores of its file that followed each other */
-        int64_t last_restore;           /* when the last one was planned for */
-        int64_t restore_at;             /* not before then (sched_restore_time()) */
+        int64_t restore_at;             /* when the last restore was planned for: not before then (sched_restore_time()) */
         bool restoring_damaged;         /* its own file, ours until it stopped parsing: replaced by the next write */
         StateVersion state_version;     /* of its state file as the daemon last wrote or read it */
         bool selected, done, failed;    /* --once */
@@ -1250,8 +1249,7 @@ static void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *f
                 .certificate = { file->certificate.not_before, file->certificate.not_after },
         };
         if (!planned) {
-                c->restore_at = sched_restore_time(now, c->last_restore, &c->restores);
-                c->last_restore = c->restore_at;
+                c->restore_at = sched_restore_time(now, c->restore_at, &c->restores);
         }
         schedule(m, c);
         status_changed(m);
@@ -1428,7 +1426,6 @@ static void on_clock_changed(void *userdata) {
                 for (size_t i = 0; i < m->n_clusters; i++) {
                         Cluster *c = m->clusters[i];
                         c->restore_at = sched_after_clock_step(c->restore_at, step);
-                        c->last_restore = sched_after_clock_step(c->last_restore, step);
                         if (c->state.failures > 0 && c->state.next_attempt != 0) {
                                 c->state.next_attempt = sched_after_clock_step(c->state.next_attempt, step);
                                 save_state(m, c);
