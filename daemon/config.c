@@ -1357,6 +1357,27 @@ static void warn_unused_credentials(Loader *l) {
         }
 }
 
+/* Kubeconfigs where the system unit cannot put them: under its private
+ * /tmp (PrivateTmp=yes), or in home directories (ProtectHome=yes). */
+static void warn_hidden_paths(Loader *l) {
+        static const char *const hidden[] = { "/tmp/", "/var/tmp/", "/home/", "/root/", "/run/user/" };
+        const Config *cfg = l->config;
+
+        for (size_t i = 0; i < cfg->n_clusters; i++)
+                for (size_t k = 0; k < ELEMENTSOF(hidden); k++)
+                        if (strncmp(cfg->clusters[i].kubeconfig, hidden[k], strlen(hidden[k])) == 0) {
+                                bool tmp = k < 2;
+                                warning_at(l, cfg->clusters[i].setting_pos[SETTING_KUBECONFIG],
+                                           "kubeconfig %s is under %.*s, which the system unit hides (%s): "
+                                           "there the file %s; use the user unit, or a drop-in (cce-certd(8), FILES)",
+                                           cfg->clusters[i].kubeconfig, (int) strlen(hidden[k]) - 1, hidden[k],
+                                           tmp ? "PrivateTmp=yes" : "ProtectHome=yes",
+                                           tmp ? "lands in the service's own /tmp, seen by no one else" :
+                                                 "cannot be written");
+                                break;
+                        }
+}
+
 int config_load_buffer(const char *path, const char *data, size_t size, Config **ret, ConfigErrors *errors) {
         _cleanup_(config_freep) Config *cfg = NULL;
         _cleanup_(yaml_node_freep) YamlNode *root = NULL;
@@ -1440,8 +1461,10 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
 
         if (l.oom)
                 return -ENOMEM;
-        if (errors->n_errors == 0)
+        if (errors->n_errors == 0) {
                 warn_unused_credentials(&l);
+                warn_hidden_paths(&l);
+        }
         if (l.oom)
                 return -ENOMEM;
 

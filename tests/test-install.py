@@ -58,6 +58,7 @@ def main():
             "the user unit": root / "lib/systemd/user/cce-certd.service",
             "the sysusers.d file": root / "lib/sysusers.d/cce-certd.conf",
             "the journal catalog": root / "lib/systemd/catalog/cce-certd.catalog",
+            "the tmpfiles.d file": root / "lib/tmpfiles.d/cce-certd.conf",
             "cce-certd(8)": root / "share/man/man8/cce-certd.8",
             "cce-certd.yaml(5)": root / "share/man/man5/cce-certd.yaml.5",
             "the example configuration": root / "share/doc/cce-certd/config.yaml.example",
@@ -78,6 +79,34 @@ def main():
         check("the user unit has LimitCORE=0 (the daemon holds keys: no core dumps)",
               "LimitCORE=0\n" in expected["the user unit"].read_text())
         check("the sysusers.d file makes the unit's user", "u cce-certd " in expected["the sysusers.d file"].read_text())
+
+        # The example configuration works under the system unit as shipped:
+        # its kubeconfigs in the directory the tmpfiles.d entry makes for the
+        # service (under ReadWritePaths=), its metrics file in the unit's
+        # runtime directory.
+        tmpfiles = expected["the tmpfiles.d file"].read_text()
+        made = re.findall(r"^d (\S+) 0755 cce-certd cce-certd", tmpfiles, re.M)
+        example = expected["the example configuration"].read_text()
+        kubeconfigs = re.findall(r"^\s*kubeconfig: (\S+)", example, re.M)
+        check("the example's kubeconfigs are in the directory made for the service, which it may write",
+              made and kubeconfigs and all(os.path.dirname(k) == made[0] for k in kubeconfigs)
+              and any(made[0].startswith(p.rstrip("/") + "/") for p in re.findall(r"^ReadWritePaths=-?(\S+)", unit, re.M)),
+              (made, kubeconfigs))
+        metrics = re.findall(r"^# metrics-file: (\S+)", example, re.M)
+        check("the example's metrics file is in the unit's runtime directory, readable by others",
+              "RuntimeDirectory=cce-certd\n" in unit and "RuntimeDirectoryMode=0755\n" in unit
+              and metrics and os.path.dirname(metrics[0]) == "/run/cce-certd", metrics)
+        if shutil.which("systemd-tmpfiles"):
+            troot = pathlib.Path(tmp) / "tmpfiles-root"
+            troot.mkdir()
+            copy = pathlib.Path(tmp) / "cce-certd-tmpfiles.conf"
+            copy.write_text(tmpfiles.replace(" cce-certd cce-certd ", " root root "))  # no such user here
+            p = subprocess.run(["systemd-tmpfiles", "--create", f"--root={troot}", str(copy)], capture_output=True, text=True)
+            made_dir = troot / made[0].lstrip("/") if made else troot
+            check("systemd-tmpfiles --create makes the directory, 0755",
+                  p.returncode == 0 and made_dir.is_dir() and (made_dir.stat().st_mode & 0o7777) == 0o755, p.stderr)
+        else:
+            skip("systemd-tmpfiles", "not installed")
 
         # systemd-analyze verifies a copy whose ExecStart points into the destdir.
         if shutil.which("systemd-analyze"):
