@@ -1288,16 +1288,17 @@ static void on_kubeconfig_changed(const char *path, void *userdata) {
         if (lo == m->n_clusters || strcmp(m->by_kubeconfig[lo]->config->kubeconfig, path) != 0)
                 return;
         kubeconfig_identity(path, identity, sizeof(identity));
-        /* The version the daemon wrote or read last (our own write): nothing
-         * to do. No file at all, before and now: what is around it changed
-         * (a directory in its place removed, its directory made). */
         SharedFile *shared = m->by_kubeconfig[lo]->shared;
-        if (shared && identity[0] && strcmp(identity, shared->identity) == 0)
-                return;
         for (size_t i = lo; i < m->n_clusters && strcmp(m->by_kubeconfig[i]->config->kubeconfig, path) == 0; i++) {
                 Cluster *c = m->by_kubeconfig[i];
                 KubeconfigStatus file;
-                if (!shared && identity[0] && strcmp(identity, c->state.kubeconfig_identity) == 0)
+                /* The version the daemon wrote or read last (our own write),
+                 * as the daemon knows it: nothing to do. Not when the path
+                 * was blocked: the same file may be back (its directory
+                 * moved away and back). No file, before and now: what is
+                 * around it changed (a directory in its place removed). */
+                if (identity[0] && strcmp(identity, shared ? shared->identity : c->state.kubeconfig_identity) == 0 &&
+                    !cannot_write(c, c->file.state))
                         continue;
                 if (c->phase != PHASE_WAITING || c->pending || c->queued)
                         continue;  /* a write of ours comes, and takes the file as it is then */

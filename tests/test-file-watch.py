@@ -240,6 +240,29 @@ def test_unwritable_reported(d):
         stop(fake, notify, journal, daemon)
 
 
+def test_directory_back_with_its_file(d):
+    """A kubeconfig's directory moved away before the daemon starts, with the
+    file in it (the version the daemon's state names), and moved back while
+    it runs: the file is taken as it is within 3 s, without a call."""
+    fake = Fake(d, day_seconds=600)
+    notify, journal = Notify(d), Journal(d)
+    (d / "kube4").mkdir()
+    config = write_config(d, fake, [(4, f", kubeconfig: {d}/kube4/c4")])
+    code, err = run_once(config)
+    check("--once writes the kubeconfig", code == 0 and fake.count(4) == 1, err)
+    (d / "kube4").rename(d / "kube4.away")
+    daemon = Daemon(d, config, notify, journal=journal)
+    try:
+        check("the daemon reports the missing directory",
+              wait_for(lambda: journal.find(MESSAGE_ID=WRITE_FAILED, CCE_CLUSTER="c4"), 10), daemon.log())
+        (d / "kube4.away").rename(d / "kube4")
+        check("back with the same file: taken as it is within 3 s",
+              wait_for(lambda: status_states(config)[1]["c4"]["state"] == "ok", 3, step=0.2), daemon.log())
+        check("... without a call", fake.count(4) == 1, fake.calls())
+    finally:
+        stop(fake, notify, journal, daemon)
+
+
 def test_once_beside_the_daemon_repeated(d):
     """--once --force --cluster c1 three times beside the daemon: exactly one
     call each, none extra from the daemon, which adopts each new certificate
@@ -329,7 +352,8 @@ def test_without_inotify(d):
 
 
 def main():
-    return run_tests([test_restored_at_once, test_unwritable_reported, test_once_beside_the_daemon_repeated,
+    return run_tests([test_restored_at_once, test_unwritable_reported, test_directory_back_with_its_file,
+                      test_once_beside_the_daemon_repeated,
                       test_metrics_agree_after_once, test_without_inotify, test_deleted_again_and_again])
 
 
