@@ -21,6 +21,7 @@ typedef struct Loader {
         ConfigErrors *errors;
         bool oom;
         const char *credentials_directory;
+        const YamlNode *root;  /* the top level, where "x-" keys hold anchors */
 } Loader;
 
 /* ---- errors ------------------------------------------------------------ */
@@ -211,6 +212,8 @@ static int walk_mapping(Loader *l, const YamlNode *map, const char *where,
                 for (idx = 0; idx < n_keys; idx++)
                         if (keys[idx] && strcmp(keys[idx], k->value) == 0)
                                 break;
+                if (idx == n_keys && map == l->root && strncmp(k->value, "x-", 2) == 0)
+                        continue;  /* an extension key: a place for anchors, ignored */
                 if (idx == n_keys) {
                         unknown_key(l, k, where, keys, n_keys);
                         continue;
@@ -1410,7 +1413,7 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
         if (bad < size)
                 return error_at(&l, offset_pos(data, bad), "file %s", why);
 
-        r = yaml_tree_parse(data, size, &root, &yerr);
+        r = yaml_tree_parse_with_aliases(data, size, &root, &yerr);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -1418,6 +1421,7 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
         if (!root)
                 return error_at(&l, (ConfigPos) {}, "file is empty: it needs at least a clusters list");
 
+        l.root = root;
         walk_mapping(&l, root, "the top level", top_keys, _TOP_MAX, on_top_key, &top);
 
         if (top.values[TOP_REQUEST_TIMEOUT] &&

@@ -12,6 +12,10 @@
 YamlNode *yaml_node_free(YamlNode *node) {
         if (!node)
                 return NULL;
+        if (node->refs > 0) {  /* still held by another parent (an alias) */
+                node->refs--;
+                return NULL;
+        }
         for (size_t i = 0; i < node->n_children; i++)
                 yaml_node_free(node->children[i]);
         free(node->children);
@@ -209,11 +213,231 @@ static void yaml_parser_deletep(yaml_parser_t *p) {
         yaml_parser_delete(p);
 }
 
-int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *error) {
+/* ---- anchors, aliases and merge keys ------------------------------------ */
+
+static YamlNode *node_ref(YamlNode *node) {
+        node->refs++;
+        return node;
+}
+
+/* The anchors seen so far, by name: an open-addressing table whose size is a
+ * power of two kept at most half full. A name defined again points to the
+ * newer node, as YAML says. The table holds a reference to each node: a
+ * merge may drop the anchored mapping from the tree ("<<: &a {...}") and a
+ * later *a still finds it. */
+typedef struct Anchor {
+        char *name;
+        YamlNode *node;
+} Anchor;
+
+typedef struct AnchorTable {
+        Anchor *slots;
+        size_t n, allocated;
+} AnchorTable;
+
+static void anchor_table_done(AnchorTable *t) {
+        for (size_t i = 0; i < t->allocated; i++) {
+                free(t->slots[i].name);
+                yaml_node_free(t->slots[i].node);
+        }
+        free(t->slots);
+}
+
+/* djb2: anchors and keys come from the configuration, not from a network peer. */
+static size_t hash_bytes(const char *data, size_t size) {
+        size_t h = 5381;
+        for (size_t i = 0; i < size; i++)
+                h = h * 33 + (unsigned char) data[i];
+        return h;
+}
+
+static Anchor *anchor_slot(const AnchorTable *t, const char *name) {
+        size_t mask = t->allocated - 1;
+        for (size_t i = hash_bytes(name, strlen(name)) & mask;; i = (i + 1) & mask)
+                if (!t->slots[i].name || strcmp(t->slots[i].name, name) == 0)
+                        return &t->slots[i];
+}
+
+static YamlNode *anchor_find(const AnchorTable *t, const char *name) {
+        if (t->allocated == 0)
+                return NULL;
+        return anchor_slot(t, name)->node;
+}
+
+static int anchor_define(AnchorTable *t, const char *name, YamlNode *node) {
+        if ((t->n + 1) * 2 > t->allocated) {
+                AnchorTable bigger = { .allocated = t->allocated ? t->allocated * 2 : 16 };
+
+                bigger.slots = calloc(bigger.allocated, sizeof(Anchor));
+                if (!bigger.slots)
+                        return -ENOMEM;
+                for (size_t i = 0; i < t->allocated; i++)
+                        if (t->slots[i].name)
+                                *anchor_slot(&bigger, t->slots[i].name) = t->slots[i];
+                bigger.n = t->n;
+                free(t->slots);
+                *t = bigger;
+        }
+
+        Anchor *a = anchor_slot(t, name);
+        if (!a->name) {
+                a->name = strdup(name);
+                if (!a->name)
+                        return -ENOMEM;
+                t->n++;
+        }
+        yaml_node_free(a->node);
+        a->node = node_ref(node);
+        return 0;
+}
+
+static bool is_merge_key(const YamlNode *key) {
+        return key->type == YAML_TREE_SCALAR && key->plain && strcmp(key->value, "<<") == 0;
+}
+
+static bool same_scalar(const YamlNode *a, const YamlNode *b) {
+        return a->type == YAML_TREE_SCALAR && b->type == YAML_TREE_SCALAR &&
+                a->length == b->length && memcmp(a->value, b->value, a->length) == 0;
+}
+
+/* The scalar keys of a mapping being merged, found in constant time: a merge
+ * costs what it adds, however many keys the mappings have. */
+typedef struct KeySet {
+        const YamlNode **slots;
+        size_t mask;
+} KeySet;
+
+/* Adds a key; false when an equal one is there already. Keys that are not
+ * scalars are never equal to another. */
+static bool key_set_add(KeySet *set, const YamlNode *key) {
+        if (key->type != YAML_TREE_SCALAR)
+                return true;
+        for (size_t i = hash_bytes(key->value, key->length) & set->mask;; i = (i + 1) & set->mask) {
+                if (!set->slots[i]) {
+                        set->slots[i] = key;
+                        return true;
+                }
+                if (same_scalar(set->slots[i], key))
+                        return false;
+        }
+}
+
+/* Resolves the merge keys of a finished mapping ("<<: *defaults" or "<<: [*a,
+ * *b]"), YAML 1.1's way: the pairs of the merged mappings take the place of
+ * the "<<" pair, except for keys the mapping itself has or an earlier merged
+ * mapping gave. The pairs are shared with the mappings they come from, so
+ * each keeps the position where it is written. */
+static int mapping_merge(YamlNode *m, YamlError *error) {
+        _cleanup_free_ YamlNode **pairs = NULL;
+        size_t n = 0, allocated = 0;
+        bool any = false;
+
+        for (size_t i = 0; i + 1 < m->n_children; i += 2)
+                any = any || is_merge_key(m->children[i]);
+        if (!any)
+                return 0;
+
+        for (size_t i = 0; i + 1 < m->n_children; i += 2) {
+                YamlNode *key = m->children[i], *value = m->children[i + 1];
+                YamlNode *const *sources = &value;
+                size_t n_sources = 1;
+
+                if (!is_merge_key(key)) {
+                        allocated += 2;
+                        continue;
+                }
+                if (value->type == YAML_TREE_SEQUENCE) {
+                        sources = value->children;
+                        n_sources = value->n_children;
+                }
+                for (size_t j = 0; j < n_sources; j++) {
+                        if (sources[j]->type != YAML_TREE_MAPPING) {
+                                error->line = sources[j]->line;
+                                error->column = sources[j]->column;
+                                snprintf(error->message, sizeof(error->message),
+                                         "the merge key << takes a mapping or a list of mappings, not %s",
+                                         yaml_node_type_name(sources[j]));
+                                return -EINVAL;
+                        }
+                        allocated += sources[j]->n_children;
+                }
+        }
+
+        size_t slots = 16;
+        while (slots < allocated + 2)  /* at most half full: a key per two entries of pairs */
+                slots *= 2;
+        _cleanup_free_ const YamlNode **keys = calloc(slots, sizeof(YamlNode *));
+        KeySet set = { keys, slots - 1 };
+        pairs = calloc(MAX(allocated, (size_t) 1), sizeof(YamlNode *));
+        if (!pairs || !keys)
+                return -ENOMEM;
+        for (size_t i = 0; i + 1 < m->n_children; i += 2)
+                if (!is_merge_key(m->children[i]))
+                        (void) key_set_add(&set, m->children[i]);
+
+        for (size_t i = 0; i + 1 < m->n_children; i += 2) {
+                YamlNode *key = m->children[i], *value = m->children[i + 1];
+
+                if (!is_merge_key(key)) {
+                        pairs[n++] = key;
+                        pairs[n++] = value;
+                        continue;
+                }
+                YamlNode *const *sources = value->type == YAML_TREE_SEQUENCE ? value->children : &value;
+                size_t n_sources = value->type == YAML_TREE_SEQUENCE ? value->n_children : 1;
+                for (size_t j = 0; j < n_sources; j++)
+                        for (size_t k = 0; k + 1 < sources[j]->n_children; k += 2) {
+                                YamlNode *mk = sources[j]->children[k];
+                                if (!key_set_add(&set, mk))
+                                        continue;  /* the mapping's own, or an earlier merged one */
+                                pairs[n++] = node_ref(mk);
+                                pairs[n++] = node_ref(sources[j]->children[k + 1]);
+                        }
+        }
+
+        for (size_t i = 0; i + 1 < m->n_children; i += 2)
+                if (is_merge_key(m->children[i])) {
+                        yaml_node_free(m->children[i]);
+                        yaml_node_free(m->children[i + 1]);
+                }
+        free(m->children);
+        m->children = TAKE_PTR(pairs);
+        m->n_children = n;
+        m->n_allocated = allocated;
+        return 0;
+}
+
+/* ---- the parser ---------------------------------------------------------- */
+
+static const char *event_anchor(const yaml_event_t *ev) {
+        switch (ev->type) {
+        case YAML_SCALAR_EVENT:
+                return (const char *) ev->data.scalar.anchor;
+        case YAML_SEQUENCE_START_EVENT:
+                return (const char *) ev->data.sequence_start.anchor;
+        case YAML_MAPPING_START_EVENT:
+                return (const char *) ev->data.mapping_start.anchor;
+        default:
+                return NULL;
+        }
+}
+
+/* A node is finished: its size with aliases expanded and its height. */
+static void node_measure(YamlNode *node) {
+        node->weight = 1;
+        node->height = 1;
+        for (size_t i = 0; i < node->n_children; i++) {
+                node->weight += node->children[i]->weight;
+                node->height = MAX(node->height, node->children[i]->height + 1);
+        }
+}
+
+static int tree_parse(const char *data, size_t size, bool aliases, YamlNode **ret, YamlError *error) {
         _cleanup_(yaml_parser_deletep) yaml_parser_t parser = {};
         _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        _cleanup_(anchor_table_done) AnchorTable anchors = {};
         YamlNode *stack[YAML_TREE_MAX_DEPTH];
-        size_t depth = 0;
+        size_t depth = 0, expanded = 0;
         unsigned documents = 0;
         int r = 0;
 
@@ -227,6 +451,7 @@ int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *er
         for (bool done = false; !done;) {
                 yaml_event_t ev;
                 YamlNode *node = NULL;
+                bool open = false;
 
                 if (!yaml_parser_parse(&parser, &ev))
                         return parser_error(&parser, data, size, error);
@@ -244,10 +469,32 @@ int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *er
                                               "more than one YAML document in the file");
                         break;
 
-                case YAML_ALIAS_EVENT:
-                        r = set_error(error, &ev.start_mark, -EINVAL,
-                                      "YAML aliases (*%s) are not supported", (const char *) ev.data.alias.anchor);
+                case YAML_ALIAS_EVENT: {
+                        const char *name = (const char *) ev.data.alias.anchor;
+                        YamlNode *target;
+
+                        if (!aliases) {
+                                r = set_error(error, &ev.start_mark, -EINVAL,
+                                              "YAML aliases (*%s) are not supported", name);
+                                break;
+                        }
+                        target = anchor_find(&anchors, name);
+                        if (!target)
+                                r = set_error(error, &ev.start_mark, -EINVAL, "alias *%s names no anchor before it", name);
+                        else if (target->weight == 0)
+                                r = set_error(error, &ev.start_mark, -EINVAL,
+                                              "alias *%s is inside the node it names", name);
+                        else if (depth + target->height > YAML_TREE_MAX_DEPTH)
+                                r = set_error(error, &ev.start_mark, -E2BIG,
+                                              "alias *%s nests deeper than %d levels", name, YAML_TREE_MAX_DEPTH);
+                        else if ((expanded += target->weight) > YAML_TREE_MAX_EXPANDED)
+                                r = set_error(error, &ev.start_mark, -E2BIG,
+                                              "YAML aliases expand to more than %d values (at *%s)",
+                                              YAML_TREE_MAX_EXPANDED, name);
+                        else
+                                node = node_ref(target);
                         break;
+                }
 
                 case YAML_SCALAR_EVENT: {
                         const char *tag = (const char *) ev.data.scalar.tag;
@@ -268,6 +515,7 @@ int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *er
                         node->length = ev.data.scalar.length;
                         node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
                                 !(tag && strcmp(tag, YAML_STR_TAG) == 0);
+                        node_measure(node);
                         break;
                 }
 
@@ -282,12 +530,16 @@ int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *er
                                           line, column);
                         if (!node)
                                 r = -ENOMEM;
+                        open = true;
                         break;
 
                 case YAML_SEQUENCE_END_EVENT:
                 case YAML_MAPPING_END_EVENT:
                         assert(depth > 0);
                         depth--;
+                        if (aliases && ev.type == YAML_MAPPING_END_EVENT)
+                                r = mapping_merge(stack[depth], error);
+                        node_measure(stack[depth]);
                         break;
 
                 default:
@@ -295,8 +547,6 @@ int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *er
                 }
 
                 if (node) {
-                        bool collection = node->type != YAML_TREE_SCALAR;
-
                         if (depth == 0) {
                                 assert(!root);
                                 root = node;
@@ -305,7 +555,9 @@ int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *er
                                 if (r < 0)
                                         node = NULL;
                         }
-                        if (node && collection)
+                        if (node && aliases && event_anchor(&ev) && r >= 0)
+                                r = anchor_define(&anchors, event_anchor(&ev), node);
+                        if (node && open)
                                 stack[depth++] = node;
                 }
 
@@ -316,6 +568,14 @@ int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *er
 
         *ret = TAKE_PTR(root);
         return 0;
+}
+
+int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *error) {
+        return tree_parse(data, size, false, ret, error);
+}
+
+int yaml_tree_parse_with_aliases(const char *data, size_t size, YamlNode **ret, YamlError *error) {
+        return tree_parse(data, size, true, ret, error);
 }
 
 bool yaml_string_needs_quotes(const char *s) {

@@ -3,14 +3,19 @@
 
 /* A YAML document as a tree of nodes, each knowing its 1-based line and
  * column, read with libyaml's event parser and written with its emitter.
- * Used for the configuration and for kubeconfig files. Aliases are refused
- * (no expansion bombs, no cycles); nesting is capped. */
+ * Used for the configuration and for kubeconfig files. Nesting is capped.
+ * Kubeconfigs are read without aliases (the program rewrites them); the
+ * configuration may use anchors, aliases and merge keys, expanded by sharing
+ * the anchored node, with a cap on how many values they may stand for. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
 #define YAML_TREE_MAX_DEPTH 64
+/* Values (scalars, lists and mappings) that aliases may stand for in all: a
+ * "billion laughs" document is refused at the first alias past it. */
+#define YAML_TREE_MAX_EXPANDED 1000000
 
 typedef enum YamlNodeType {
         YAML_TREE_SCALAR,
@@ -36,6 +41,14 @@ struct YamlNode {
         YamlNode **children;
         size_t n_children;
         size_t n_allocated;
+
+        /* An alias shares the node it names: refs counts the parents beyond
+         * the first. weight is the number of values in the node with aliases
+         * expanded and height its nesting, both set when the parser has
+         * read the node whole (weight 0 while it is still open). */
+        unsigned refs;
+        unsigned height;
+        size_t weight;
 };
 
 typedef struct YamlError {
@@ -48,6 +61,13 @@ typedef struct YamlError {
  * -EINVAL (or -E2BIG past the depth cap) and fills *error; -ENOMEM on
  * allocation failure. */
 int yaml_tree_parse(const char *data, size_t size, YamlNode **ret, YamlError *error);
+/* The same, taking anchors (&name), aliases (*name) and merge keys (<<: *name
+ * or <<: [*a, *b]). An aliased value is the anchored node itself, at its
+ * position; a merged pair keeps the position where it is written. The tree
+ * is for reading: a node may have several parents. An alias to an unknown
+ * anchor or to a node that contains it, a merge of something that is not a
+ * mapping: -EINVAL; past YAML_TREE_MAX_EXPANDED or the depth cap: -E2BIG. */
+int yaml_tree_parse_with_aliases(const char *data, size_t size, YamlNode **ret, YamlError *error);
 
 /* Frees a node and its children; accepts NULL; returns NULL. */
 YamlNode *yaml_node_free(YamlNode *node);

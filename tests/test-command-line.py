@@ -29,6 +29,65 @@ def check(name, cond, detail=""):
     results.append((name, bool(cond), detail))
 
 
+def check_shared_values(d):
+    """Configurations that share values: as Ansible's to_nice_yaml renders
+    them (PyYAML writes a value used twice as an &id001 anchor and *id001
+    aliases) and as people write them by hand (merge keys), read exactly like
+    the same configuration spelt out."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    class SpeltOut(yaml.SafeDumper):
+        def ignore_aliases(self, data):
+            return True
+
+    def to_nice_yaml(data, dumper):  # Ansible's filter, with PyYAML's own dumper
+        return yaml.dump(data, Dumper=dumper, indent=4, allow_unicode=True, default_flow_style=False)
+
+    key = {"file": f"{d}/ak"}
+    hook = ["/usr/local/bin/reload-proxy", "--graceful"]
+    data = {
+        "credentials": {"ops": {"access-key": key, "secret-key": key}},
+        "defaults": {"region": "cn-north-4", "credentials": "ops"},
+        "clusters": [{"name": f"c{i}", "project-id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                      "cluster-id": f"4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0{i}",
+                      "kubeconfig": f"{d}/c{i}.kubeconfig", "on-renew": hook} for i in range(3)],
+    }
+    rendered = d / "rendered.yaml"
+    rendered.write_text(to_nice_yaml(data, Dumper))
+    spelt = d / "spelt-out.yaml"
+    spelt.write_text(to_nice_yaml(data, SpeltOut))
+    check("the Ansible-style rendering uses anchors and aliases",
+          "&id001" in rendered.read_text() and "*id001" in rendered.read_text(), rendered.read_text())
+    p = run("--check", "-c", str(rendered))
+    check("a configuration with anchors and aliases passes --check",
+          p.returncode == 0 and p.stdout == "configuration OK: 3 clusters\n", p.stdout + p.stderr)
+    want = run("--dump-config", "-c", str(spelt)).stdout
+    got = run("--dump-config", "-c", str(rendered)).stdout
+    check("aliases read like the values spelt out", got == want and "reload-proxy" in got, got)
+
+    merged = d / "merge-keys.yaml"
+    merged.write_text(f"""credentials:
+  ops: {{access-key: &key {{file: {d}/ak}}, secret-key: *key}}
+x-cluster: &cluster
+  region: cn-north-4
+  credentials: ops
+  project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9
+  on-renew: [/usr/local/bin/reload-proxy, --graceful]
+  duration: 99
+clusters:
+""" + "".join(f"""  - <<: *cluster
+    name: c{i}
+    cluster-id: 4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0{i}
+    kubeconfig: {d}/c{i}.kubeconfig
+    duration: 30
+""" for i in range(3)))
+    got = run("--dump-config", "-c", str(merged)).stdout
+    check("merge keys read like the values spelt out, a cluster's own keys winning", got == want, got)
+
+
 def main():
     p = run("--help")
     check("--help exits 0", p.returncode == 0, p.stderr)
@@ -124,6 +183,8 @@ clusters:
         check("the daemon logs every error at priority err",
               f"<3>{bad}:3:5: unknown key 'colour' in cluster #1\n" in p.stderr
               and f"<3>{bad}:2:5: cluster 'a' has no project-id\n" in p.stderr, p.stderr)
+
+        check_shared_values(d)
 
         p = run(cwd=tmp, env={"PATH": os.environ.get("PATH", "")})
         check("without -c the default path is read", "/cce-certd/config.yaml" in p.stderr, p.stderr)

@@ -5,22 +5,41 @@
 #include "tests.h"
 #include "yaml-tree.h"
 
-static YamlNode *parse_ok(const char *text) {
+typedef int (*Parser)(const char *data, size_t size, YamlNode **ret, YamlError *error);
+
+static YamlNode *parse_ok_with(Parser parse, const char *text) {
         YamlNode *root = NULL;
         YamlError e;
-        int r = yaml_tree_parse(text, strlen(text), &root, &e);
+        int r = parse(text, strlen(text), &root, &e);
         if (r < 0)
                 fprintf(stderr, "unexpected error %d at %u:%u: %s\n", r, e.line, e.column, e.message);
         ASSERT_EQ(r, 0);
         return root;
 }
 
-static int parse_fail(const char *text, YamlError *e) {
+static int parse_fail_with(Parser parse, const char *text, YamlError *e) {
         YamlNode *root = (YamlNode *) 0x1;
-        int r = yaml_tree_parse(text, strlen(text), &root, e);
+        int r = parse(text, strlen(text), &root, e);
         ASSERT(r < 0);
         ASSERT(root == (YamlNode *) 0x1);  /* untouched on failure */
         return r;
+}
+
+#define parse_ok(text) parse_ok_with(yaml_tree_parse, text)
+#define parse_fail(text, e) parse_fail_with(yaml_tree_parse, text, e)
+#define parse_aliases_ok(text) parse_ok_with(yaml_tree_parse_with_aliases, text)
+#define parse_aliases_fail(text, e) parse_fail_with(yaml_tree_parse_with_aliases, text, e)
+
+/* The keys of a mapping in order, joined by spaces. */
+static const char *keys_of(const YamlNode *m) {
+        static char buf[256];
+        buf[0] = 0;
+        for (size_t i = 0; i + 1 < m->n_children; i += 2) {
+                if (buf[0])
+                        strcat(buf, " ");
+                strcat(buf, m->children[i]->value);
+        }
+        return buf;
 }
 
 TEST(positions) {
@@ -75,6 +94,7 @@ TEST(errors) {
         ASSERT_EQ(e.line, 2);
         ASSERT(strstr(e.message, "more than one"));
 
+        /* The kubeconfig reader refuses aliases (see the tests of the other reader below). */
         ASSERT_EQ(parse_fail("a: &x [1]\nb: *x\n", &e), -EINVAL);
         ASSERT_EQ(e.line, 2);
         ASSERT_EQ(e.column, 4);
@@ -84,6 +104,137 @@ TEST(errors) {
         ASSERT_EQ(parse_fail("&a [*a]\n", &e), -EINVAL);
 
         ASSERT_EQ(parse_fail("a:\tb\n\t- c\n", &e), -EINVAL);
+}
+
+TEST(aliases_share_the_anchored_node) {
+        _cleanup_(yaml_node_freep) YamlNode *root = parse_aliases_ok(
+                "hooks: &h\n"
+                "  after: [/bin/true]\n"
+                "one: *h\n"
+                "two: *h\n"
+                "word: &w hello\n"
+                "again: *w\n");
+        YamlNode *h = yaml_mapping_get(root, "hooks");
+
+        /* Every alias is the anchored node, so a value is reported where it is written. */
+        ASSERT(yaml_mapping_get(root, "one") == h);
+        ASSERT(yaml_mapping_get(root, "two") == h);
+        ASSERT_EQ(h->refs, 2);
+        ASSERT_EQ(h->line, 1);
+        ASSERT_EQ(h->column, 8);
+        YamlNode *w = yaml_mapping_get(root, "again");
+        ASSERT_STREQ(w->value, "hello");
+        ASSERT_EQ(w->line, 5);
+        ASSERT_EQ(w->column, 7);
+        /* root, 5 keys, hooks (4 values) counted three times, two words */
+        ASSERT_EQ(root->weight, 1 + 5 + 3 * 4 + 2);
+}
+
+TEST(merge_keys) {
+        _cleanup_(yaml_node_freep) YamlNode *root = parse_aliases_ok(
+                "base: &base {region: r1, duration: 7, merge: false}\n"
+                "more: &more {duration: 30, endpoint: external}\n"
+                "one:\n"
+                "  name: one\n"
+                "  <<: *base\n"
+                "  merge: true\n"
+                "two:\n"
+                "  <<: [*more, *base]\n"
+                "  name: two\n"
+                "three:\n"
+                "  '<<': quoted\n");
+        YamlNode *one = yaml_mapping_get(root, "one");
+        YamlNode *two = yaml_mapping_get(root, "two");
+        YamlNode *three = yaml_mapping_get(root, "three");
+
+        /* The merged pairs take the place of "<<"; the mapping's own keys win. */
+        ASSERT_STREQ(keys_of(one), "name region duration merge");
+        ASSERT_STREQ(yaml_mapping_get(one, "merge")->value, "true");
+        ASSERT_EQ(yaml_mapping_get(one, "merge")->line, 6);
+        /* A merged value is the one written in the anchored mapping. */
+        ASSERT_EQ(yaml_mapping_get(one, "region")->line, 1);
+        ASSERT_EQ(yaml_mapping_get(one, "region")->column, 22);
+
+        /* Of several merged mappings, the earlier one wins. */
+        ASSERT_STREQ(keys_of(two), "duration endpoint region merge name");
+        ASSERT_STREQ(yaml_mapping_get(two, "duration")->value, "30");
+        ASSERT_EQ(yaml_mapping_get(two, "duration")->line, 2);
+
+        /* A quoted "<<" is an ordinary key. */
+        ASSERT_STREQ(keys_of(three), "<<");
+
+        /* Merged mappings nest: a merge of a mapping that itself merged. */
+        _cleanup_(yaml_node_freep) YamlNode *nested = parse_aliases_ok(
+                "a: &a {x: 1}\n"
+                "b: &b {<<: *a, y: 2}\n"
+                "c: {<<: *b, z: 3}\n");
+        ASSERT_STREQ(keys_of(yaml_mapping_get(nested, "c")), "x y z");
+
+        /* A mapping anchored right at the merge key leaves the tree with the
+         * merge, and an alias to it still finds it (found by fuzzing). */
+        _cleanup_(yaml_node_freep) YamlNode *inline_anchor = parse_aliases_ok(
+                "a: {<<: &x {k: 1}, l: 2}\n"
+                "b: *x\n");
+        ASSERT_STREQ(keys_of(yaml_mapping_get(inline_anchor, "a")), "k l");
+        ASSERT_STREQ(keys_of(yaml_mapping_get(inline_anchor, "b")), "k");
+}
+
+TEST(alias_errors) {
+        YamlError e;
+
+        ASSERT_EQ(parse_aliases_fail("a: *nothing\n", &e), -EINVAL);
+        ASSERT_EQ(e.line, 1);
+        ASSERT_EQ(e.column, 4);
+        ASSERT(strstr(e.message, "names no anchor"));
+
+        /* An alias before its anchor is unknown too. */
+        ASSERT_EQ(parse_aliases_fail("a: *x\nb: &x 1\n", &e), -EINVAL);
+
+        /* A node that contains an alias to itself would be a cycle. */
+        ASSERT_EQ(parse_aliases_fail("&a [*a]\n", &e), -EINVAL);
+        ASSERT(strstr(e.message, "inside the node"));
+        ASSERT_EQ(parse_aliases_fail("a: &a {b: {c: *a}}\n", &e), -EINVAL);
+
+        ASSERT_EQ(parse_aliases_fail("a: &s 1\nb: {<<: *s}\n", &e), -EINVAL);
+        ASSERT_EQ(e.line, 1);  /* at the value that is not a mapping */
+        ASSERT(strstr(e.message, "merge key"));
+        ASSERT_EQ(parse_aliases_fail("a: {<<: [{x: 1}, 2]}\n", &e), -EINVAL);
+        ASSERT_EQ(e.column, 18);
+}
+
+TEST(alias_expansion_cap) {
+        /* Nine levels of nine: 9^9 values if expanded. Refused at the first
+         * alias past the cap, having built only the document itself. */
+        char text[2048], *p = text;
+        YamlError e;
+
+        p += sprintf(p, "a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (char c = 'b'; c <= 'i'; c++) {
+                p += sprintf(p, "%c: &%c [", c, c);
+                for (int i = 0; i < 9; i++)
+                        p += sprintf(p, "%s*%c", i ? ", " : "", c - 1);
+                p += sprintf(p, "]\n");
+        }
+        ASSERT_EQ(parse_aliases_fail(text, &e), -E2BIG);
+        ASSERT(strstr(e.message, "expand to more than"));
+        ASSERT_EQ(e.line, 7);  /* the first *f in "g" passes the cap */
+
+        /* Below the cap the same shape is fine. */
+        _cleanup_(yaml_node_freep) YamlNode *small = parse_aliases_ok(
+                "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n");
+        ASSERT_EQ(yaml_mapping_get(small, "c")->weight, 1 + 2 * (1 + 2 * 3));
+
+        /* An alias cannot nest a document past the depth cap. */
+        char deep[2 * YAML_TREE_MAX_DEPTH + 64];
+        p = deep;
+        p += sprintf(p, "a: &a ");
+        for (int i = 0; i < YAML_TREE_MAX_DEPTH - 2; i++)
+                *p++ = '[';
+        for (int i = 0; i < YAML_TREE_MAX_DEPTH - 2; i++)
+                *p++ = ']';
+        p += sprintf(p, "\nb: [[*a]]\n");
+        ASSERT_EQ(parse_aliases_fail(deep, &e), -E2BIG);
+        ASSERT_EQ(e.line, 2);
 }
 
 TEST(depth_cap) {
@@ -165,4 +316,5 @@ TEST(emit_round_trip) {
         ASSERT(yaml_mapping_get(back, "flag")->plain);
 }
 
-RUN_TESTS(T(positions), T(empty_document), T(errors), T(depth_cap), T(needs_quotes), T(emit_round_trip))
+RUN_TESTS(T(positions), T(empty_document), T(errors), T(aliases_share_the_anchored_node), T(merge_keys),
+          T(alias_errors), T(alias_expansion_cap), T(depth_cap), T(needs_quotes), T(emit_round_trip))
