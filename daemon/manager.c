@@ -129,6 +129,7 @@ struct Manager {
         ManagerOptions options;
         sd_event *event;
         sd_event_source *timer, *status_timer, *directory_sync_timer;
+        sd_event_source *metrics_timer;  /* the metrics file's refresh when nothing changes */
         sd_event_source *sigterm, *sigint, *sighup;
         ConfigRef *configs;             /* current first, then older ones still borrowed */
         char *state_dir;                /* fixed at start: a reload does not move it */
@@ -280,7 +281,22 @@ static const char *cluster_state_name(const Cluster *c, int64_t now) {
         return "ok";
 }
 
-/* The metrics file, when one is configured: rewritten with the status. */
+/* The metrics file's next write, METRICS_REFRESH_SEC after this one, when
+ * nothing changes before: one wake-up in five minutes. */
+static void metrics_refresh_later(Manager *m, bool enabled) {
+        uint64_t now;
+
+        if (!m->metrics_timer)
+                return;
+        if (!enabled || sd_event_now(m->event, CLOCK_BOOTTIME, &now) < 0 ||
+            sd_event_source_set_time(m->metrics_timer, now + METRICS_REFRESH_SEC * USEC_PER_SEC) < 0)
+                (void) sd_event_source_set_enabled(m->metrics_timer, SD_EVENT_OFF);
+        else
+                (void) sd_event_source_set_enabled(m->metrics_timer, SD_EVENT_ONESHOT);
+}
+
+/* The metrics file, when one is configured: rewritten with the status, and
+ * every METRICS_REFRESH_SEC when nothing changes. */
 static void write_metrics(Manager *m, int64_t now) {
         const char *path = current_config(m)->metrics_file;
         _cleanup_free_ MetricsCluster *rows = NULL;
@@ -288,6 +304,7 @@ static void write_metrics(Manager *m, int64_t now) {
         char error[512];
         size_t size;
 
+        metrics_refresh_later(m, path);
         if (!path)
                 return;
         rows = calloc(MAX(m->n_clusters, 1u), sizeof(MetricsCluster));
@@ -298,6 +315,10 @@ static void write_metrics(Manager *m, int64_t now) {
                 bool have = c->file.state == KUBECONFIG_OK;
                 rows[i] = (MetricsCluster) {
                         .name = c->config->name,
+                        .cluster_id = c->config->cluster_id,
+                        .project_id = c->config->project_id,
+                        .credential = c->config->credentials,
+                        .paused = c->state.paused_until > now,
                         .state = cluster_state_name(c, now),
                         .not_before = have ? c->file.certificate.not_before : 0,
                         .not_after = have ? c->file.certificate.not_after : 0,
@@ -309,7 +330,7 @@ static void write_metrics(Manager *m, int64_t now) {
                 memcpy(rows[i].failures_total, c->failures_total, sizeof(c->failures_total));
                 memcpy(rows[i].file_changes_total, c->file_changes_total, sizeof(c->file_changes_total));
         }
-        if (metrics_format(rows, m->n_clusters, &text, &size) < 0)
+        if (metrics_format(PACKAGE_VERSION, rows, m->n_clusters, &text, &size) < 0)
                 return;
         if (atomic_file_write(path, text, size, 0644, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error)) < 0 &&
             !m->warned_metrics) {
@@ -390,6 +411,12 @@ static void update_status(Manager *m) {
                 write_in_flight(m);
         m->status_dirty = false;
         m->status_updated = now_usec(CLOCK_MONOTONIC);
+}
+
+static int on_metrics_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        write_metrics(m, now_realtime(m));
+        return 0;
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -1973,6 +2000,9 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
                                    on_write_queue, m)) < 0 ||
             (r = sd_event_add_time(m->event, &m->directory_sync_timer, CLOCK_MONOTONIC, UINT64_MAX,
                                    100 * USEC_PER_MSEC, on_directory_sync_timer, m)) < 0 ||
+            (!options->once &&
+             (r = sd_event_add_time(m->event, &m->metrics_timer, CLOCK_BOOTTIME, UINT64_MAX,
+                                    10 * USEC_PER_SEC, on_metrics_timer, m)) < 0) ||
             (r = sd_event_source_set_priority(m->write_event, SD_EVENT_PRIORITY_IDLE)) < 0 ||
             (r = sd_event_set_watchdog(m->event, true)) < 0) {
                 manager_free(m);
@@ -1982,6 +2012,8 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
         (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(m->write_event, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(m->directory_sync_timer, SD_EVENT_OFF);
+        if (m->metrics_timer)
+                (void) sd_event_source_set_enabled(m->metrics_timer, SD_EVENT_OFF);
 
         r = adopt_config(m, config);
         if (r < 0) {
@@ -2038,6 +2070,7 @@ Manager *manager_free(Manager *m) {
         }
         sd_event_source_disable_unref(m->timer);
         sd_event_source_disable_unref(m->status_timer);
+        sd_event_source_disable_unref(m->metrics_timer);
         sd_event_source_disable_unref(m->directory_sync_timer);
         sd_event_source_disable_unref(m->write_event);
         sd_event_source_disable_unref(m->sigterm);

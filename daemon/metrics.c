@@ -37,21 +37,31 @@ static void header(FILE *f, const char *name, const char *type, const char *help
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void gauge(FILE *f, const char *name, const MetricsCluster *c, int64_t value) {
-        fprintf(f, "%s{cluster=\"", name);
+static void cluster_labels(FILE *f, const char *name, const MetricsCluster *c) {
+        fprintf(f, "%s{name=\"", name);
         put_label(f, c->name);
-        fprintf(f, "\"} %" PRId64 "\n", value);
+        fputs("\",cluster_id=\"", f);
+        put_label(f, c->cluster_id);
+        fputs("\",project_id=\"", f);
+        put_label(f, c->project_id);
+        fputc('"', f);
 }
 
-/* A series with a second label: name{cluster="...",label="value"} n. */
+static void gauge(FILE *f, const char *name, const MetricsCluster *c, int64_t value) {
+        cluster_labels(f, name, c);
+        fprintf(f, "} %" PRId64 "\n", value);
+}
+
+/* A series with one more label: name{name="...",...,label="value"} n. */
 static void labelled(FILE *f, const char *name, const MetricsCluster *c, const char *label, const char *value,
                      uint64_t n) {
-        fprintf(f, "%s{cluster=\"", name);
-        put_label(f, c->name);
-        fprintf(f, "\",%s=\"%s\"} %" PRIu64 "\n", label, value, n);
+        cluster_labels(f, name, c);
+        fprintf(f, ",%s=\"", label);
+        put_label(f, value);
+        fprintf(f, "\"} %" PRIu64 "\n", n);
 }
 
-int metrics_format(const MetricsCluster *clusters, size_t n, char **ret, size_t *ret_size) {
+int metrics_format(const char *version, const MetricsCluster *clusters, size_t n, char **ret, size_t *ret_size) {
         char *buf = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&buf, &size);
@@ -59,17 +69,26 @@ int metrics_format(const MetricsCluster *clusters, size_t n, char **ret, size_t 
         if (!f)
                 return -ENOMEM;
 
+        header(f, "cce_certd_build_info", "gauge", "Always 1; the version of cce-certd that writes this file.");
+        fputs("cce_certd_build_info{version=\"", f);
+        put_label(f, version);
+        fputs("\"} 1\n", f);
+
         static const struct {
                 const char *name, *help;
                 size_t offset;
         } times[] = {
-                { "cce_certd_certificate_not_before_seconds", "When the certificate in the kubeconfig became valid (Unix time).",
+                { "cce_certd_certificate_not_before_timestamp_seconds",
+                  "When the certificate in the kubeconfig became valid (Unix time).",
                   offsetof(MetricsCluster, not_before) },
-                { "cce_certd_certificate_not_after_seconds", "When the certificate in the kubeconfig expires (Unix time).",
+                { "cce_certd_certificate_not_after_timestamp_seconds",
+                  "When the certificate in the kubeconfig expires (Unix time).",
                   offsetof(MetricsCluster, not_after) },
-                { "cce_certd_next_renewal_seconds", "When the next renewal or retry is planned (Unix time).",
+                { "cce_certd_next_renewal_timestamp_seconds",
+                  "When the next renewal or retry is planned (Unix time).",
                   offsetof(MetricsCluster, next_attempt) },
-                { "cce_certd_last_success_seconds", "When the certificate was last renewed (Unix time).",
+                { "cce_certd_last_success_timestamp_seconds",
+                  "When the certificate was last renewed (Unix time).",
                   offsetof(MetricsCluster, last_success) },
         };
         for (size_t t = 0; t < ELEMENTSOF(times); t++) {
@@ -102,6 +121,12 @@ int metrics_format(const MetricsCluster *clusters, size_t n, char **ret, size_t 
         header(f, "cce_certd_consecutive_failures", "gauge", "Failed renewals in a row.");
         for (size_t i = 0; i < n; i++)
                 gauge(f, "cce_certd_consecutive_failures", &clusters[i], clusters[i].consecutive_failures);
+
+        header(f, "cce_certd_credential_paused", "gauge",
+               "1 while the cluster's credentials are paused because CCE or IAM refused their access key or token.");
+        for (size_t i = 0; i < n; i++)
+                labelled(f, "cce_certd_credential_paused", &clusters[i], "credential", clusters[i].credential,
+                         clusters[i].paused);
 
         header(f, "cce_certd_cluster_state", "gauge", "1 for the state the cluster is in, 0 for the others.");
         for (size_t i = 0; i < n; i++)

@@ -4,6 +4,7 @@
 /* Prometheus metrics in the text exposition format (version 0.0.4), for
  * node_exporter's textfile collector: pure formatting of one snapshot. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,8 +27,13 @@ typedef enum FileChange {
 
 const char *file_change_to_string(FileChange c);
 
+/* Every series of a cluster carries the labels name (the configuration's
+ * name for it), cluster_id and project_id; none is called "cluster", which
+ * most Prometheus setups already use for the target. */
 typedef struct MetricsCluster {
-        const char *name;
+        const char *name, *cluster_id, *project_id;
+        const char *credential;                 /* the credential entry's name */
+        bool paused;                            /* its credential's identity was refused: no call for now */
         const char *state;                      /* one of METRICS_STATES */
         int64_t not_before, not_after;          /* 0: no certificate */
         int64_t next_attempt;                   /* 0: none (parked) */
@@ -38,5 +44,10 @@ typedef struct MetricsCluster {
         unsigned consecutive_failures;
 } MetricsCluster;
 
-/* The whole file, NUL-terminated. */
-int metrics_format(const MetricsCluster *clusters, size_t n, char **ret, size_t *ret_size);
+/* How often the file is written even when nothing changed, so that its age
+ * (node_textfile_mtime_seconds) tells a live daemon from a dead one. */
+#define METRICS_REFRESH_SEC 300
+
+/* The whole file, NUL-terminated: cce_certd_build_info{version} and the
+ * clusters' series. */
+int metrics_format(const char *version, const MetricsCluster *clusters, size_t n, char **ret, size_t *ret_size);

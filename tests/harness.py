@@ -392,8 +392,20 @@ def parse_metrics(text):
     return series
 
 
-def metric(series, name, **labels):
-    return series.get((name, tuple(sorted(labels.items(), key=lambda kv: list(labels).index(kv[0])))))
+def metric(series, metric_name, /, **labels):
+    """The value of the one series of metric_name whose labels include these
+    (e.g. name="c1", class="not-found"); None when there is none."""
+    found = [v for (n, have), v in series.items()
+             if n == metric_name and set(labels.items()) <= set(have)]
+    if len(found) > 1:
+        raise ValueError(f"{metric_name}{labels} matches {len(found)} series")
+    return found[0] if found else None
+
+
+def run_version():
+    """The version the built daemon says it is ("cce-certd 0.2.0")."""
+    return subprocess.run([DAEMON, "--version"], stdout=subprocess.PIPE, text=True, check=True,
+                          timeout=30).stdout.split()[1]
 
 
 def run_status(config, *args):

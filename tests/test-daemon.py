@@ -92,18 +92,24 @@ def test_ready_rotation_status(d):
         check("the metrics file parses strictly", False, e)
     for i in (1, 2, 3):
         name = f"c{i}"
-        renewals = metric(series, "cce_certd_renewals_total", cluster=name)
+        renewals = metric(series, "cce_certd_renewals_total", name=name)
         # A call in flight at the stop was made but not counted as a renewal.
         check(f"metrics: renewals of {name} = API calls ({renewals})", renewals in (fake.count(i), fake.count(i) - 1))
-        states = {s: metric(series, "cce_certd_cluster_state", cluster=name, state=s)
+        states = {s: metric(series, "cce_certd_cluster_state", name=name, state=s)
                   for s in ("ok", "pending", "renewing", "failing", "parked", "expired")}
         check(f"metrics: {name} is in exactly one state, ok or renewing", sum(states.values()) == 1
               and (states["ok"] == 1 or states["renewing"] == 1), states)
-        nb = metric(series, "cce_certd_certificate_not_before_seconds", cluster=name)
-        na = metric(series, "cce_certd_certificate_not_after_seconds", cluster=name)
+        nb = metric(series, "cce_certd_certificate_not_before_timestamp_seconds", name=name)
+        na = metric(series, "cce_certd_certificate_not_after_timestamp_seconds", name=name)
         check(f"metrics: {name} certificate dates", nb and na and 9 <= na - nb <= 11, (nb, na))
-        check(f"metrics: {name} next renewal and last success", metric(series, "cce_certd_next_renewal_seconds", cluster=name)
-              and metric(series, "cce_certd_last_success_seconds", cluster=name))
+        check(f"metrics: {name} next renewal and last success", metric(series, "cce_certd_next_renewal_timestamp_seconds", name=name)
+              and metric(series, "cce_certd_last_success_timestamp_seconds", name=name))
+        check(f"metrics: {name}'s series carry its cluster and project ids",
+              metric(series, "cce_certd_renewals_total", name=name, cluster_id=cluster_id(i), project_id=PROJECT)
+              is not None)
+    check("metrics: build_info carries the version",
+          metric(series, "cce_certd_build_info", version=run_version()) == 1, [k for k in series if "build" in k[0]])
+    check("metrics: no label is called cluster", not any(k == "cluster" for _, labels in series for k, _ in labels))
     notify.close()
     fake.stop()
 
@@ -324,12 +330,12 @@ def test_auth_pauses_credential_and_404_parks(d):
 
     series = parse_metrics((d / "metrics.prom").read_text())
     check("metrics: the 401 counted as an authentication failure",
-          metric(series, "cce_certd_failures_total", cluster="c1", **{"class": "authentication"}) == 1
-          and metric(series, "cce_certd_consecutive_failures", cluster="c1") == 1)
+          metric(series, "cce_certd_failures_total", name="c1", **{"class": "authentication"}) == 1
+          and metric(series, "cce_certd_consecutive_failures", name="c1") == 1)
     check("metrics: the 404 counted, the cluster parked",
-          metric(series, "cce_certd_failures_total", cluster="c404", **{"class": "not-found"}) == 1
-          and metric(series, "cce_certd_cluster_state", cluster="c404", state="parked") == 1
-          and metric(series, "cce_certd_next_renewal_seconds", cluster="c404") is None)
+          metric(series, "cce_certd_failures_total", name="c404", **{"class": "not-found"}) == 1
+          and metric(series, "cce_certd_cluster_state", name="c404", state="parked") == 1
+          and metric(series, "cce_certd_next_renewal_timestamp_seconds", name="c404") is None)
 
     # --status reads what the daemon left: works while it does not run.
     code, rows, doc = status_states(config)
@@ -637,8 +643,8 @@ def test_once_metrics_and_in_flight(d):
             series = {}
             err += str(e)
         check("--once alone writes the metrics file, both clusters in it",
-              any(('cluster', 'c1') in labels for _, labels in series) and
-              any(('cluster', 'c2') in labels for _, labels in series), err)
+              any(('name', 'c1') in labels for _, labels in series) and
+              any(('name', 'c2') in labels for _, labels in series), err)
         check("--once writes no in-flight.json", not (d / "state/in-flight.json").exists())
         code, err = run_once(config)
         check("--once with nothing due writes it too", code == 0 and (d / "metrics.prom").exists(), err)

@@ -145,7 +145,7 @@ def test_restored_at_once(d):
             records = journal.find(MESSAGE_ID=CHANGED, CCE_CLUSTER=f"c{i}")
             check(f"c{i} {what}: logged once, KUBECONFIG_CHANGE={change}",
                   len(records) == 1 and records[0].get("KUBECONFIG_CHANGE") == change, records)
-            counted = wait_for(lambda: metric(metrics_of(d), "cce_certd_kubeconfig_changes_total", cluster=f"c{i}",
+            counted = wait_for(lambda: metric(metrics_of(d), "cce_certd_kubeconfig_changes_total", name=f"c{i}",
                                               change=change) == 1, 3)
             check(f"c{i} {what}: counted in the metrics", counted)
         check("the symlink is still a symlink", link.is_symlink())
@@ -217,7 +217,7 @@ def test_unwritable_reported(d):
             check(f"c{i}, {what}: no call in 8 s", fake.count(i) == 1, fake.calls())
             check(f"c{i}, {what}: no loop: at most 3 reports in 8 s ({len(records)})", len(records) <= 3)
             check(f"c{i}, {what}: counted unwritable",
-                  metric(metrics_of(d), "cce_certd_kubeconfig_changes_total", cluster=f"c{i}", change="unwritable") == 1)
+                  metric(metrics_of(d), "cce_certd_kubeconfig_changes_total", name=f"c{i}", change="unwritable") == 1)
         check("c3, merged, unparsable: the file is left as it is", merged.read_text() == garbage)
         _, rows, _ = status_states(config)
         check("--status: failing, the file unwritable", all(rows[c]["state"] == "failing" and rows[c]["file"] == "unwritable"
@@ -304,9 +304,9 @@ def test_metrics_agree_after_once(d):
             row = rows["c1"]
             not_after = calendar.timegm(time.strptime(row["not-after"], "%Y-%m-%dT%H:%M:%SZ")) if row.get("not-after") else None
             return (row["state"] == state and
-                    metric(series, "cce_certd_cluster_state", cluster="c1", state=state) == 1 and
-                    metric(series, "cce_certd_certificate_not_after_seconds", cluster="c1") == not_after and
-                    metric(series, "cce_certd_consecutive_failures", cluster="c1") == (row.get("failures") or 0))
+                    metric(series, "cce_certd_cluster_state", name="c1", state=state) == 1 and
+                    metric(series, "cce_certd_certificate_not_after_timestamp_seconds", name="c1") == not_after and
+                    metric(series, "cce_certd_consecutive_failures", name="c1") == (row.get("failures") or 0))
         fake.fault(1, "status:503:cce", sticky=True)
         code, err = run_once(config, "--force", "--cluster", "c1")
         check("a failing --once beside the daemon exits non-zero", code != 0, err)

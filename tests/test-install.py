@@ -62,6 +62,7 @@ def main():
             "cce-certd(8)": root / "share/man/man8/cce-certd.8",
             "cce-certd.yaml(5)": root / "share/man/man5/cce-certd.yaml.5",
             "the example configuration": root / "share/doc/cce-certd/config.yaml.example",
+            "the Prometheus alert rules": root / "share/doc/cce-certd/cce-certd.rules.yml",
             "the configuration": dest / str(etc).lstrip("/") / "cce-certd/config.yaml",
         }
         for what, path in expected.items():
