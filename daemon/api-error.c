@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* Classifying what went wrong with a call (HTTP status, CCE, APIG, IAM and
+ * Keystone error bodies) and saying it without a secret. Pure: no I/O. */
+
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>

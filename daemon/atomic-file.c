@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* The one replace protocol for every file the daemon writes: safe path,
+ * kubectl's lock, a new file renamed over the old, fsyncs; reads and sweeps.
+ * Knows nothing of kubeconfig contents. */
+
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Strict base64 encoding and decoding for kubeconfig "*-data" fields. Pure. */
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* The clustercert call on the event loop: credentials, signing, the request,
+ * and the validated answer or a classified error. Writes no file. */
+
 #include <assert.h>
 #include <errno.h>
 #include <string.h>

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* The clustercert request (where it goes, what it sends) and the strict
+ * reading of its answer. Pure: no I/O, no clock. */
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* Checks of the certificate, key and CA data of an answer before any file
+ * is touched: they parse, the dates hold, the key matches. Pure: the time
+ * is a parameter. */
+
 #include <errno.h>
 #include <openssl/asn1t.h>
 #include <openssl/bio.h>

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* libcurl's multi-socket API driven by sd-event: an io source per socket,
+ * one timer. Knows nothing of what the requests are for. */
+
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>

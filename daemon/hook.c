@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* Running one hook program in the background: fork, a session of its own,
+ * the environment, the timeout that kills its process group. Knows nothing
+ * of clusters. */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* HTTP requests on the event loop, bounded in time, size and number; HTTPS
+ * only unless asked; secrets in request bodies and headers wiped. Knows
+ * nothing of the CCE API. */
+
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* Credentials for one request, of each of the five kinds: secret files read
+ * at each use, ECS metadata keys and IAM tokens fetched and cached. Never
+ * logs a secret. */
+
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>

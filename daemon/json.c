@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* JSON from peers into a small tree with caps on depth and size, every
+ * allocation wiped when freed. Pure: parses what it is given. */
+
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* The kubeconfig files: rendering a cluster's entries, merging them into a
+ * file or writing one of its own (through atomic-file.c), and reading a
+ * file back for the scheduler. Makes no API call. */
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

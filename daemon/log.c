@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* Logging to the journal (native records with fields) or stderr. Callers
+ * never pass secrets; this file adds none. */
+
 #include <assert.h>
 #include <endian.h>
 #include <errno.h>

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* The command line: options, --check, --dump-config, --status, and the
+ * daemon or --once handed to the manager. Holds no logic of its own. */
+
 #include <errno.h>
 #include <getopt.h>
 #include <sys/prctl.h>

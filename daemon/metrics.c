@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* Formatting the metrics file in Prometheus' text format from one
+ * snapshot. Pure: no I/O. */
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* Parsers and formatters of the configuration's value syntaxes (durations,
+ * percentages, modes, days). Pure. */
+
 #include <errno.h>
 #include <locale.h>
 #include <time.h>

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* Resolving a path the daemon writes one component at a time, refusing
+ * any that another local user could turn. Writes nothing. */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* The rules of when to renew and when to retry (renewal point, jitter,
+ * backoff, restores, clock steps). Pure: time and randomness are parameters. */
+
 #include <stdint.h>
 
 #include "macro.h"

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* Reading a secret from its file or systemd credential when it is needed,
+ * into memory wiped when freed. Never keeps or logs it. */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Huawei Cloud's SDK-HMAC-SHA256 request signing. Pure: no clock, no I/O. */
+
 #include <assert.h>
 #include <errno.h>
 #include <openssl/evp.h>

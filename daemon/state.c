@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* The per-cluster state files across restarts (and in-flight.json), read
+ * and written atomically. No secret is ever stored. */
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>

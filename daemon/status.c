@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* cce-certd --status: the clusters as their files and state say, as a
+ * table or JSON. Reads only: no network, no write. */
+
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* YAML as a tree with positions: libyaml's events in (aliases and merge
+ * keys for the configuration, with caps), its emitter out. Knows no key of
+ * any file. */
+
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>

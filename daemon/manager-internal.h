@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* What the parts of the daemon's manager share (the files that manager.c
+ * wires together): the Manager and Cluster records, the log fields of a
+ * cluster, and each part's functions. Not for use outside them: the rest of
+ * the program sees manager.h. The parts, lowest first (each calls only
+ * those before it): cluster.c, deadline-queue.c, publish.c,
+ * renewal-hooks.c, kubeconfig-writer.c, file-changes.c, renewal.c. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "api-error.h"
+#include "cce-client.h"
+#include "clock-change.h"
+#include "config.h"
+#include "file-watch.h"
+#include "hook.h"
+#include "http.h"
+#include "kubeconfig.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "metrics.h"
+#include "state.h"
+
+typedef struct ConfigRef ConfigRef;
+
+struct ConfigRef {
+        Config *config;
+        unsigned users;         /* calls in flight that borrow its ClusterConfig */
+        ConfigRef *next;
+};
+
+typedef enum ClusterPhase {
+        PHASE_WAITING,          /* scheduled, nothing happening */
+        PHASE_CALLING,          /* a clustercert call in flight */
+} ClusterPhase;
+
+/* What the scheduler needs of a certificate: its dates (CertInfo's serial
+ * and subject are for logs, and a cluster keeps two; with ten thousand
+ * clusters that is megabytes). */
+typedef struct CertDates {
+        int64_t not_before, not_after;
+} CertDates;
+
+/* A kubeconfig shared by clusters (merge: true): the version of it that the
+ * daemon last wrote or read whole, so that a renewal of one of its clusters
+ * can tell whether someone else changed it meanwhile (every write of the
+ * file changes its identity, so one per cluster would not tell). */
+typedef struct SharedFile {
+        const char *path;               /* borrowed from a cluster's config */
+        char identity[96];              /* kubeconfig_identity(); "" none */
+} SharedFile;
+
+/* The kubeconfig as the scheduler sees it. */
+typedef struct FileStatus {
+        KubeconfigState state;
+        CertDates certificate;          /* when KUBECONFIG_OK */
+} FileStatus;
+
+typedef struct Cluster {
+        Manager *manager;
+        const ClusterConfig *config;
+        uint64_t fingerprint;
+        ClusterState state;
+        FileStatus file;
+        int64_t due;                    /* INT64_MAX: parked, nothing scheduled */
+        size_t heap_index;              /* SIZE_MAX when not in the heap */
+        ClusterPhase phase;
+        CceCall *call;
+        ConfigRef *call_ref;
+        CceKubeconfig *pending;         /* fetched, not yet written */
+        CertDates pending_cert;
+        char *pending_request_id;       /* of the answer, while pending */
+        unsigned write_failures;
+        bool warned_insecure;
+        bool sweeps_directory;          /* its next write removes killed writers' leftovers there */
+        SharedFile *shared;             /* its kubeconfig, when shared (merge: true) */
+        bool queued;                    /* in the write queue */
+        bool kept;                      /* adopt_config(): carried into the new list */
+        unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
+        uint64_t renewals_total;        /* since start, for the metrics */
+        uint64_t failures_total[_API_ERROR_CLASS_MAX];
+        uint64_t file_changes_total[_FILE_CHANGE_MAX];
+        unsigned restores;              /* restores of its file that followed each other */
+        int64_t restore_at;             /* when the last restore was planned for: not before then (sched_restore_time()) */
+        bool restoring_damaged;         /* its own file, ours until it stopped parsing: replaced by the next write */
+        StateVersion state_version;     /* of its state file as the daemon last wrote or read it */
+        bool selected, done, failed;    /* --once */
+} Cluster;
+
+typedef struct HookRun HookRun;
+
+struct HookRun {
+        Manager *manager;
+        char *cluster;          /* by name: the cluster may go away meanwhile */
+        const char *kind;       /* "on-renew" or "on-failure" */
+        char *program;
+        char *env[8];
+        Hook *hook;
+        HookRun *prev, *next;
+};
+
+typedef struct CredentialPause {
+        char *name;
+        int64_t until;
+        unsigned failures;
+} CredentialPause;
+
+struct Manager {
+        ManagerOptions options;
+        sd_event *event;
+        sd_event_source *timer, *status_timer, *directory_sync_timer;
+        sd_event_source *metrics_timer;  /* the metrics file's refresh when nothing changes */
+        sd_event_source *sigterm, *sigint, *sighup;
+        ConfigRef *configs;             /* current first, then older ones still borrowed */
+        char *state_dir;                /* fixed at start: a reload does not move it */
+        HttpClient *http;
+        CceClient *client;
+        Cluster **clusters;             /* sorted by name */
+        size_t n_clusters;
+        Cluster **heap;                 /* earliest due first */
+        size_t n_heap;
+        CredentialPause *pauses;
+        size_t n_pauses;
+        unsigned in_flight;
+        unsigned max_in_flight;         /* parallel-requests at start */
+        SharedFile *shared_files;       /* one per kubeconfig of merge: true clusters */
+        Cluster **by_kubeconfig;        /* the clusters in the order of their kubeconfig paths */
+        FileWatch *watch;               /* the daemon's (not --once's) */
+        ClockChange *clock_change;
+        uint64_t clock_realtime, clock_boottime;  /* µs, read together: to tell a step of the wall clock */
+        Cluster **write_queue;          /* fetched certificates to write: room for every cluster */
+        size_t n_write_queue;
+        sd_event_source *write_event;
+        uint64_t write_not_before;      /* CLOCK_MONOTONIC µs: see write_pending() */
+        uint64_t status_updated;        /* CLOCK_MONOTONIC µs of the last update_status() */
+        bool status_dirty;
+        bool in_flight_changed;         /* in-flight.json is to be written with the status */
+        bool wrote_in_flight;
+        bool warned_metrics, warned_in_flight;
+        unsigned once_remaining;
+        HookRun *hooks;
+        int exit_status;
+};
+
+typedef struct LogContext {
+        char not_after[32], next[32], status[16];
+        const char *error_class;        /* of a failure, NULL otherwise */
+} LogContext;
+
+#define log_cluster(c, level, message_id, ctx, http_status, error_code, request_id, ...)                  \
+        log_struct(level, 0, message_id,                                                                 \
+                   LOG_FIELDS({ "CCE_CLUSTER", (c)->config->name },                                      \
+                              { "CCE_CLUSTER_ID", (c)->config->cluster_id },                             \
+                              { "KUBECONFIG_PATH", (c)->config->kubeconfig },                            \
+                              { "CERT_NOT_AFTER", (ctx)->not_after },                                    \
+                              { "NEXT_RENEWAL", (ctx)->next[0] ? (ctx)->next : NULL },                   \
+                              { "HTTP_STATUS", http_status },                                            \
+                              { "CCE_ERROR_CODE", error_code },                                          \
+                              { "REQUEST_ID", request_id },                                              \
+                              { "ERROR_CLASS", (ctx)->error_class }),                                    \
+                   __VA_ARGS__)
+
+/* ---- cluster.c: the cluster record ---- */
+
+Config *current_config(Manager *m);
+const char *relative_time(int64_t seconds, char buf[static 32]);
+int64_t now_realtime(Manager *m);
+int64_t now_realtime_ceil(Manager *m);
+uint64_t random_u64(void);
+void log_context(const Cluster *c, int64_t not_after, LogContext *ctx);
+unsigned expiry_level(const CertDates *cert, int64_t now);
+void save_state(Manager *m, Cluster *c);
+Cluster *find_cluster(Cluster **list, size_t n, const char *name);
+
+/* ---- deadline-queue.c: due times ---- */
+
+void heap_remove(Manager *m, Cluster *c);
+void heap_update(Manager *m, Cluster *c);
+void schedule(Manager *m, Cluster *c);
+void once_finished(Manager *m, Cluster *c, bool failed);
+void pause_credential(Manager *m, const char *credential, int64_t until);
+void clear_pause(Manager *m, const char *credential);
+void arm_timer(Manager *m);
+
+/* ---- publish.c: STATUS=, metrics, in-flight ---- */
+
+void write_metrics(Manager *m, int64_t now);
+void update_status(Manager *m);
+int on_metrics_timer(sd_event_source *s, uint64_t usec, void *userdata);
+int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata);
+void status_changed(Manager *m);
+void once_write_metrics(Manager *m);
+
+/* ---- renewal-hooks.c: hooks ---- */
+
+void hook_run_free(HookRun *r);
+void run_hook(Manager *m, Cluster *c, char **argv, const char *kind, const char *result,
+              const ApiError *error, int64_t old_not_after);
+
+/* ---- kubeconfig-writer.c: writes and their outcome ---- */
+
+int on_directory_sync_timer(sd_event_source *s, uint64_t usec, void *userdata);
+void write_failed(Manager *m, Cluster *c, int64_t next_attempt, int64_t not_after, const char *message);
+void write_queued(Manager *m);
+void write_pending(Manager *m, Cluster *c);
+void write_queue_remove(Manager *m, Cluster *c);
+
+/* ---- file-changes.c: files changed by others ---- */
+
+bool cannot_write(const Cluster *c, KubeconfigState s);
+bool path_still_blocked(Manager *m, Cluster *c);
+bool file_certificate_adopted(Manager *m, Cluster *c);
+void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *file, const char *identity);
+void state_file_changed(Manager *m, Cluster *c);
+
+/* ---- renewal.c: a renewal, start to answer ---- */
+
+void free_retired_configs(Manager *m);
+void release_call(Manager *m, Cluster *c);
+void dispatch(Manager *m);

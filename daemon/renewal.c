@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* The renewal of one cluster from its start to its answer: the checks
+ * before the call, the call, a failure (state, backoff, credential pause,
+ * log, hook), a certificate handed to the writer; and dispatch, which starts
+ * what is due within the cap on calls in flight. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manager-internal.h"
+#include "message-id.h"
+#include "parse-value.h"
+#include "schedule.h"
+#include "time-util.h"
+
+/* How urgent a failure is: priority rises as the certificate on disk nears
+ * its end. Logs each threshold crossing once, with its own message id. */
+static int failure_priority(Cluster *c, int64_t now) {
+        static const struct {
+                int priority;
+                const char *message_id, *text;
+        } levels[] = {
+                { LOG_NOTICE, NULL, NULL },
+                { LOG_WARNING, MESSAGE_ID_EXPIRY_WARNING, "less than a third of its lifetime is left" },
+                { LOG_ERR, MESSAGE_ID_EXPIRING_SOON, "it expires soon" },
+                { LOG_CRIT, MESSAGE_ID_EXPIRED, "it has expired" },
+        };
+        const CertDates *cert = &c->file.certificate;
+        LogContext ctx;
+        char when[32];
+
+        if (c->file.state != KUBECONFIG_OK)
+                return LOG_ERR;  /* no usable certificate at all */
+        unsigned level = expiry_level(cert, now);
+        if (level > c->expiry_level) {
+                c->expiry_level = level;
+                log_context(c, cert->not_after, &ctx);
+                log_cluster(c, levels[level].priority, levels[level].message_id, &ctx, NULL, NULL, NULL,
+                            "The certificate of %s in %s %s at %s and renewals keep failing: %s.",
+                            c->config->name, c->config->kubeconfig, level == 3 ? "expired" : "expires",
+                            cert_format_time(cert->not_after, when), levels[level].text);
+        }
+        return levels[level].priority;
+}
+
+static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
+        int64_t now = now_realtime(m);
+        char describe[700], next[32], status[24] = "";
+        LogContext ctx;
+
+        c->state.failures++;
+        c->failures_total[e->klass]++;
+        c->state.last_error_class = e->klass;
+        c->state.last_http_status = e->http_status;
+        snprintf(c->state.last_error_code, sizeof(c->state.last_error_code), "%s", e->code);
+        state_set_text(&c->state.last_error, e->message);
+        c->state.next_attempt = sched_retry_time(now_realtime_ceil(m), c->state.failures, e,
+                                                 c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0,
+                                                 random_u64());
+        c->state.fingerprint = c->fingerprint;
+        save_state(m, c);
+
+        schedule(m, c);
+        if (e->klass == API_ERROR_AUTHENTICATION)
+                pause_credential(m, c->config->credentials, c->state.next_attempt);
+
+        int priority = failure_priority(c, now);
+        api_error_describe(e, describe, sizeof(describe));
+        if (e->http_status > 0)
+                snprintf(status, sizeof(status), "%ld", e->http_status);
+        log_context(c, c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0, &ctx);
+        ctx.error_class = api_error_class_to_string(e->klass);
+        const char *http = status[0] ? status : NULL, *code = e->code[0] ? e->code : NULL;
+        const char *rid = e->request_id[0] ? e->request_id : NULL;
+        if (c->due == INT64_MAX)
+                log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
+                            "Renewal of %s failed: %s; parked until the configuration changes (reload after fixing it).",
+                            c->config->name, describe);
+        else if (e->klass == API_ERROR_AUTHENTICATION)
+                log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
+                            "Renewal of %s failed: %s; every cluster using credentials '%s' waits until %s "
+                            "(an access key locks after 5 failed requests in a row).",
+                            c->config->name, describe, c->config->credentials, format_iso8601_utc(c->due, next));
+        else
+                log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
+                            "Renewal of %s failed: %s; will retry at %s.", c->config->name, describe, format_iso8601_utc(c->due, next));
+        run_hook(m, c, c->config->on_failure, "on-failure", "failed", e,
+                 c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0);
+        status_changed(m);
+        once_finished(m, c, true);
+}
+
+/* Configurations replaced by a reload go once no call borrows them. */
+void free_retired_configs(Manager *m) {
+        for (ConfigRef **p = &m->configs->next; *p;) {
+                ConfigRef *r = *p;
+                if (r->users == 0) {
+                        *p = r->next;
+                        config_free(r->config);
+                        free(r);
+                } else
+                        p = &r->next;
+        }
+}
+
+void release_call(Manager *m, Cluster *c) {
+        c->call = NULL;
+        c->phase = PHASE_WAITING;
+        m->in_flight--;
+        m->in_flight_changed = true;
+        if (c->call_ref) {
+                c->call_ref->users--;
+                c->call_ref = NULL;
+        }
+        free_retired_configs(m);
+}
+
+static void on_call_done(CceCall *call, CceResult *result, void *userdata) {
+        Cluster *c = userdata;
+        Manager *m = c->manager;
+
+        release_call(m, c);
+        if (result->error.klass != API_ERROR_NONE)
+                renewal_failed(m, c, &result->error);
+        else {
+                c->pending = TAKE_PTR(result->kubeconfig);
+                c->pending_cert = (CertDates) { result->certificate.not_before, result->certificate.not_after };
+                free(c->pending_request_id);
+                c->pending_request_id = strdup(result->request_id);  /* for the log: NULL is no harm */
+                write_pending(m, c);
+        }
+        dispatch(m);
+}
+
+static void start_renewal(Manager *m, Cluster *c) {
+        ApiError e = {};
+        int r;
+
+        c->state.last_attempt = now_realtime(m);
+        if (c->pending) {
+                write_pending(m, c);
+                return;
+        }
+        if (cannot_write(c, c->file.state) && path_still_blocked(m, c))
+                return;
+        if (file_certificate_adopted(m, c))
+                return;
+        heap_remove(m, c);  /* a call in flight is never due as well, whatever the checks above scheduled */
+        r = cce_call_start(m->client, c->config, on_call_done, c, &c->call, &e);
+        if (r < 0) {
+                if (e.klass == API_ERROR_NONE)
+                        api_error_set(&e, API_ERROR_TRANSIENT, "cannot start the request: %s", strerror(-r));
+                renewal_failed(m, c, &e);
+                return;
+        }
+        c->phase = PHASE_CALLING;
+        c->call_ref = m->configs;
+        c->call_ref->users++;
+        m->in_flight++;
+        m->in_flight_changed = true;  /* written with the status, for --status */
+        status_changed(m);
+}
+
+/* Starts what is due, within the cap on renewals in flight. */
+void dispatch(Manager *m) {
+        int64_t now = now_realtime(m);
+        unsigned cap = m->max_in_flight;
+
+        m->clock_realtime = now_usec(CLOCK_REALTIME);  /* the clocks as they go, to tell a step from them */
+        m->clock_boottime = now_usec(CLOCK_BOOTTIME);
+
+        while (m->n_heap > 0 && m->heap[0]->due <= now && m->in_flight < cap) {
+                Cluster *c = m->heap[0];
+                heap_remove(m, c);
+                start_renewal(m, c);
+        }
+        arm_timer(m);
+}
