@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The clustercert call on the event loop: credentials, signing, the request,
- * and the validated answer or a classified error. Writes no file. */
+/* The CCE calls on the event loop (clustercert, ListClusters, ShowCluster):
+ * credentials, signing, the request, and the validated answer or a
+ * classified error. Writes no file. */
 
 #include <assert.h>
 #include <errno.h>
@@ -28,9 +29,18 @@ struct CceClient {
         CceCall *calls;         /* in flight, for cleanup */
 };
 
+typedef enum CceCallKind {
+        CALL_CLUSTERCERT,
+        CALL_LIST_CLUSTERS,
+        CALL_SHOW_CLUSTER,
+} CceCallKind;
+
 struct CceCall {
         CceClient *client;
+        CceCallKind kind;
         const ClusterConfig *cluster;
+        char *cluster_id;               /* ShowCluster's; the cluster's own otherwise */
+        ClusterListReader *reader;      /* ListClusters: the answer, read as it arrives */
         IamProvider *provider;
         CceCallDone done;
         void *userdata;
@@ -66,6 +76,8 @@ static void call_free(CceCall *call) {
 
         iam_waiter_cancel(call->waiter);
         http_request_cancel(call->request);
+        cluster_list_reader_free(call->reader);
+        free(call->cluster_id);
         for (size_t i = 0; i < ELEMENTSOF(call->redact); i++)
                 free_wiped(call->redact[i]);
         if (call->prev)
@@ -167,6 +179,8 @@ static void finish(CceCall *call, CceResult *result) {
         result->attempts = call->attempts;
         call->done(call, result, call->userdata);
         cce_kubeconfig_free(result->kubeconfig);
+        cce_cluster_list_done(&result->clusters);
+        cce_cluster_info_done(&result->cluster);
         call_free(call);
 }
 
@@ -197,11 +211,22 @@ static void on_answer(HttpRequest *req, const HttpResponse *resp, void *userdata
                                    cl->name, (long long) result.clock_skew_sec);
         }
 
-        if (resp->status == 0) {
+        if (call->kind == CALL_LIST_CLUSTERS && (resp->status == 200 || resp->sink_failed)) {
+                /* Read as it arrived; a bad answer was refused as soon as it was bad. */
+                int r = cluster_list_reader_finish(call->reader, &result.clusters, NULL, &result.error);
+                if (r < 0 && result.error.klass == API_ERROR_NONE)
+                        api_error_set(&result.error, API_ERROR_TRANSIENT, "out of memory reading the answer");
+                result.error.http_status = 200;
+        } else if (resp->status == 0) {
                 api_error_set(&result.error, resp->body_too_large || resp->headers_too_large ?
                               API_ERROR_BAD_RESPONSE : API_ERROR_TRANSIENT,
                               "%s", resp->body_too_large ? "answer larger than the limit" :
                               resp->headers_too_large ? "answer headers larger than the limit" : resp->error);
+        } else if (resp->status == 200 && call->kind == CALL_SHOW_CLUSTER) {
+                if (cce_parse_cluster(resp->body, resp->body_size, &result.cluster, &result.error) < 0 &&
+                    result.error.klass == API_ERROR_NONE)
+                        api_error_set(&result.error, API_ERROR_TRANSIENT, "out of memory reading the answer");
+                result.error.http_status = 200;
         } else if (resp->status == 200) {
                 int r = cce_parse_kubeconfig(resp->body, resp->body_size, &result.kubeconfig, &result.error);
                 if (r >= 0) {
@@ -232,6 +257,11 @@ static void on_answer(HttpRequest *req, const HttpResponse *resp, void *userdata
         finish(call, &result);
 }
 
+static int feed_reader(const char *data, size_t size, void *userdata) {
+        CceCall *call = userdata;
+        return cluster_list_reader_feed(call->reader, data, size);
+}
+
 static int remember_secret(CceCall *call, size_t slot, const char *value) {
         free_wiped(call->redact[slot]);
         call->redact[slot] = value ? strdup(value) : NULL;
@@ -259,21 +289,33 @@ static int send_request(CceCall *call, const Auth *auth, ApiError *error) {
                 api_error_set(error, API_ERROR_INVALID_REQUEST, "api-endpoint %s is not a URL", base);
                 return r;
         }
-        if (cce_clustercert_path(cl->project_id, cl->cluster_id, &path) < 0 ||
+        const char *method = call->kind == CALL_CLUSTERCERT ? "POST" : "GET";
+        if ((call->kind == CALL_CLUSTERCERT ? cce_clustercert_path(cl->project_id, cl->cluster_id, &path) :
+             call->kind == CALL_LIST_CLUSTERS ? cce_list_clusters_path(cl->project_id, &path) :
+             cce_show_cluster_path(cl->project_id, call->cluster_id, &path)) < 0 ||
             asprintf(&full_path, "%s%s", prefix, path) < 0 ||
             signer_encode_path(full_path, &wire_path) < 0 ||
             asprintf(&url, "%.*s%s", (int) (prefix - base), base, wire_path) < 0 ||
-            cce_clustercert_body(cl->duration_days, &body) < 0)
+            (call->kind == CALL_CLUSTERCERT ? cce_clustercert_body(cl->duration_days, &body) :
+             (body = strdup("")) ? 0 : -ENOMEM) < 0)
                 return -ENOMEM;
+        if (call->kind == CALL_LIST_CLUSTERS) {
+                /* A new reader for each attempt: a retried 401 starts over. */
+                call->reader = cluster_list_reader_free(call->reader);
+                if (cluster_list_reader_new(false, &call->reader) < 0)
+                        return -ENOMEM;
+        }
 
         if ((r = remember_secret(call, 0, auth->access_key)) < 0 ||
             (r = remember_secret(call, 1, auth->security_token)) < 0 ||
             (r = remember_secret(call, 2, auth->token)) < 0)
                 return r;
 
-        r = http_request_new(call->client->http, "POST", url, &req);
+        r = http_request_new(call->client->http, method, url, &req);
         if (r < 0)
                 return r;
+        if (call->kind == CALL_LIST_CLUSTERS)
+                http_request_set_body_sink(req, CLUSTER_LIST_ANSWER_MAX, feed_reader, call);
 
         sdk_date(date);
         SignerPair headers[5] = {
@@ -287,7 +329,7 @@ static int send_request(CceCall *call, const Auth *auth, ApiError *error) {
 
         if (auth->kind == AUTH_AKSK) {
                 SignerRequest sreq = {
-                        .method = "POST",
+                        .method = method,
                         .path = full_path,
                         .headers = headers,
                         .n_headers = n_headers,
@@ -313,7 +355,7 @@ static int send_request(CceCall *call, const Auth *auth, ApiError *error) {
                 r = http_request_add_header(req, "X-Auth-Token", auth->token);
         if (r >= 0)
                 r = http_request_add_header(req, "Accept", "application/json");
-        if (r >= 0)
+        if (r >= 0 && call->kind == CALL_CLUSTERCERT)
                 r = http_request_set_body(req, body, strlen(body));
         if (r >= 0 && cl->ca_file)
                 r = http_request_set_ca_file(req, cl->ca_file);
@@ -375,8 +417,8 @@ static int acquire_and_send(CceCall *call, ApiError *e) {
         return r;
 }
 
-int cce_call_start(CceClient *c, const ClusterConfig *cluster, CceCallDone done, void *userdata,
-                   CceCall **ret, ApiError *error) {
+static int call_start(CceClient *c, CceCallKind kind, const ClusterConfig *cluster, const char *cluster_id,
+                      CceCallDone done, void *userdata, CceCall **ret, ApiError *error) {
         IamProvider *provider = NULL;
         CceCall *call;
         int r;
@@ -393,7 +435,12 @@ int cce_call_start(CceClient *c, const ClusterConfig *cluster, CceCallDone done,
         if (!call)
                 return -ENOMEM;
         call->client = c;
+        call->kind = kind;
         call->cluster = cluster;
+        if (cluster_id && !(call->cluster_id = strdup(cluster_id))) {
+                free(call);
+                return -ENOMEM;
+        }
         call->provider = provider;
         call->done = done;
         call->userdata = userdata;
@@ -412,6 +459,21 @@ int cce_call_start(CceClient *c, const ClusterConfig *cluster, CceCallDone done,
         if (ret)
                 *ret = call;
         return 0;
+}
+
+int cce_call_start(CceClient *c, const ClusterConfig *cluster, CceCallDone done, void *userdata,
+                   CceCall **ret, ApiError *error) {
+        return call_start(c, CALL_CLUSTERCERT, cluster, NULL, done, userdata, ret, error);
+}
+
+int cce_list_start(CceClient *c, const ClusterConfig *entry, CceCallDone done, void *userdata,
+                   CceCall **ret, ApiError *error) {
+        return call_start(c, CALL_LIST_CLUSTERS, entry, NULL, done, userdata, ret, error);
+}
+
+int cce_show_start(CceClient *c, const ClusterConfig *entry, const char *cluster_id, CceCallDone done,
+                   void *userdata, CceCall **ret, ApiError *error) {
+        return call_start(c, CALL_SHOW_CLUSTER, entry, cluster_id, done, userdata, ret, error);
 }
 
 void cce_call_cancel(CceCall *call) {

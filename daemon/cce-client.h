@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* The clustercert call on the event loop: credentials -> signed request ->
- * answer -> validated kubeconfig (structure, and certificates: see
- * cce_check_certificates()), or a classified error. A 401 with cached
- * credentials (IAM token, ECS metadata keys) fetches them again once and
- * retries once. Secrets used for a call are redacted from its error. */
+/* The CCE calls on the event loop: credentials -> signed request -> answer
+ * -> validated result, or a classified error. The clustercert call gives a
+ * kubeconfig (structure, and certificates: see cce_check_certificates());
+ * ListClusters the clusters of a project, read as the answer arrives
+ * (cluster-list.h); ShowCluster one cluster. A 401 with cached credentials
+ * (IAM token, ECS metadata keys) fetches them again once and retries once.
+ * Secrets used for a call are redacted from its error. */
 
 #include <stdint.h>
 
 #include "api-error.h"
 #include "cce.h"
+#include "cluster-list.h"
 #include "config.h"
 #include "http.h"
 
@@ -23,6 +26,8 @@ typedef struct CceResult {
         ApiError error;                 /* class none on success */
         CceKubeconfig *kubeconfig;      /* on success; the callback may take it (TAKE_PTR) */
         CertInfo certificate;           /* on success: the current context's client certificate */
+        CceClusterList clusters;        /* ListClusters, on success; the callback may take it */
+        CceClusterInfo cluster;         /* ShowCluster, on success; the callback may take it */
         char port_id[128];
         char request_id[128];
         int64_t server_date;            /* the answer's Date, 0 when absent */
@@ -51,6 +56,16 @@ int cce_client_set_config(CceClient *c, const Config *config);
  * with *error filled, and done is not called. */
 int cce_call_start(CceClient *c, const ClusterConfig *cluster, CceCallDone done, void *userdata,
                    CceCall **ret, ApiError *error);
+/* ListClusters of the project of entry, with its endpoint, credentials and
+ * CA (a cluster's settings; its cluster id is not used): result->clusters.
+ * The answer is read as it arrives, up to CLUSTER_LIST_ANSWER_MAX bytes.
+ * Otherwise as cce_call_start(). */
+int cce_list_start(CceClient *c, const ClusterConfig *entry, CceCallDone done, void *userdata,
+                   CceCall **ret, ApiError *error);
+/* ShowCluster of cluster_id in the project of entry: result->cluster; a
+ * cluster that does not exist is a 404, class not-found. */
+int cce_show_start(CceClient *c, const ClusterConfig *entry, const char *cluster_id, CceCallDone done,
+                   void *userdata, CceCall **ret, ApiError *error);
 /* Abandons a call; its callback is not called. Accepts NULL. */
 void cce_call_cancel(CceCall *call);
 

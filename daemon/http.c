@@ -65,6 +65,10 @@ struct HttpRequest {
 
         HttpDone done;
         void *userdata;
+        HttpBodySink sink;              /* of a 200 answer's body, when set */
+        void *sink_userdata;
+        size_t sink_max, sunk;
+        bool sink_failed;
 
         /* The answer. */
         char *response;
@@ -175,6 +179,20 @@ static int on_rewind_body(void *userdata, curl_off_t offset, int origin) {
 static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
         HttpRequest *r = userdata;
         size_t len = size * n, max = r->client->limits.max_body;
+        long status = 0;
+
+        if (r->sink && curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
+                if (len > r->sink_max || r->sunk > r->sink_max - len) {
+                        r->body_too_large = true;
+                        return 0;
+                }
+                if (r->sink(data, len, r->sink_userdata) < 0) {
+                        r->sink_failed = true;
+                        return 0;
+                }
+                r->sunk += len;
+                return len;
+        }
 
         if (len > max || r->response_size > max - len) {
                 r->body_too_large = true;
@@ -245,7 +263,7 @@ static int setup_easy(HttpRequest *r) {
             curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) lim->total_timeout_ms) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long) lim->low_speed_time_sec) != CURLE_OK ||
-            curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) lim->max_body) != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) MAX(lim->max_body, r->sink_max)) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
@@ -286,6 +304,7 @@ static void finish(HttpRequest *r, CURLcode result) {
                          result == CURLE_SEND_FAIL_REWIND ? "the connection closed before an answer, twice; not sending again" :
                          (r->error[0] ? r->error : curl_easy_strerror(result)),
                 .body_too_large = r->body_too_large || result == CURLE_FILESIZE_EXCEEDED,
+                .sink_failed = r->sink_failed,
                 .headers_too_large = r->headers_too_large,
                 .body = r->response ?: "",
                 .body_size = r->response_size,
@@ -463,6 +482,12 @@ int http_request_set_ca_file(HttpRequest *r, const char *path) {
         free(r->ca_file);
         r->ca_file = p;
         return 0;
+}
+
+void http_request_set_body_sink(HttpRequest *r, size_t max_size, HttpBodySink sink, void *userdata) {
+        r->sink = sink;
+        r->sink_userdata = userdata;
+        r->sink_max = max_size;
 }
 
 int http_request_start(HttpRequest *r, HttpDone done, void *userdata) {

@@ -37,7 +37,8 @@ typedef struct HttpResponse {
         long status;                    /* 0: no HTTP answer (see result) */
         CURLcode result;                /* CURLE_OK, or why the transfer failed */
         const char *error;              /* curl's message for result, "" for CURLE_OK */
-        bool body_too_large;            /* the answer was over max_body */
+        bool body_too_large;            /* the answer was over max_body (or the sink's max_size) */
+        bool sink_failed;               /* the body sink refused what it was given */
         bool headers_too_large;
         const char *body;               /* NUL-terminated; borrowed for the callback's duration */
         size_t body_size;
@@ -75,6 +76,12 @@ int http_request_add_header(HttpRequest *r, const char *name, const char *value)
 int http_request_set_body(HttpRequest *r, const void *body, size_t size);
 void http_request_allow_http(HttpRequest *r);
 int http_request_set_ca_file(HttpRequest *r, const char *path);
+/* The body of a 200 answer goes to sink as it arrives, up to max_size bytes
+ * in all, instead of being kept whole (the callback's HttpResponse then has
+ * no body); the body of any other status is kept as usual, within
+ * max_body. sink returns < 0 to abort the transfer (sink_failed). */
+typedef int (*HttpBodySink)(const char *data, size_t size, void *userdata);
+void http_request_set_body_sink(HttpRequest *r, size_t max_size, HttpBodySink sink, void *userdata);
 /* Queues or starts the request; ownership passes to the client. On failure
  * (a negative errno) the request is still the caller's to cancel. */
 int http_request_start(HttpRequest *r, HttpDone done, void *userdata);

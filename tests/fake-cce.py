@@ -10,11 +10,21 @@ tests. Loopback only; it stops by itself after --lifetime seconds.
     in a row lock an access key for --lockout-seconds. Each call issues a real
     client certificate and key signed by a per-run cluster CA, valid for
     `duration` "days" of --day-seconds seconds each.
+  * CCE: GET /api/v3/projects/{project}/clusters (ListClusters) and
+    GET /api/v3/projects/{project}/clusters/{cluster} (ShowCluster, 404 for
+    one that does not exist), authenticated the same way, answering items
+    as CCE writes them (many fields besides metadata.name, metadata.uid and
+    status.phase). A project's clusters are made, renamed, hibernated, woken
+    and deleted through the control API; a deleted cluster's clustercert
+    call answers 404.
   * IAM: POST /v3/auth/tokens (password -> X-Subject-Token).
   * ECS metadata, plain HTTP on its own port: PUT /meta-data/latest/api/token
     and GET /openstack/latest/securitykey (temporary keys).
   * Control, on the HTTPS port: POST /_fake/faults, /_fake/clear-faults,
-    /_fake/shape, /_fake/accounts, /_fake/reset; GET /_fake/calls (and
+    /_fake/shape, /_fake/accounts, /_fake/reset, /_fake/clusters (made or
+    changed: {"project_id", "clusters": [{"cluster_id", "name", "phase"}]},
+    phase Available unless given), /_fake/clusters/delete ({"project_id",
+    "cluster_id"}); GET /_fake/clusters (the projects); GET /_fake/calls (and
     /_fake/calls/total: the clustercert total alone, for polling),
     /_fake/requests (every clustercert call: cluster, time, fault),
     /_fake/issued (every certificate answered: cluster, serial, when the
@@ -27,13 +37,17 @@ Accounts come from --accounts FILE (JSON):
    "missing_clusters": ["cluster-id"]}
 
 Faults are queued per cluster id (or "*" for every cluster), one consumed per
-clustercert call, or kept with "sticky": true. A fault is a string:
+clustercert call, or kept with "sticky": true; for ListClusters under
+"list:PROJECT", for ShowCluster under "show:CLUSTER". A fault is a string:
   status:CODE[:SHAPE[:retry-after=N|retry-after-date=SECONDS_FROM_NOW]]
       SHAPE is cce, apigw, apig, iam, keystone, html or empty
   hang | slow:SECONDS | drop | reset-mid-body | truncated | invalid-json |
   wrong-types | oversized | deep-json | bad-base64 | non-pem | key-mismatch |
   expired | not-yet-valid | missing-ca | bad-extra-ca | http-server |
   duplicate-entries | missing-entries
+(on ListClusters and ShowCluster: status, hang, slow, drop, truncated,
+reset-mid-body, invalid-json, wrong-types, oversized, deep-json,
+duplicate-entries (an item twice), missing-entries (an item without its uid)).
 """
 import argparse
 import base64
@@ -165,7 +179,10 @@ def reset_state(args):
     with LOCK:
         STATE.update({
             "calls": {"clustercert": {}, "clustercert_total": 0, "iam_tokens": 0, "connections": 0,
-                      "metadata_token": 0, "metadata_securitykey": 0, "auth_failures": 0},
+                      "metadata_token": 0, "metadata_securitykey": 0, "auth_failures": 0,
+                      "list": {}, "show": {}},
+            "projects": {},         # project id -> cluster id -> {"name", "phase", "created"}
+            "deleted": set(),       # cluster ids deleted through the control API
             "faults": {},           # cluster id or "*" -> list of [fault, sticky]
             "shapes": {},           # cluster id -> internal | external | external-tls
             "auth_failures": {},    # AK -> consecutive failures
@@ -381,32 +398,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with LOCK:
             STATE["requests"].append({"cluster_id": cluster_id, "received": time.time(), "fault": fault})
 
-        if fault and fault.startswith("status:"):
-            parts = fault.split(":")
-            status = int(parts[1])
-            shape = parts[2] if len(parts) > 2 else "cce"
-            headers = {}
-            for extra in parts[3:]:
-                k, v = extra.split("=", 1)
-                if k == "retry-after":
-                    headers["Retry-After"] = v
-                elif k == "retry-after-date":
-                    headers["Retry-After"] = email_date(time.time() + int(v))
-            body_out = self.error_body(status, shape)
-            return self.send(status, body_out, headers,
-                             "text/html" if shape == "html" else "application/json")
-        if fault == "hang":
-            time.sleep(self.server.args.hang_seconds)
-            return self.close_now()
-        if fault and fault.startswith("slow:"):
-            time.sleep(float(fault.split(":")[1]))
-        if fault == "drop":
-            return self.close_now()
+        if self.early_fault(fault):
+            return
 
         denied = self.authenticate(body)
         if denied:
             return self.send(*denied)
-        if cluster_id in self.server.accounts.get("missing_clusters", []):
+        with LOCK:
+            deleted = cluster_id in STATE["deleted"]
+        if deleted or cluster_id in self.server.accounts.get("missing_clusters", []):
             return self.send(404, {"errorCode": "CCE.01404001", "errorMessage": "cluster not found"})
         if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
             return self.send(400, {"errorCode": "CCE.01400006", "errorMessage": "content type not supported"})
@@ -425,15 +425,58 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, "[" * 10000 + "]" * 10000)
         received = time.time()
         doc_obj, cert = self.kubeconfig(cluster_id, duration, fault)
+        if not self.send_document(doc_obj, fault, {"Port-ID": "port-" + cluster_id[:8]}):
+            return
+        with LOCK:
+            STATE["issued"].append({"cluster_id": cluster_id, "serial": "%x" % cert.serial_number,
+                                    "received": received, "answered": time.time(),
+                                    "not_before": cert.not_valid_before.replace(tzinfo=datetime.timezone.utc).timestamp(),
+                                    "not_after": cert.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp(),
+                                    "fault": fault})
+
+    # -- faults that every CCE call can get
+
+    def early_fault(self, fault):
+        """The faults that come before authentication: an error status,
+        a hang, a slow answer, a dropped connection. True when the answer
+        (or its absence) was the fault's."""
+        if fault and fault.startswith("status:"):
+            parts = fault.split(":")
+            status = int(parts[1])
+            shape = parts[2] if len(parts) > 2 else "cce"
+            headers = {}
+            for extra in parts[3:]:
+                k, v = extra.split("=", 1)
+                if k == "retry-after":
+                    headers["Retry-After"] = v
+                elif k == "retry-after-date":
+                    headers["Retry-After"] = email_date(time.time() + int(v))
+            body_out = self.error_body(status, shape)
+            self.send(status, body_out, headers, "text/html" if shape == "html" else "application/json")
+            return True
+        if fault == "hang":
+            time.sleep(self.server.args.hang_seconds)
+            self.close_now()
+            return True
+        if fault and fault.startswith("slow:"):
+            time.sleep(float(fault.split(":")[1]))
+        if fault == "drop":
+            self.close_now()
+            return True
+        return False
+
+    def send_document(self, doc_obj, fault, headers=None):
+        """A 200 answer, cut short when the fault says so. True when it was
+        sent whole."""
         doc = json.dumps(doc_obj).encode()
-        headers = {"Port-ID": "port-" + cluster_id[:8]}
         if fault == "truncated":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(doc)))
             self.end_headers()
             self.wfile.write(doc[: len(doc) // 2])
-            return self.close_now()
+            self.close_now()
+            return False
         if fault == "reset-mid-body":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -441,15 +484,65 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(doc[:100])
             self.wfile.flush()
-            return self.reset_now()
+            self.reset_now()
+            return False
         self.send(200, doc, headers)
         self.wfile.flush()
+        return True
+
+    # -- ListClusters and ShowCluster
+
+    def cluster_item(self, cluster_id, c):
+        port = self.server.server_address[1]
+        return {"kind": "Cluster", "apiVersion": "v3",
+                "metadata": {"name": c["name"], "uid": cluster_id, "creationTimestamp": c["created"],
+                             "updateTimestamp": c["created"], "labels": {"FeatureGates": "elbv3,"},
+                             "annotations": {"installedAddonsInstalling": "[]"}},
+                "spec": {"category": "CCE", "type": "VirtualMachine", "flavor": "cce.s1.small",
+                         "version": "v1.28", "description": "",
+                         "hostNetwork": {"vpc": "vpc-" + cluster_id[:8], "subnet": "subnet-" + cluster_id[:8]},
+                         "containerNetwork": {"mode": "overlay_l2", "cidr": "172.16.0.0/16"},
+                         "kubernetesSvcIpRange": "10.247.0.0/16", "authentication": {"mode": "rbac"},
+                         "billingMode": 0, "kubeProxyMode": "iptables", "az": "multi_az",
+                         "extendParam": {"upgradefrom": ""}},
+                "status": {"phase": c["phase"], "jobID": "",
+                           "endpoints": [{"url": "https://127.0.0.1:%d" % port, "type": "Internal"}]}}
+
+    def list_clusters(self, project_id, cluster_id=None):
+        """ListClusters (cluster_id None) or ShowCluster."""
+        body = self.read_body()
+        what, key = ("list", project_id) if cluster_id is None else ("show", cluster_id)
         with LOCK:
-            STATE["issued"].append({"cluster_id": cluster_id, "serial": "%x" % cert.serial_number,
-                                    "received": received, "answered": time.time(),
-                                    "not_before": cert.not_valid_before.replace(tzinfo=datetime.timezone.utc).timestamp(),
-                                    "not_after": cert.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp(),
-                                    "fault": fault})
+            calls = STATE["calls"][what]
+            calls[key] = calls.get(key, 0) + 1
+        fault = take_fault("%s:%s" % (what, key))
+        if self.early_fault(fault):
+            return
+        denied = self.authenticate(body)
+        if denied:
+            return self.send(*denied)
+        with LOCK:
+            clusters = {i: dict(c) for i, c in STATE["projects"].get(project_id, {}).items()}
+        if cluster_id is not None:
+            if cluster_id not in clusters:
+                return self.send(404, {"errorCode": "CCE.01404001", "errorMessage": "cluster not found"})
+            doc = self.cluster_item(cluster_id, clusters[cluster_id])
+        else:
+            items = [self.cluster_item(i, c) for i, c in sorted(clusters.items(), key=lambda kv: kv[1]["name"])]
+            if fault == "duplicate-entries" and items:
+                items.append(items[0])
+            if fault == "missing-entries" and items:
+                del items[0]["metadata"]["uid"]
+            doc = {"kind": "Cluster", "apiVersion": "v3", "items": items}
+            if fault == "wrong-types":
+                doc["items"] = {"prod": items[0] if items else {}}
+        if fault == "invalid-json":
+            return self.send(200, '{"kind": "Cluster", "items": [')
+        if fault == "oversized":
+            return self.send(200, '{"kind": "Cluster", "pad": "' + "x" * (64 * 1024 * 1024) + '"}')
+        if fault == "deep-json":
+            return self.send(200, "[" * 10000 + "]" * 10000)
+        self.send_document(doc, fault)
 
     def close_now(self):
         self.close_connection = True
@@ -529,6 +622,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/_fake/reset":
             reset_state(self.server.args)
             return self.send(200, {})
+        if self.path == "/_fake/clusters" and self.command == "GET":
+            with LOCK:
+                return self.send(200, STATE["projects"])
+        if self.path == "/_fake/clusters":
+            with LOCK:
+                project = STATE["projects"].setdefault(body["project_id"], {})
+                for c in body["clusters"]:
+                    old = project.get(c["cluster_id"], {"created": now_utc().isoformat(), "phase": "Available"})
+                    project[c["cluster_id"]] = {"name": c.get("name", old.get("name")),
+                                                "phase": c.get("phase", old["phase"]), "created": old["created"]}
+                    STATE["deleted"].discard(c["cluster_id"])
+            return self.send(200, {})
+        if self.path == "/_fake/clusters/delete":
+            with LOCK:
+                STATE["projects"].get(body["project_id"], {}).pop(body["cluster_id"], None)
+                STATE["deleted"].add(body["cluster_id"])
+            return self.send(200, {})
         return self.send(404, {"error": "no such control"})
 
     def known_secrets(self):
@@ -550,6 +660,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "POST" and len(parts) == 7 and parts[:3] == ["api", "v3", "projects"] \
                 and parts[4] == "clusters" and parts[6] == "clustercert":
             return self.clustercert(parts[3], parts[5])
+        if self.command == "GET" and len(parts) in (5, 6) and parts[:3] == ["api", "v3", "projects"] \
+                and parts[4] == "clusters":
+            return self.list_clusters(parts[3], parts[5] if len(parts) == 6 else None)
         if self.command == "POST" and path == "/v3/auth/tokens":
             return self.iam_tokens()
         self.read_body()

@@ -595,12 +595,159 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
         return remove(path);
 }
 
+/* ---- ListClusters and ShowCluster --------------------------------------- */
+
+typedef struct ListOutcome {
+        bool done;
+        ApiError error;
+        unsigned attempts;
+        size_t n;
+        char names[4][32], ids[4][40], phases[4][32];
+} ListOutcome;
+
+static void on_listed(CceCall *call, CceResult *result, void *userdata) {
+        ListOutcome *o = userdata;
+        o->done = true;
+        o->error = result->error;
+        o->attempts = result->attempts;
+        o->n = result->clusters.n_items;
+        for (size_t i = 0; i < MIN(o->n, ELEMENTSOF(o->names)); i++) {
+                snprintf(o->names[i], sizeof(o->names[i]), "%s", result->clusters.items[i].name);
+                snprintf(o->ids[i], sizeof(o->ids[i]), "%s", result->clusters.items[i].id);
+                snprintf(o->phases[i], sizeof(o->phases[i]), "%s", result->clusters.items[i].phase);
+        }
+        if (result->cluster.id) {  /* ShowCluster */
+                o->n = 1;
+                snprintf(o->names[0], sizeof(o->names[0]), "%s", result->cluster.name);
+                snprintf(o->ids[0], sizeof(o->ids[0]), "%s", result->cluster.id);
+                snprintf(o->phases[0], sizeof(o->phases[0]), "%s", result->cluster.phase);
+        }
+}
+
+static void run_until_listed(const ListOutcome *o) {
+        for (int i = 0; i < 3000 && !o->done; i++)  /* bounded: 3000 iterations of at most 100 ms */
+                ASSERT(sd_event_run(event, 100 * 1000) >= 0);
+        ASSERT(o->done);
+}
+
+static ListOutcome list(const char *credentials) {
+        ClusterConfig entry = *cluster(credentials);
+        ListOutcome o = {};
+        ApiError e = {};
+        ASSERT_EQ(cce_list_start(client, &entry, on_listed, &o, NULL, &e), 0);
+        ASSERT(!o.done);
+        run_until_listed(&o);
+        return o;
+}
+
+static ListOutcome show(const char *cluster_id) {
+        ListOutcome o = {};
+        ApiError e = {};
+        ASSERT_EQ(cce_show_start(client, cluster("aksk"), cluster_id, on_listed, &o, NULL, &e), 0);
+        run_until_listed(&o);
+        return o;
+}
+
+#define LISTED_A "22222222-0000-0000-0000-00000000000a"
+#define LISTED_B "22222222-0000-0000-0000-00000000000b"
+
+static void expect_list_class(const char *fault_name, ApiErrorClass klass, long status) {
+        char json[256], buf[512];
+        /* Sticky for a dropped connection, as in fault(). */
+        snprintf(json, sizeof(json), "{\"cluster_id\": \"list:" PROJECT "\", \"faults\": [\"%s\"], \"sticky\": %s}",
+                 fault_name, strcmp(fault_name, "drop") == 0 ? "true" : "false");
+        free(control("/_fake/faults", json));
+        ListOutcome o = list("aksk");
+        clear_faults();
+        api_error_describe(&o.error, buf, sizeof(buf));
+        printf("  list %-27s -> %s\n", fault_name, buf);
+        if (o.error.klass != klass) {
+                fprintf(stderr, "list fault %s: class %s, expected %s\n", fault_name,
+                        api_error_class_to_string(o.error.klass), api_error_class_to_string(klass));
+                abort();
+        }
+        ASSERT_EQ(o.error.http_status, status);
+        ASSERT_EQ(o.n, 0);
+}
+
+TEST(list_and_show) {
+        /* An empty project, then two clusters; with every credential kind. */
+        ListOutcome o = list("aksk");
+        ASSERT_EQ(o.error.klass, API_ERROR_NONE);
+        ASSERT_EQ(o.n, 0);
+        free(control("/_fake/clusters", "{\"project_id\": \"" PROJECT "\", \"clusters\": ["
+                     "{\"cluster_id\": \"" LISTED_A "\", \"name\": \"prod\"},"
+                     "{\"cluster_id\": \"" LISTED_B "\", \"name\": \"dev\", \"phase\": \"Hibernation\"}]}"));
+        static const char *const kinds[] = { "aksk", "temporary", "ecs", "iam", "static" };
+        long before = calls("auth_failures");
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                o = list(kinds[i]);
+                if (o.error.klass != API_ERROR_NONE)
+                        fprintf(stderr, "%s: %s\n", kinds[i], o.error.message);
+                ASSERT_EQ(o.error.klass, API_ERROR_NONE);
+                /* A token or metadata key cached before an earlier test's reset is fetched again once. */
+                ASSERT(o.attempts == 1 || (o.attempts == 2 && (strcmp(kinds[i], "iam") == 0 || strcmp(kinds[i], "ecs") == 0)));
+                ASSERT_EQ(o.n, 2);
+                ASSERT_STREQ(o.names[0], "dev");  /* the fake lists by name */
+                ASSERT_STREQ(o.ids[0], LISTED_B);
+                ASSERT_STREQ(o.phases[0], "Hibernation");
+                ASSERT_STREQ(o.names[1], "prod");
+                ASSERT_STREQ(o.phases[1], "Available");
+                if (i == 1)  /* the two signed kinds: each GET signed as the gateway checks it */
+                        ASSERT_EQ(calls("auth_failures"), before);
+        }
+
+        o = show(LISTED_A);
+        ASSERT_EQ(o.error.klass, API_ERROR_NONE);
+        ASSERT_STREQ(o.names[0], "prod");
+        ASSERT_STREQ(o.ids[0], LISTED_A);
+        free(control("/_fake/clusters/delete", "{\"project_id\": \"" PROJECT "\", \"cluster_id\": \"" LISTED_A "\"}"));
+        o = show(LISTED_A);
+        ASSERT_EQ(o.error.klass, API_ERROR_NOT_FOUND);
+        ASSERT_EQ(o.error.http_status, 404);
+        ASSERT_STREQ(o.error.code, "CCE.01404001");
+        o = list("aksk");
+        ASSERT_EQ(o.n, 1);
+
+        /* A refused key is an authentication failure, a cached token is fetched again once. */
+        o = list("wrong-sk");
+        ASSERT_EQ(o.error.klass, API_ERROR_AUTHENTICATION);
+        free(control("/_fake/reset", "{}"));  /* forgets the tokens it issued, and the clusters */
+        o = list("iam");
+        ASSERT_EQ(o.error.klass, API_ERROR_NONE);
+        ASSERT_EQ(o.attempts, 2);
+        ASSERT_EQ(o.n, 0);
+}
+
+TEST(list_errors) {
+        free(control("/_fake/clusters", "{\"project_id\": \"" PROJECT "\", \"clusters\": ["
+                     "{\"cluster_id\": \"" LISTED_A "\", \"name\": \"prod\"}]}"));
+        expect_list_class("status:401:apigw", API_ERROR_AUTHENTICATION, 401);
+        expect_list_class("status:403:iam", API_ERROR_AUTHENTICATION, 403);
+        expect_list_class("status:404:apigw", API_ERROR_NOT_FOUND, 404);
+        expect_list_class("status:429:apigw", API_ERROR_THROTTLED, 429);
+        expect_list_class("status:503:cce", API_ERROR_TRANSIENT, 503);
+        expect_list_class("drop", API_ERROR_TRANSIENT, 0);
+        expect_list_class("truncated", API_ERROR_TRANSIENT, 0);
+        expect_list_class("reset-mid-body", API_ERROR_TRANSIENT, 0);
+        expect_list_class("invalid-json", API_ERROR_BAD_RESPONSE, 200);
+        expect_list_class("wrong-types", API_ERROR_BAD_RESPONSE, 200);
+        expect_list_class("deep-json", API_ERROR_BAD_RESPONSE, 200);
+        expect_list_class("duplicate-entries", API_ERROR_BAD_RESPONSE, 200);
+        expect_list_class("missing-entries", API_ERROR_BAD_RESPONSE, 200);
+        /* Past CLUSTER_LIST_ANSWER_MAX: refused when that much has come, not held. */
+        expect_list_class("oversized", API_ERROR_BAD_RESPONSE, 0);
+        ListOutcome o = list("aksk");
+        ASSERT_EQ(o.error.klass, API_ERROR_NONE);
+        ASSERT_EQ(o.n, 1);
+}
+
 int main(int argc, char **argv) {
         static const TestCase tests[] = {
                 T(url_host), T(every_credential_kind), T(caching), T(token_refetched_once_after_401),
                 T(error_classes), T(error_details), T(retry_after), T(timeouts_and_caps), T(tls_is_verified),
                 T(https_only), T(secrets_never_in_errors), T(fifty_concurrent_calls), T(revoked_token_fetched_once_for_many),
-                T(endpoint_shapes),
+                T(endpoint_shapes), T(list_and_show), T(list_errors),
         };
 
         if (access("/usr/bin/python3", X_OK) < 0)
