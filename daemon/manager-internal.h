@@ -6,7 +6,8 @@
  * cluster, and each part's functions. Not for use outside them: the rest of
  * the program sees manager.h. The parts, lowest first (each calls only
  * those before it): cluster.c, deadline-queue.c, publish.c,
- * renewal-hooks.c, kubeconfig-writer.c, file-changes.c, renewal.c. */
+ * renewal-hooks.c, kubeconfig-writer.c, file-changes.c, renewal.c,
+ * cluster-set.c. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -223,3 +224,10 @@ void state_file_changed(Manager *m, Cluster *c);
 void free_retired_configs(Manager *m);
 void release_call(Manager *m, Cluster *c);
 void dispatch(Manager *m);
+
+/* ---- cluster-set.c: the cluster list of a configuration ---- */
+
+Cluster *cluster_free(Cluster *c);
+/* Builds the cluster list for config, reusing clusters whose settings did
+ * not change. */
+int adopt_config(Manager *m, Config *config);
