@@ -16,7 +16,7 @@
 
 /* ---- checks across clusters --------------------------------------------- */
 
-static void resolve_owner(Loader *l, ClusterConfig *c) {
+void resolve_owner(Loader *l, ClusterConfig *c) {
         char buf[16384];
         uint64_t id;
 
@@ -43,7 +43,7 @@ static void resolve_owner(Loader *l, ClusterConfig *c) {
         }
 }
 
-static void check_ca_file(Loader *l, const ClusterConfig *c) {
+void check_ca_file(Loader *l, const ClusterConfig *c) {
         struct stat st;
 
         if (!c->ca_file)
@@ -58,7 +58,7 @@ static void check_ca_file(Loader *l, const ClusterConfig *c) {
 
 /* True when key is written for the cluster or in defaults, even with a bad
  * value (already reported: do not also call it missing). */
-static bool key_written(const YamlNode *cluster, const YamlNode *defaults, ClusterSetting s) {
+bool key_written(const YamlNode *cluster, const YamlNode *defaults, ClusterSetting s) {
         if (yaml_mapping_get(cluster, setting_rows[s].key))
                 return true;
         if (setting_rows[s].cluster_only || !defaults)
@@ -86,6 +86,13 @@ void check_cluster(Loader *l, ClusterConfig *c, size_t index, const YamlNode *no
         if (!key_written(node, defaults, SETTING_REGION) && !key_written(node, defaults, SETTING_API_ENDPOINT))
                 error_at(l, c->pos, "%s has neither region nor api-endpoint (set one here or in defaults)", label);
 
+        check_credentials(l, c, label);
+        check_lifetime(l, c, label);
+        resolve_owner(l, c);
+        check_ca_file(l, c);
+}
+
+void check_credentials(Loader *l, ClusterConfig *c, const char *label) {
         if (c->credentials) {
                 c->credential = find_credential(l->config, c->credentials);
                 if (!c->credential) {
@@ -103,7 +110,9 @@ void check_cluster(Loader *l, ClusterConfig *c, size_t index, const YamlNode *no
                 } else if (c->credential->kind == CREDENTIAL_IAM_PASSWORD && !c->iam_endpoint && !c->region)
                         error_at(l, c->pos, "%s uses iam-password credentials but has neither region nor iam-endpoint", label);
         }
+}
 
+void check_lifetime(Loader *l, const ClusterConfig *c, const char *label) {
         if (c->renew_before_sec > 0 && c->duration_days != CERT_DAYS_UNLIMITED &&
             c->renew_before_sec >= (uint64_t) c->duration_days * 86400) {
                 char a[32], b[32];
@@ -112,9 +121,6 @@ void check_cluster(Loader *l, ClusterConfig *c, size_t index, const YamlNode *no
                          label, format_duration(c->renew_before_sec, a),
                          format_duration((uint64_t) c->duration_days * 86400, b));
         }
-
-        resolve_owner(l, c);
-        check_ca_file(l, c);
 }
 
 static int compare_by_name(const void *a, const void *b, void *userdata) {
@@ -195,6 +201,8 @@ void warn_unused_credentials(Loader *l) {
                 bool used = false;
                 for (size_t j = 0; j < cfg->n_clusters && !used; j++)
                         used = cfg->clusters[j].credential == &cfg->credentials[i];
+                for (size_t j = 0; j < cfg->n_discover && !used; j++)
+                        used = cfg->discover[j].settings.credential == &cfg->credentials[i];
                 if (!used)
                         warning_at(l, cfg->credentials[i].pos, "credentials '%s' is not used by any cluster",
                                    cfg->credentials[i].name);
@@ -203,21 +211,28 @@ void warn_unused_credentials(Loader *l) {
 
 /* Kubeconfigs where the system unit cannot put them: under its private
  * /tmp (PrivateTmp=yes), or in home directories (ProtectHome=yes). */
-void warn_hidden_paths(Loader *l) {
+static void warn_hidden_path(Loader *l, const ClusterConfig *c) {
         static const char *const hidden[] = { "/tmp/", "/var/tmp/", "/home/", "/root/", "/run/user/" };
+
+        for (size_t k = 0; k < ELEMENTSOF(hidden); k++)
+                if (strncmp(c->kubeconfig, hidden[k], strlen(hidden[k])) == 0) {
+                        bool tmp = k < 2;
+                        warning_at(l, c->setting_pos[SETTING_KUBECONFIG],
+                                   "kubeconfig %s is under %.*s, which the system unit hides (%s): "
+                                   "there the file %s; use the user unit, or a drop-in (cce-certd(8), FILES)",
+                                   c->kubeconfig, (int) strlen(hidden[k]) - 1, hidden[k],
+                                   tmp ? "PrivateTmp=yes" : "ProtectHome=yes",
+                                   tmp ? "lands in the service's own /tmp, seen by no one else" :
+                                         "cannot be written");
+                        return;
+                }
+}
+
+void warn_hidden_paths(Loader *l) {
         const Config *cfg = l->config;
 
         for (size_t i = 0; i < cfg->n_clusters; i++)
-                for (size_t k = 0; k < ELEMENTSOF(hidden); k++)
-                        if (strncmp(cfg->clusters[i].kubeconfig, hidden[k], strlen(hidden[k])) == 0) {
-                                bool tmp = k < 2;
-                                warning_at(l, cfg->clusters[i].setting_pos[SETTING_KUBECONFIG],
-                                           "kubeconfig %s is under %.*s, which the system unit hides (%s): "
-                                           "there the file %s; use the user unit, or a drop-in (cce-certd(8), FILES)",
-                                           cfg->clusters[i].kubeconfig, (int) strlen(hidden[k]) - 1, hidden[k],
-                                           tmp ? "PrivateTmp=yes" : "ProtectHome=yes",
-                                           tmp ? "lands in the service's own /tmp, seen by no one else" :
-                                                 "cannot be written");
-                                break;
-                        }
+                warn_hidden_path(l, &cfg->clusters[i]);
+        for (size_t i = 0; i < cfg->n_discover; i++)
+                warn_hidden_path(l, &cfg->discover[i].settings);
 }

@@ -287,6 +287,29 @@ void credential_done(Credential *c) {
         secret_ref_done(&c->token);
 }
 
+static int dup_string(char **s) {
+        return *s && !(*s = strdup(*s)) ? -ENOMEM : 0;
+}
+
+int credential_copy(Credential *dst, const Credential *src) {
+        *dst = *src;
+        /* Each pointer is replaced by its copy, or by NULL when that fails:
+         * credential_done() then frees exactly the copies. */
+        char **fields[] = {
+                &dst->name, &dst->access_key.ref, &dst->secret_key.ref, &dst->security_token.ref,
+                &dst->metadata_endpoint, &dst->iam_domain, &dst->iam_user, &dst->password.ref, &dst->token.ref,
+        };
+        int r = 0;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (r < 0)
+                        *fields[i] = NULL;
+                else
+                        r = dup_string(fields[i]);
+        if (r < 0)
+                credential_done(dst);
+        return r;
+}
+
 void parse_credentials(Loader *l, const YamlNode *map) {
         Config *cfg = l->config;
 

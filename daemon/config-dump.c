@@ -74,6 +74,25 @@ static int dump_credential(YamlNode *parent, const Credential *c) {
         }
 }
 
+/* A list of strings (NULL-terminated), when there is one. */
+static int dump_strv(YamlNode *m, const char *key, char *const *strv) {
+        YamlNode *seq;
+        int r;
+
+        if (!strv)
+                return 0;
+        if ((r = yaml_node_new_collection(YAML_TREE_SEQUENCE, &seq)) < 0)
+                return r;
+        for (char *const *a = strv; *a; a++) {
+                YamlNode *item;
+                if ((r = yaml_node_new_scalar(*a, false, &item)) < 0 || (r = yaml_node_append(seq, item)) < 0) {
+                        yaml_node_free(seq);
+                        return r;
+                }
+        }
+        return yaml_mapping_append(m, key, seq);
+}
+
 static int dump_setting(YamlNode *m, const ClusterConfig *c, ClusterSetting s) {
         const SettingRow *row = &setting_rows[s];
         const void *field = setting_field_const(c, s);
@@ -109,25 +128,33 @@ static int dump_setting(YamlNode *m, const ClusterConfig *c, ClusterSetting s) {
                 return yaml_mapping_append_string(m, row->key, buf);
         case VALUE_ENDPOINT:
                 return yaml_mapping_append_plain(m, row->key, endpoint_choice_to_string(*(const EndpointChoice *) field));
-        case VALUE_ARGV: {
-                char *const *argv = *(char **const *) field;
-                YamlNode *seq;
-                int r;
-                if (!argv)
-                        return 0;
-                if ((r = yaml_node_new_collection(YAML_TREE_SEQUENCE, &seq)) < 0)
-                        return r;
-                for (char *const *a = argv; *a; a++) {
-                        YamlNode *item;
-                        if ((r = yaml_node_new_scalar(*a, false, &item)) < 0 || (r = yaml_node_append(seq, item)) < 0) {
-                                yaml_node_free(seq);
-                                return r;
-                        }
-                }
-                return yaml_mapping_append(m, row->key, seq);
-        }
+        case VALUE_ARGV:
+                return dump_strv(m, row->key, *(char **const *) field);
         }
         return -EINVAL;
+}
+
+static int dump_discover(YamlNode *list, const DiscoverConfig *d) {
+        YamlNode *m;
+        char buf[32];
+        int r;
+
+        if ((r = yaml_node_new_collection(YAML_TREE_MAPPING, &m)) < 0 ||
+            (r = yaml_node_append(list, m)) < 0 ||
+            (r = dump_setting(m, &d->settings, SETTING_PROJECT_ID)) < 0 ||
+            (r = yaml_mapping_append_string(m, "name", d->name_template)) < 0 ||
+            (r = dump_strv(m, "match", d->match)) < 0 ||
+            (r = dump_strv(m, "exclude", d->exclude)) < 0 ||
+            (r = yaml_mapping_append_plain(m, "interval", format_duration(d->interval_sec, buf))) < 0)
+                return r;
+        for (ClusterSetting s = 0; s < _SETTING_MAX; s++) {
+                if (s == SETTING_NAME || s == SETTING_PROJECT_ID || s == SETTING_CLUSTER_ID ||
+                    s == SETTING_CONTEXT_NAME || s == SETTING_CLUSTER_ENTRY_NAME || s == SETTING_USER_ENTRY_NAME)
+                        continue;  /* its own, or what its name template gives */
+                if ((r = dump_setting(m, &d->settings, s)) < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int config_dump(const Config *c, char **ret) {
@@ -165,6 +192,15 @@ int config_dump(const Config *c, char **ret) {
                         return r;
                 for (ClusterSetting s = 0; s < _SETTING_MAX; s++)
                         if ((r = dump_setting(m, &c->clusters[i], s)) < 0)
+                                return r;
+        }
+        if (c->n_discover > 0) {
+                YamlNode *discover;
+                if ((r = yaml_node_new_collection(YAML_TREE_SEQUENCE, &discover)) < 0 ||
+                    (r = yaml_mapping_append(root, "discover", discover)) < 0)
+                        return r;
+                for (size_t i = 0; i < c->n_discover; i++)
+                        if ((r = dump_discover(discover, &c->discover[i])) < 0)
                                 return r;
         }
 

@@ -99,20 +99,32 @@ int parse_argv_value(Loader *l, const YamlNode *v, const char *key, void *field)
 /* ---- config-settings.c: the per-cluster settings ---- */
 
 const void *setting_field_const(const ClusterConfig *c, ClusterSetting s);
+/* One setting's value into c (reported at value when bad). */
+void parse_setting(Loader *l, ClusterConfig *c, ClusterSetting s, const YamlNode *value);
 /* Reads a cluster entry or defaults (is_defaults refuses cluster-only keys). */
 void parse_settings(Loader *l, const YamlNode *map, const char *where, bool is_defaults, ClusterConfig *c);
 /* Fills what c does not set from d, then from the built-in defaults. */
 int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d);
-void cluster_config_done(ClusterConfig *c);
 
 /* ---- config-credentials.c: the credentials section ---- */
 
 void parse_credentials(Loader *l, const YamlNode *map);
 const Credential *find_credential(const Config *cfg, const char *name);
 void credential_done(Credential *c);
+/* A deep copy (-ENOMEM leaves nothing to free). */
+int credential_copy(Credential *dst, const Credential *src);
 
 /* ---- config-check.c: checks once every value is read ---- */
 
+/* Whether key s is written for a cluster (node) or in defaults, even with a
+ * bad value (reported already). */
+bool key_written(const YamlNode *node, const YamlNode *defaults, ClusterSetting s);
+/* The credentials c names exist (with a suggestion when not). */
+void check_credentials(Loader *l, ClusterConfig *c, const char *label);
+/* renew-before is shorter than the lifetime. */
+void check_lifetime(Loader *l, const ClusterConfig *c, const char *label);
+void resolve_owner(Loader *l, ClusterConfig *c);
+void check_ca_file(Loader *l, const ClusterConfig *c);
 /* One cluster: required keys, its credentials, owner and group, CA file. */
 void check_cluster(Loader *l, ClusterConfig *c, size_t index, const YamlNode *node, const YamlNode *defaults);
 /* Names and kubeconfig paths that two clusters share. */
@@ -120,3 +132,8 @@ void check_across_clusters(Loader *l);
 void warn_unused_credentials(Loader *l);
 /* Kubeconfigs the system unit would hide (PrivateTmp=, ProtectHome=). */
 void warn_hidden_paths(Loader *l);
+
+/* ---- config-discover.c: the discover section ---- */
+
+void parse_discover(Loader *l, const YamlNode *seq, const ClusterConfig *defaults, const YamlNode *defaults_node);
+void discover_config_done(DiscoverConfig *d);

@@ -112,6 +112,15 @@ typedef struct SettingsWalk {
         bool is_defaults;
 } SettingsWalk;
 
+void parse_setting(Loader *l, ClusterConfig *c, ClusterSetting s, const YamlNode *value) {
+        const SettingRow *row = &setting_rows[s];
+
+        if (row->parse(l, value, row->key, setting_field(c, s)) < 0)
+                return;
+        c->set[s] = true;
+        c->setting_pos[s] = node_pos(value);
+}
+
 static void on_setting(Loader *l, size_t index, const YamlNode *key, const YamlNode *value, void *userdata) {
         SettingsWalk *w = userdata;
         const SettingRow *row = &setting_rows[index];
@@ -120,10 +129,7 @@ static void on_setting(Loader *l, size_t index, const YamlNode *key, const YamlN
                 error_at(l, node_pos(key), "%s cannot be set in defaults: it is different for every cluster", row->key);
                 return;
         }
-        if (row->parse(l, value, row->key, setting_field(w->cluster, index)) < 0)
-                return;
-        w->cluster->set[index] = true;
-        w->cluster->setting_pos[index] = node_pos(value);
+        parse_setting(l, w->cluster, index, value);
 }
 
 void parse_settings(Loader *l, const YamlNode *map, const char *where, bool is_defaults, ClusterConfig *c) {
@@ -135,6 +141,35 @@ void parse_settings(Loader *l, const YamlNode *map, const char *where, bool is_d
         if (c->set[SETTING_RENEW_AT] && c->set[SETTING_RENEW_BEFORE])
                 error_at(l, c->setting_pos[SETTING_RENEW_BEFORE],
                          "renew-at and renew-before are alternatives: give one of them");
+}
+
+int cluster_config_copy(ClusterConfig *dst, const ClusterConfig *src) {
+        *dst = *src;
+        for (size_t i = 0; i < _SETTING_MAX; i++) {
+                const SettingRow *row = &setting_rows[i];
+                if (row->kind == VALUE_STRING) {
+                        char **f = setting_field(dst, i);
+                        if (*f && !(*f = strdup(*f)))
+                                goto fail;
+                } else if (row->kind == VALUE_ARGV) {
+                        char ***f = setting_field(dst, i);
+                        if (*f && !(*f = strv_copy(*f)))
+                                goto fail;
+                }
+        }
+        return 0;
+fail:
+        /* What was not copied yet still points into src: drop it before freeing. */
+        for (size_t i = 0; i < _SETTING_MAX; i++) {
+                const SettingRow *row = &setting_rows[i];
+                if (row->kind != VALUE_STRING && row->kind != VALUE_ARGV)
+                        continue;
+                void **f = setting_field(dst, i);
+                if (*f == *(void *const *) setting_field_const(src, i))
+                        *f = NULL;
+        }
+        cluster_config_done(dst);
+        return -ENOMEM;
 }
 
 /* Fills what the cluster does not set from defaults, then from built-in

@@ -51,6 +51,7 @@ enum {
         TOP_STATE_DIRECTORY,
         TOP_METRICS_FILE,
         TOP_HOOK_TIMEOUT,
+        TOP_DISCOVER,
         _TOP_MAX,
 };
 
@@ -63,6 +64,7 @@ static const char *const top_keys[_TOP_MAX] = {
         [TOP_STATE_DIRECTORY] = "state-directory",
         [TOP_METRICS_FILE] = "metrics-file",
         [TOP_HOOK_TIMEOUT] = "hook-timeout",
+        [TOP_DISCOVER] = "discover",
 };
 
 typedef struct TopWalk {
@@ -211,8 +213,11 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
         if (root->type == YAML_TREE_MAPPING) {
                 if (top.values[TOP_CLUSTERS])
                         parse_clusters(&l, top.values[TOP_CLUSTERS], &defaults, top.values[TOP_DEFAULTS]);
-                else
-                        error_at(&l, node_pos(root), "no clusters list: the file needs \"clusters:\" with at least one cluster");
+                if (top.values[TOP_DISCOVER])
+                        parse_discover(&l, top.values[TOP_DISCOVER], &defaults, top.values[TOP_DEFAULTS]);
+                if (!top.values[TOP_CLUSTERS] && !top.values[TOP_DISCOVER])
+                        error_at(&l, node_pos(root), "no clusters list: the file needs \"clusters:\" with at least one "
+                                 "cluster, or \"discover:\"");
         }
         cluster_config_done(&defaults);
 
@@ -298,11 +303,105 @@ Config *config_free(Config *c) {
         for (size_t i = 0; i < c->n_clusters; i++)
                 cluster_config_done(&c->clusters[i]);
         free(c->clusters);
+        for (size_t i = 0; i < c->n_discover; i++)
+                discover_config_done(&c->discover[i]);
+        free(c->discover);
         free(c->state_directory);
         free(c->metrics_file);
         free(c->path);
         free(c);
         return NULL;
+}
+
+static const Credential *credential_named(const Config *c, const char *name) {
+        for (size_t i = 0; name && i < c->n_credentials; i++)
+                if (strcmp(c->credentials[i].name, name) == 0)
+                        return &c->credentials[i];
+        return NULL;
+}
+
+static int copy_strv(char ***strv) {
+        size_t n = 0;
+        if (!*strv)
+                return 0;
+        while ((*strv)[n])
+                n++;
+        char **c = calloc(n + 1, sizeof(char *));
+        if (!c) {
+                *strv = NULL;
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup((*strv)[i]))) {
+                        for (size_t k = 0; k < i; k++)
+                                free(c[k]);
+                        free(c);
+                        *strv = NULL;
+                        return -ENOMEM;
+                }
+        *strv = c;
+        return 0;
+}
+
+int config_with_clusters(const Config *base, ClusterConfig *extra, size_t n_extra, Config **ret) {
+        _cleanup_(config_freep) Config *c = calloc(1, sizeof(Config));
+        int r = 0;
+
+        if (!c)
+                goto fail;
+        *c = (Config) {
+                .request_timeout_sec = base->request_timeout_sec,
+                .parallel_requests = base->parallel_requests,
+                .hook_timeout_sec = base->hook_timeout_sec,
+        };
+        if (!(c->path = strdup(base->path)) ||
+            (base->state_directory && !(c->state_directory = strdup(base->state_directory))) ||
+            (base->metrics_file && !(c->metrics_file = strdup(base->metrics_file))) ||
+            !(c->credentials = calloc(MAX(base->n_credentials, 1u), sizeof(Credential))) ||
+            !(c->clusters = calloc(MAX(base->n_clusters + n_extra, 1u), sizeof(ClusterConfig))) ||
+            !(c->discover = calloc(MAX(base->n_discover, 1u), sizeof(DiscoverConfig))))
+                goto fail;
+        for (; c->n_credentials < base->n_credentials; c->n_credentials++)
+                if (credential_copy(&c->credentials[c->n_credentials], &base->credentials[c->n_credentials]) < 0)
+                        goto fail;
+        for (; c->n_clusters < base->n_clusters; c->n_clusters++) {
+                ClusterConfig *cl = &c->clusters[c->n_clusters];
+                if (cluster_config_copy(cl, &base->clusters[c->n_clusters]) < 0)
+                        goto fail;
+                cl->credential = credential_named(c, cl->credentials);
+        }
+        for (; c->n_discover < base->n_discover; c->n_discover++) {
+                const DiscoverConfig *from = &base->discover[c->n_discover];
+                DiscoverConfig *d = &c->discover[c->n_discover];
+                if (cluster_config_copy(&d->settings, &from->settings) < 0)
+                        goto fail;
+                d->settings.credential = credential_named(c, d->settings.credentials);
+                d->interval_sec = from->interval_sec;
+                d->name_pos = from->name_pos;
+                d->match_pos = from->match_pos;
+                d->exclude_pos = from->exclude_pos;
+                d->interval_pos = from->interval_pos;
+                d->match = from->match;
+                d->exclude = from->exclude;
+                if (!(d->name_template = strdup(from->name_template)) |
+                    (copy_strv(&d->match) < 0) | (copy_strv(&d->exclude) < 0)) {
+                        c->n_discover++;  /* freed with what it has */
+                        goto fail;
+                }
+        }
+        for (size_t i = 0; i < n_extra; i++) {
+                ClusterConfig *cl = &c->clusters[c->n_clusters++];
+                *cl = extra[i];
+                extra[i] = (ClusterConfig) {};
+                cl->credential = credential_named(c, cl->credentials);
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+fail:
+        r = -ENOMEM;
+        for (size_t i = 0; i < n_extra; i++)
+                cluster_config_done(&extra[i]);
+        return r;
 }
 
 const ClusterConfig *config_find_cluster(const Config *c, const char *name) {

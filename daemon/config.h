@@ -129,7 +129,25 @@ typedef struct ClusterConfig {
         ConfigPos setting_pos[_SETTING_MAX];
 
         const Credential *credential;   /* borrowed from the Config */
+        bool discovered;                /* made by discover_cluster_config() */
+        bool discovered_clash;          /* its name or own file would be another's (discovery.c) */
 } ClusterConfig;
+
+#define DISCOVER_INTERVAL_DEFAULT_SEC (10 * 60)
+#define DISCOVER_INTERVAL_MIN_SEC 5
+
+/* A discover entry: every cluster that its credentials can see in its
+ * project, filtered by name, kept like a configured cluster with these
+ * settings. kubeconfig and name are templates ({name}, {cluster-id},
+ * {project-id}); name, cluster-id and the entry names of settings are
+ * unset. */
+typedef struct DiscoverConfig {
+        ClusterConfig settings;         /* project_id set; kubeconfig a template */
+        char *name_template;            /* of the cluster's name in cce-certd and its entries */
+        char **match, **exclude;        /* globs of CCE names, NULL-terminated, or NULL */
+        uint64_t interval_sec;          /* how often to list */
+        ConfigPos name_pos, match_pos, exclude_pos, interval_pos;
+} DiscoverConfig;
 
 typedef struct Config {
         char *path;
@@ -142,6 +160,8 @@ typedef struct Config {
         size_t n_credentials;
         ClusterConfig *clusters;
         size_t n_clusters;
+        DiscoverConfig *discover;
+        size_t n_discover;
 } Config;
 
 typedef struct ConfigError {
@@ -169,6 +189,20 @@ Config *config_free(Config *c);
 static inline void config_freep(Config **c) {
         config_free(*c);
 }
+
+/* A deep copy of base with the clusters of extra added (taken over, also
+ * on failure): the configuration in force with the discovered clusters. */
+int config_with_clusters(const Config *base, ClusterConfig *extra, size_t n_extra, Config **ret);
+
+/* The settings of a cluster that discover entry d found: CCE's name and id,
+ * its name in cce-certd and kubeconfig from d's templates, the entry names
+ * after that name, the rest as d has it. Free with cluster_config_done().
+ * -EINVAL when cce_name cannot go into a name or a path
+ * (discovery_name_usable()). */
+int discover_cluster_config(const DiscoverConfig *d, const char *cce_name, const char *cluster_id, ClusterConfig *ret);
+void cluster_config_done(ClusterConfig *c);
+/* A deep copy: strings and argument lists duplicated. */
+int cluster_config_copy(ClusterConfig *dst, const ClusterConfig *src);
 
 /* "FILE:LINE:COLUMN: message" lines ("FILE: message" for the file as a whole),
  * warnings prefixed "warning: ". */

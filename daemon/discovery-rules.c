@@ -82,9 +82,12 @@ int discovery_template_check(const char *template, bool *has_placeholder, char *
                         continue;
                 int k = placeholder_at(p);
                 if (k < 0) {
-                        size_t n = strcspn(p, "}");
-                        snprintf(why, why_size, "'%s' has %.*s%s, which is not {name}, {cluster-id} or {project-id}",
-                                 template, (int) MIN(n + 1, (size_t) 64), p, p[n] ? "" : " (not closed)");
+                        size_t n = strcspn(p + 1, "{}") + 1;
+                        if (p[n] != '}')
+                                snprintf(why, why_size, "'%s' opens a '{' that it does not close", template);
+                        else
+                                snprintf(why, why_size, "'%s' has %.*s, which is not {name}, {cluster-id} or {project-id}",
+                                         template, (int) MIN(n + 1, (size_t) 64), p);
                         return -EINVAL;
                 }
                 any = true;

@@ -202,8 +202,12 @@ static int run_check(bool dump) {
                         return EX_SOFTWARE;
                 }
                 fputs(text, stdout);
-        } else
-                printf("configuration OK: %zu cluster%s\n", config->n_clusters, config->n_clusters == 1 ? "" : "s");
+        } else {
+                printf("configuration OK: %zu cluster%s", config->n_clusters, config->n_clusters == 1 ? "" : "s");
+                if (config->n_discover > 0)
+                        printf(", %zu discover entr%s", config->n_discover, config->n_discover == 1 ? "y" : "ies");
+                printf("\n");
+        }
         return fflush(stdout) == 0 ? EXIT_SUCCESS : EX_IOERR;
 }
 

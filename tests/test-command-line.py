@@ -88,6 +88,32 @@ clusters:
     check("merge keys read like the values spelt out, a cluster's own keys winning", got == want, got)
 
 
+def check_discover(d):
+    """A configuration with discover entries: --check counts them, --dump-config
+    gives them with their effective settings and loads back the same."""
+    cfg = d / "discover.yaml"
+    cfg.write_text(f"""credentials:
+  ops: {{access-key: {{file: {d}/ak}}, secret-key: {{file: {d}/sk}}}}
+defaults: {{region: cn-north-4, credentials: ops, duration: 7}}
+discover:
+  - project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9
+    kubeconfig: /etc/kubernetes/cce-certd/{{name}}.kubeconfig
+    match: [prod-*]
+    interval: 1h
+""")
+    p = run("--check", "-c", str(cfg))
+    check("--check counts discover entries", p.returncode == 0 and
+          p.stdout == "configuration OK: 0 clusters, 1 discover entry\n", p.stdout + p.stderr)
+    p = run("--dump-config", "-c", str(cfg))
+    check("--dump-config shows a discover entry with what it inherits",
+          p.returncode == 0 and "discover:\n- project-id:" in p.stdout and "  interval: 1h\n" in p.stdout
+          and "  duration: 7\n" in p.stdout and "  name: '{name}'\n" in p.stdout, p.stdout + p.stderr)
+    dumped = d / "discover-dumped.yaml"
+    dumped.write_text(p.stdout)
+    p2 = run("--dump-config", "-c", str(dumped))
+    check("... and loads back the same", p2.stdout == p.stdout, p2.stdout + p2.stderr)
+
+
 def main():
     p = run("--help")
     check("--help exits 0", p.returncode == 0, p.stderr)
@@ -185,6 +211,7 @@ clusters:
               and f"<3>{bad}:2:5: cluster 'a' has no project-id\n" in p.stderr, p.stderr)
 
         check_shared_values(d)
+        check_discover(d)
 
         p = run(cwd=tmp, env={"PATH": os.environ.get("PATH", "")})
         check("without -c the default path is read", "/cce-certd/config.yaml" in p.stderr, p.stderr)

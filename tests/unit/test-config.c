@@ -451,6 +451,140 @@ TEST(dump_round_trip) {
         ASSERT_STREQ(dump, dump2);
 }
 
+TEST(discover) {
+        _cleanup_(config_freep) Config *c = load_ok(
+                CREDENTIALS
+                "defaults:\n"
+                "  region: cn-north-4\n"
+                "  credentials: ops\n"
+                "  renew-before: 2d\n"
+                "  on-renew: [/usr/local/bin/reload]\n"
+                "discover:\n"
+                "  - project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9\n"
+                "    kubeconfig: /etc/kubernetes/cce-certd/{project-id}/{name}.kubeconfig\n"
+                "    match: [prod-*, '[ab]-?']\n"
+                "    exclude: ['*-old']\n"
+                "  - project-id: 9f8e7d6c5b4a39281706f5e4d3c2b1a0\n"
+                "    kubeconfig: /etc/kubernetes/cce-certd/all.kubeconfig\n"
+                "    merge: true\n"
+                "    name: 'p2-{name}'\n"
+                "    interval: 30s\n"
+                "    duration: max\n");
+        ASSERT_EQ(c->n_clusters, 0);
+        ASSERT_EQ(c->n_discover, 2);
+
+        const DiscoverConfig *d = &c->discover[0];
+        ASSERT_STREQ(d->settings.project_id, "0a1b2c3d4e5f60718293a4b5c6d7e8f9");
+        ASSERT_STREQ(d->settings.kubeconfig, "/etc/kubernetes/cce-certd/{project-id}/{name}.kubeconfig");
+        ASSERT_STREQ(d->name_template, "{name}");  /* the default */
+        ASSERT_EQ(d->interval_sec, DISCOVER_INTERVAL_DEFAULT_SEC);
+        ASSERT_STREQ(d->match[0], "prod-*");
+        ASSERT_STREQ(d->match[1], "[ab]-?");
+        ASSERT_NULL(d->match[2]);
+        ASSERT_STREQ(d->exclude[0], "*-old");
+        /* What a cluster inherits, a discover entry inherits. */
+        ASSERT_STREQ(d->settings.region, "cn-north-4");
+        ASSERT_STREQ(d->settings.credentials, "ops");
+        ASSERT(d->settings.credential && strcmp(d->settings.credential->name, "ops") == 0);
+        ASSERT_EQ(d->settings.renew_before_sec, 2 * 86400);
+        ASSERT_STREQ(d->settings.on_renew[0], "/usr/local/bin/reload");
+        ASSERT_EQ(d->settings.file_mode, DEFAULT_FILE_MODE);
+        ASSERT_NULL(d->settings.name);
+        ASSERT_NULL(d->settings.cluster_id);
+        ASSERT_NULL(d->settings.context_name);
+
+        /* A cluster it finds: its settings, named by the templates. */
+        ClusterConfig found;
+        ASSERT_EQ(discover_cluster_config(d, "prod-a", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", &found), 0);
+        ASSERT_STREQ(found.name, "prod-a");
+        ASSERT_STREQ(found.cluster_id, "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c");
+        ASSERT_STREQ(found.kubeconfig, "/etc/kubernetes/cce-certd/0a1b2c3d4e5f60718293a4b5c6d7e8f9/prod-a.kubeconfig");
+        ASSERT_STREQ(found.context_name, "prod-a");
+        ASSERT_STREQ(found.user_entry_name, "prod-a");
+        ASSERT_STREQ(found.region, "cn-north-4");
+        ASSERT(found.region != d->settings.region);  /* its own copy */
+        ASSERT_STREQ(found.on_renew[0], "/usr/local/bin/reload");
+        ASSERT(found.on_renew != d->settings.on_renew);
+        ASSERT(found.credential == d->settings.credential);
+        ASSERT_EQ(found.renew_before_sec, 2 * 86400);
+        cluster_config_done(&found);
+        /* A name that cannot go into a path is refused. */
+        ASSERT_EQ(discover_cluster_config(d, "../etc", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", &found), -EINVAL);
+        ASSERT_EQ(discover_cluster_config(d, "a/b", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", &found), -EINVAL);
+
+        d = &c->discover[1];
+        ASSERT_STREQ(d->name_template, "p2-{name}");
+        ASSERT_EQ(discover_cluster_config(d, "x", "9e1f2a3b-5a6b-11ee-8c1d-0255ac100b0e", &found), 0);
+        ASSERT_STREQ(found.name, "p2-x");
+        ASSERT_STREQ(found.kubeconfig, "/etc/kubernetes/cce-certd/all.kubeconfig");
+        ASSERT(found.merge);
+        cluster_config_done(&found);
+        ASSERT_EQ(d->interval_sec, 30);
+        ASSERT(d->settings.merge);
+        ASSERT_EQ(d->settings.duration_days, CERT_DAYS_UNLIMITED);
+        ASSERT_NULL(d->match);
+
+        /* A file with discover entries needs no clusters list; one with neither is refused. */
+        _cleanup_free_ char *e = load_fail(CREDENTIALS "defaults: {region: cn-north-4}\n");
+        ASSERT_CONTAINS(e, "no clusters list");
+        ASSERT_CONTAINS(e, "or \"discover:\"");
+        free(e);
+        e = load_fail(CREDENTIALS
+                      "discover:\n"
+                      "  - {project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9, region: r1, credentials: ops,\n"
+                      "     kubeconfig: '/k/{cluster-id}', name: '{project-id}'}\n"
+                      "  - project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9\n"
+                      "    region: r1\n"
+                      "    credentials: ops\n"
+                      "    kubeconfig: '/k/{name'\n"
+                      "    renew-at: 50%\n"
+                      "    renew-before: 1d\n");
+        ASSERT_CONTAINS(e, "discover entry #1: name '{project-id}' would give every cluster the same name");
+        ASSERT_CONTAINS(e, "test.yaml:11:17: discover entry #2: kubeconfig '/k/{name' opens a '{' that it does not close");
+        ASSERT_CONTAINS(e, "renew-at and renew-before are alternatives");
+}
+
+TEST(with_discovered_clusters) {
+        Config *base = load_ok(
+                CREDENTIALS
+                "defaults: {region: cn-north-4, credentials: ops, on-failure: [/bin/alert, x]}\n"
+                "clusters:\n"
+                CLUSTER("a", "/k/a")
+                "discover:\n"
+                "  - project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9\n"
+                "    kubeconfig: /k/{name}\n"
+                "    match: [p-*]\n");
+        _cleanup_free_ char *before = NULL, *after = NULL;
+        ClusterConfig found[2];
+        Config *c = NULL;
+
+        ASSERT_EQ(config_dump(base, &before), 0);
+        ASSERT_EQ(discover_cluster_config(&base->discover[0], "p-1", "11111111-0000-0000-0000-000000000001", &found[0]), 0);
+        ASSERT_EQ(discover_cluster_config(&base->discover[0], "p-2", "11111111-0000-0000-0000-000000000002", &found[1]), 0);
+        ASSERT_EQ(config_with_clusters(base, found, 2, &c), 0);
+        ASSERT_NULL(found[0].name);  /* taken over */
+        config_free(base);  /* the copy owns everything it holds */
+
+        ASSERT_EQ(c->n_clusters, 3);
+        ASSERT_EQ(c->n_discover, 1);
+        ASSERT_STREQ(c->clusters[0].name, "a");
+        ASSERT_STREQ(c->clusters[2].name, "p-2");
+        ASSERT_STREQ(c->clusters[2].kubeconfig, "/k/p-2");
+        ASSERT_STREQ(c->clusters[2].on_failure[1], "x");
+        for (size_t i = 0; i < c->n_clusters; i++)
+                ASSERT(c->clusters[i].credential == &c->credentials[0]);
+        ASSERT(c->discover[0].settings.credential == &c->credentials[0]);
+        ASSERT_STREQ(c->discover[0].match[0], "p-*");
+        ASSERT_EQ(config_dump(c, &after), 0);
+        /* The same as the file says, with the two clusters added. */
+        ASSERT_CONTAINS(after, "- name: p-1\n");
+        ASSERT_CONTAINS(after, "discover:\n- project-id: \"0a1b2c3d4e5f60718293a4b5c6d7e8f9\"\n");
+        char *cut = strstr(before, "discover:");
+        ASSERT(cut);
+        ASSERT_CONTAINS(after, cut);
+        config_free(c);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(path);
 }
@@ -459,7 +593,7 @@ int main(int argc, char **argv) {
         static const TestCase tests[] = {
                 T(minimal_and_defaults), T(top_level_settings), T(builtin_defaults), T(all_errors_in_one_run), T(missing_keys),
                 T(top_level), T(bad_bytes), T(secret_files), T(inline_secret_never_echoed),
-                T(credential_kinds), T(urls), T(shared_files), T(many_clusters), T(dump_round_trip),
+                T(credential_kinds), T(urls), T(shared_files), T(many_clusters), T(dump_round_trip), T(discover), T(with_discovered_clusters),
         };
         int r;
 

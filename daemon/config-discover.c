@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* The discover section: each entry's project, filters, templates and
+ * interval, and the per-cluster settings its clusters take (the settings
+ * table's rows, as a cluster has them). Offline checks only: no listing. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config-internal.h"
+#include "discovery-rules.h"
+
+enum {
+        DISCOVER_NAME,
+        DISCOVER_MATCH,
+        DISCOVER_EXCLUDE,
+        DISCOVER_INTERVAL,
+        _DISCOVER_OWN_MAX,
+};
+
+/* Its own keys, then the settings table's (at _DISCOVER_OWN_MAX + row);
+ * "name" is its own: a template, not the table's name. */
+static const char *const *discover_keys(void) {
+        static const char *keys[_DISCOVER_OWN_MAX + _SETTING_MAX];
+        keys[DISCOVER_NAME] = "name";
+        keys[DISCOVER_MATCH] = "match";
+        keys[DISCOVER_EXCLUDE] = "exclude";
+        keys[DISCOVER_INTERVAL] = "interval";
+        for (size_t i = 0; i < _SETTING_MAX; i++)
+                keys[_DISCOVER_OWN_MAX + i] = i == SETTING_NAME ? NULL : setting_rows[i].key;
+        return keys;
+}
+
+static void parse_globs(Loader *l, const YamlNode *v, const char *key, char ***ret, ConfigPos *pos) {
+        char why[200];
+
+        *pos = node_pos(v);
+        if (!v || v->type != YAML_TREE_SEQUENCE) {
+                error_at(l, node_pos(v), "%s must be a list of cluster name patterns, not %s", key, yaml_node_type_name(v));
+                return;
+        }
+        char **list = calloc(v->n_children + 1, sizeof(char *));
+        if (!list) {
+                l->oom = true;
+                return;
+        }
+        for (size_t i = 0, n = 0; i < v->n_children; i++) {
+                const char *s = scalar_text(l, v->children[i], key);
+                if (!s)
+                        continue;
+                if (discovery_glob_check(s, why, sizeof(why)) < 0)
+                        error_at(l, node_pos(v->children[i]), "%s: %s", key, why);
+                else if (set_string(l, &list[n++], s) < 0)
+                        break;
+        }
+        *ret = list;
+}
+
+static void on_discover_key(Loader *l, size_t index, const YamlNode *key, const YamlNode *value, void *userdata) {
+        DiscoverConfig *d = userdata;
+        const char *s;
+
+        switch (index) {
+        case DISCOVER_NAME:
+                d->name_pos = node_pos(value);
+                if ((s = scalar_text(l, value, "name")))
+                        (void) set_string(l, &d->name_template, s);
+                return;
+        case DISCOVER_MATCH:
+                parse_globs(l, value, "match", &d->match, &d->match_pos);
+                return;
+        case DISCOVER_EXCLUDE:
+                parse_globs(l, value, "exclude", &d->exclude, &d->exclude_pos);
+                return;
+        case DISCOVER_INTERVAL:
+                d->interval_pos = node_pos(value);
+                if (parse_duration_value(l, value, "interval", &d->interval_sec) >= 0 &&
+                    d->interval_sec < DISCOVER_INTERVAL_MIN_SEC)
+                        error_at(l, node_pos(value), "interval must be at least %ds", DISCOVER_INTERVAL_MIN_SEC);
+                return;
+        }
+
+        ClusterSetting setting = index - _DISCOVER_OWN_MAX;
+        switch (setting) {
+        case SETTING_CLUSTER_ID:
+                error_at(l, node_pos(key), "cluster-id cannot be set in a discover entry: it is what discovery finds");
+                return;
+        case SETTING_CONTEXT_NAME:
+        case SETTING_CLUSTER_ENTRY_NAME:
+        case SETTING_USER_ENTRY_NAME:
+                error_at(l, node_pos(key), "%s cannot be set in a discover entry: the entries are named by its name template",
+                         setting_rows[setting].key);
+                return;
+        default:
+                parse_setting(l, &d->settings, setting, value);
+        }
+}
+
+static void check_discover(Loader *l, DiscoverConfig *d, size_t index, const YamlNode *node, const YamlNode *defaults) {
+        ClusterConfig *c = &d->settings;
+        char label[64], why[200];
+        bool placeholder = false;
+
+        snprintf(label, sizeof(label), "discover entry #%zu", index + 1);
+        if (!c->set[SETTING_PROJECT_ID])
+                error_at(l, c->pos, "%s has no project-id", label);
+        if (!key_written(node, defaults, SETTING_KUBECONFIG))
+                error_at(l, c->pos, "%s has no kubeconfig (a template such as /etc/kubernetes/cce-certd/{name}.kubeconfig; "
+                         "set it here or in defaults)", label);
+        if (!key_written(node, defaults, SETTING_CREDENTIALS))
+                error_at(l, c->pos, "%s has no credentials (set them here or in defaults)", label);
+        if (!key_written(node, defaults, SETTING_REGION) && !key_written(node, defaults, SETTING_API_ENDPOINT))
+                error_at(l, c->pos, "%s has neither region nor api-endpoint (set one here or in defaults)", label);
+
+        if (c->kubeconfig) {
+                if (discovery_template_check(c->kubeconfig, &placeholder, why, sizeof(why)) < 0)
+                        error_at(l, c->setting_pos[SETTING_KUBECONFIG], "%s: kubeconfig %s", label, why);
+                else if (!strstr(c->kubeconfig, "{name}") && !strstr(c->kubeconfig, "{cluster-id}") && !c->merge)
+                        error_at(l, c->setting_pos[SETTING_KUBECONFIG],
+                                 "%s: kubeconfig %s is one file for every cluster of the project: put {name} or "
+                                 "{cluster-id} in it, or set merge: true", label, c->kubeconfig);
+        }
+        if (discovery_template_check(d->name_template, NULL, why, sizeof(why)) < 0)
+                error_at(l, d->name_pos, "%s: name %s", label, why);
+        else if (!strstr(d->name_template, "{name}") && !strstr(d->name_template, "{cluster-id}"))
+                error_at(l, d->name_pos, "%s: name '%s' would give every cluster the same name: put {name} or "
+                         "{cluster-id} in it", label, d->name_template);
+
+        check_credentials(l, c, label);
+        check_lifetime(l, c, label);
+        resolve_owner(l, c);
+        check_ca_file(l, c);
+}
+
+void parse_discover(Loader *l, const YamlNode *seq, const ClusterConfig *defaults, const YamlNode *defaults_node) {
+        Config *cfg = l->config;
+
+        if (!seq || seq->type != YAML_TREE_SEQUENCE) {
+                error_at(l, node_pos(seq), "discover must be a list, not %s", yaml_node_type_name(seq));
+                return;
+        }
+        cfg->discover = calloc(MAX(seq->n_children, 1u), sizeof(DiscoverConfig));
+        if (!cfg->discover) {
+                l->oom = true;
+                return;
+        }
+        for (size_t i = 0; i < seq->n_children; i++) {
+                DiscoverConfig *d = &cfg->discover[cfg->n_discover++];
+                const YamlNode *node = seq->children[i];
+                char where[64];
+
+                d->interval_sec = DISCOVER_INTERVAL_DEFAULT_SEC;
+                d->settings.pos = d->name_pos = node_pos(node);
+                snprintf(where, sizeof(where), "discover entry #%zu", i + 1);
+                walk_mapping(l, node, where, discover_keys(), _DISCOVER_OWN_MAX + _SETTING_MAX, on_discover_key, d);
+                if (node->type != YAML_TREE_MAPPING)
+                        continue;  /* reported */
+                if (d->settings.set[SETTING_RENEW_AT] && d->settings.set[SETTING_RENEW_BEFORE])
+                        error_at(l, d->settings.setting_pos[SETTING_RENEW_BEFORE],
+                                 "renew-at and renew-before are alternatives: give one of them");
+                if (!d->name_template && set_string(l, &d->name_template, "{name}") < 0)
+                        return;
+                if (apply_defaults(l, &d->settings, defaults) < 0)
+                        return;
+                check_discover(l, d, i, node, defaults_node);
+        }
+}
+
+void discover_config_done(DiscoverConfig *d) {
+        cluster_config_done(&d->settings);
+        free(d->name_template);
+        for (char **p = d->match; p && *p; p++)
+                free(*p);
+        free(d->match);
+        for (char **p = d->exclude; p && *p; p++)
+                free(*p);
+        free(d->exclude);
+}
+
+int discover_cluster_config(const DiscoverConfig *d, const char *cce_name, const char *cluster_id, ClusterConfig *ret) {
+        ClusterConfig c;
+        int r;
+
+        if (!discovery_name_usable(cce_name))
+                return -EINVAL;
+        r = cluster_config_copy(&c, &d->settings);
+        if (r < 0)
+                return r;
+        free(c.kubeconfig);
+        c.kubeconfig = NULL;
+        if ((r = discovery_template_expand(d->name_template, cce_name, cluster_id, c.project_id, &c.name)) < 0 ||
+            (r = discovery_template_expand(d->settings.kubeconfig, cce_name, cluster_id, c.project_id, &c.kubeconfig)) < 0 ||
+            !(c.cluster_id = strdup(cluster_id)) ||
+            !(c.context_name = strdup(c.name)) ||
+            !(c.cluster_entry_name = strdup(c.name)) ||
+            !(c.user_entry_name = strdup(c.name))) {
+                cluster_config_done(&c);
+                return r < 0 ? r : -ENOMEM;
+        }
+        c.set[SETTING_NAME] = c.set[SETTING_CLUSTER_ID] = true;
+        c.discovered = true;
+        *ret = c;
+        return 0;
+}
