@@ -272,3 +272,46 @@ int adopt_config(Manager *m, Config *config) {
         }
         return 0;
 }
+
+void apply_limits(Manager *m) {
+        HttpLimits limits = http_limits_default;
+        Config *c = current_config(m);
+        limits.total_timeout_ms = c->request_timeout_sec * 1000;
+        limits.connect_timeout_ms = MIN(limits.connect_timeout_ms, limits.total_timeout_ms);
+        limits.low_speed_time_sec = MIN(limits.low_speed_time_sec, c->request_timeout_sec);
+        http_client_set_limits(m->http, &limits);
+}
+
+int cluster_set_take(Manager *m, Config *config) {
+        ConfigRef *ref = calloc(1, sizeof(ConfigRef));
+        int r;
+
+        if (!ref) {
+                config_free(config);
+                return -ENOMEM;
+        }
+        /* Calls of clusters whose settings or credentials change are
+         * cancelled in adopt_config(); those of unchanged ones go on and
+         * borrow the old configuration until they end. */
+        ref->config = config;
+        ref->next = m->configs;
+        m->configs = ref;
+
+        /* Certificates fetched under the previous configuration are written
+         * under it, before clusters are replaced or go away. */
+        write_queued(m);
+
+        /* The client compares the new credentials with the previous
+         * configuration's: it must outlive the calls adopt_config() ends. */
+        ConfigRef *previous = ref->next;
+        previous->users++;
+        r = adopt_config(m, config);
+        if (r >= 0)
+                r = cce_client_set_config(m->client, config);
+        previous->users--;
+        if (r < 0)
+                return r == -ENOMEM ? -EIO : r;  /* halfway: not "nothing changed" */
+        apply_limits(m);
+        free_retired_configs(m);
+        return 0;
+}

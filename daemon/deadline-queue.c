@@ -84,6 +84,12 @@ void schedule(Manager *m, Cluster *c) {
         int64_t now = now_realtime(m);
         const ClusterConfig *cl = c->config;
 
+        if (c->unavailable) {  /* discovered, not Available: no call until it is */
+                c->due = INT64_MAX;
+                heap_update(m, c);
+                return;
+        }
+
         /* A certificate fetched but not written counts as a failure: retry the write. */
         c->due = sched_next_attempt(now, c->file.state == KUBECONFIG_OK,
                                     c->file.certificate.not_before, c->file.certificate.not_after, c->state.last_success,

@@ -91,6 +91,7 @@ typedef struct Cluster {
         bool restoring_damaged;         /* its own file, ours until it stopped parsing: replaced by the next write */
         StateVersion state_version;     /* of its state file as the daemon last wrote or read it */
         bool selected, done, failed;    /* --once */
+        bool unavailable;               /* discovered, and CCE says it is not Available: not renewed */
 } Cluster;
 
 typedef struct HookRun HookRun;
@@ -103,6 +104,28 @@ struct HookRun {
         char *env[8];
         Hook *hook;
         HookRun *prev, *next;
+};
+
+/* A cluster that a discover entry's listing holds (discovery.c). */
+typedef struct DiscoverySource DiscoverySource;
+typedef struct DiscoveredCluster {
+        DiscoverySource *source;
+        char *id, *name, *phase;        /* CCE's uid, name and status.phase */
+        unsigned absent;                /* successful listings in a row without it */
+        bool listed;                    /* in the listing being read */
+        CceCall *show;                  /* ShowCluster in flight, asking whether it is gone */
+} DiscoveredCluster;
+
+/* One discover entry at work: its clusters, its listing and when it comes. */
+struct DiscoverySource {
+        Manager *manager;
+        size_t index;                   /* of its entry in the file's configuration */
+        ClusterConfig as_cluster;       /* the entry's settings, named for the client and the log */
+        DiscoveredCluster **found;
+        size_t n_found;
+        CceCall *call;                  /* ListClusters in flight */
+        sd_event_source *timer;         /* the next listing */
+        unsigned failures;              /* listings that failed in a row */
 };
 
 typedef struct CredentialPause {
@@ -146,6 +169,9 @@ struct Manager {
         unsigned once_remaining;
         HookRun *hooks;
         int exit_status;
+        Config *file_config;            /* with discover entries: the file as loaded (the one in force adds what they found) */
+        DiscoverySource **sources;
+        size_t n_sources;
 };
 
 typedef struct LogContext {
@@ -231,3 +257,24 @@ Cluster *cluster_free(Cluster *c);
 /* Builds the cluster list for config, reusing clusters whose settings did
  * not change. */
 int adopt_config(Manager *m, Config *config);
+/* Puts config in force (taken over): its cluster list (adopt_config()), its
+ * credentials, limits; what was fetched under the previous one is written
+ * first. -ENOMEM before anything changed (the previous one stays); another
+ * failure halfway, when the daemon must stop. */
+int cluster_set_take(Manager *m, Config *config);
+void apply_limits(Manager *m);
+
+/* ---- discovery.c: discover entries at work ---- */
+
+/* Starts the listings of file_config's discover entries (borrowed: it is
+ * m->file_config); with none, does nothing. */
+int discovery_start(Manager *m);
+void discovery_stop(Manager *m);
+/* A reload: file_config (taken over) replaces m->file_config; an entry that
+ * did not change keeps what it found. *ret: the configuration to put in
+ * force. The listings start. */
+int discovery_reload(Manager *m, Config *file_config, Config **ret);
+/* The configuration in force for m->file_config: its clusters and the
+ * ones its entries found (skipping explicit ids, usable names only, and
+ * clusters whose names or own files would collide). */
+int discovery_effective_config(Manager *m, Config **ret);

@@ -129,15 +129,6 @@ static int on_start(sd_event_source *s, void *userdata) {
 
 /* ---- configuration ----------------------------------------------------------- */
 
-static void apply_limits(Manager *m) {
-        HttpLimits limits = http_limits_default;
-        Config *c = current_config(m);
-        limits.total_timeout_ms = c->request_timeout_sec * 1000;
-        limits.connect_timeout_ms = MIN(limits.connect_timeout_ms, limits.total_timeout_ms);
-        limits.low_speed_time_sec = MIN(limits.low_speed_time_sec, c->request_timeout_sec);
-        http_client_set_limits(m->http, &limits);
-}
-
 static void log_config_errors(const char *path, const ConfigErrors *errors, const char *message_id) {
         for (size_t i = 0; i < errors->n_errors; i++) {
                 const ConfigError *e = &errors->errors[i];
@@ -173,38 +164,28 @@ static void reload(Manager *m) {
                 return;
         }
 
-        /* Calls of clusters whose settings or credentials change are
-         * cancelled in adopt_config(); those of unchanged ones go on and
-         * borrow the old configuration until they end. */
-        ConfigRef *ref = calloc(1, sizeof(ConfigRef));
-        if (!ref) {
+        if (config->n_discover > 0 || m->file_config) {
+                /* The file as loaded stays for discovery; in force is a copy with what it finds. */
+                r = discovery_reload(m, TAKE_PTR(config), &config);
+                if (r < 0) {
+                        log_error_errno(r, "Reloading failed halfway: %m; stopping so that systemd restarts the daemon.");
+                        sd_event_exit(m->event, EX_SOFTWARE);
+                        return;
+                }
+                if (m->file_config->n_discover == 0)
+                        m->file_config = config_free(m->file_config);  /* none left: the copy is the file */
+        }
+        r = cluster_set_take(m, TAKE_PTR(config));
+        if (r == -ENOMEM) {
                 log_error("Reloading failed: out of memory; the previous configuration stays in force.");
                 sd_notify(false, "READY=1");
                 return;
         }
-        ref->config = TAKE_PTR(config);
-        ref->next = m->configs;
-        m->configs = ref;
-
-        /* Certificates fetched under the previous configuration are written
-         * under it, before clusters are replaced or go away. */
-        write_queued(m);
-
-        /* The client compares the new credentials with the previous
-         * configuration's: it must outlive the calls adopt_config() ends. */
-        ConfigRef *previous = ref->next;
-        previous->users++;
-        r = adopt_config(m, ref->config);
-        if (r >= 0)
-                r = cce_client_set_config(m->client, ref->config);
-        previous->users--;
         if (r < 0) {
                 log_error_errno(r, "Reloading failed halfway: %m; stopping so that systemd restarts the daemon.");
                 sd_event_exit(m->event, EX_SOFTWARE);
                 return;
         }
-        apply_limits(m);
-        free_retired_configs(m);
         log_struct(LOG_INFO, 0, MESSAGE_ID_RELOADED, LOG_FIELDS({ "CONFIG_FILE", m->options.config_path }),
                    "Reloaded %s: %zu clusters.", m->options.config_path, m->n_clusters);
         dispatch(m);
@@ -325,6 +306,15 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
                 manager_free(m);
                 return -ENOMEM;
         }
+        if (config->n_discover > 0) {
+                /* The file as loaded stays for discovery; in force is a copy with what it finds. */
+                m->file_config = config;
+                r = discovery_effective_config(m, &config);
+                if (r < 0) {
+                        manager_free(m);
+                        return r;
+                }
+        }
         m->configs->config = config;
         m->max_in_flight = config->parallel_requests;
         m->state_dir = strdup(manager_state_directory(config));
@@ -427,6 +417,8 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_pauses; i++)
                 free(m->pauses[i].name);
         free(m->pauses);
+        discovery_stop(m);
+        config_free(m->file_config);
         while (m->configs) {
                 ConfigRef *r = m->configs;
                 m->configs = r->next;
@@ -451,6 +443,9 @@ int manager_run(Manager *m) {
         int r;
 
         if (m->options.once) {
+                if (m->file_config)
+                        log_notice("--once does not list the projects of discover entries yet: their clusters are "
+                                   "renewed by the daemon.");
                 r = select_once(m);
                 if (r < 0)
                         return EX_USAGE;
@@ -468,6 +463,12 @@ int manager_run(Manager *m) {
                 m->in_flight_changed = true;  /* in-flight.json with our pid: a daemon runs */
                 update_status(m);
                 sd_notify(false, "READY=1");
+                /* The first listings start from the loop too. */
+                r = discovery_start(m);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot start discovery: %m");
+                        return EX_SOFTWARE;
+                }
         }
 
         /* The first renewals start from the loop, after READY=1 is out. */

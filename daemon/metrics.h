@@ -11,7 +11,7 @@
 #include "api-error.h"
 
 /* The states a cluster's state gauge can be in. */
-#define METRICS_STATES "ok", "pending", "renewing", "failing", "parked", "expired"
+#define METRICS_STATES "ok", "pending", "renewing", "failing", "parked", "expired", "unavailable"
 
 /* What someone else did to a cluster's kubeconfig, as the daemon saw it
  * (file-watch.h): the file or the entries gone (restored), damaged

@@ -22,6 +22,8 @@ static bool cluster_failing(const Cluster *c) {
 static const char *cluster_state_name(const Cluster *c, int64_t now) {
         if (c->phase == PHASE_CALLING)
                 return "renewing";
+        if (c->unavailable)
+                return "unavailable";
         if (c->due == INT64_MAX)
                 return "parked";
         if (c->file.state == KUBECONFIG_OK && c->file.certificate.not_after <= now)

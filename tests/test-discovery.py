@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Discovery against the fake cloud: a discover entry keeps a kubeconfig for
+every Available cluster of a project that its filters take, none for the
+others, follows clusters made and woken while it runs, forgets one only
+after two listings without it and a 404, and changes nothing when a listing
+fails. Prints TAP."""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.environ["TESTS_DIR"])
+from harness import *  # noqa: E402,F403
+
+INTERVAL = 5  # the shortest interval allowed
+
+
+def make(fake, *clusters):
+    fake.control("/_fake/clusters", {"project_id": PROJECT, "clusters": [
+        {"cluster_id": cluster_id(i), "name": name, **({"phase": phase} if phase else {})}
+        for i, name, phase in clusters]})
+
+
+def discover_config(d, fake, entry_lines):
+    path = write_config(d, fake, [])
+    text = path.read_text().replace("clusters:\n", "clusters: []\ndiscover:\n" +
+                                    "".join(f"  {line}\n" for line in entry_lines))
+    path.write_text(text)
+    return path
+
+
+def test_lifecycle(d):
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    make(fake, (1, "prod-a", None), (2, "prod-b", "Hibernation"), (3, "dev-c", None))
+    config = discover_config(d, fake, [
+        f"- project-id: {PROJECT}",
+        f"  kubeconfig: {d}/kube/{{name}}.kubeconfig",
+        "  match: [prod-*]",
+        f"  interval: {INTERVAL}s",
+    ])
+    daemon = Daemon(d, config, notify)
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check("an Available cluster that the filter takes is written at once",
+              wait_for(lambda: (d / "kube/prod-a.kubeconfig").exists() and fake.count(1) == 1, 10), daemon.log())
+        time.sleep(1)
+        check("... one call", fake.count(1) == 1, fake.calls())
+        check("one in Hibernation is not renewed", fake.count(2) == 0 and not (d / "kube/prod-b.kubeconfig").exists())
+        check("one the filter leaves out is not renewed", fake.count(3) == 0 and not (d / "kube/dev-c.kubeconfig").exists())
+        listed = fake.calls()["list"].get(PROJECT, 0)
+        check("the project was listed", listed >= 1, fake.calls())
+
+        # Woken, and a new one: both written at the next listing.
+        make(fake, (2, "prod-b", "Available"), (4, "prod-d", None))
+        check("a cluster woken is written at the next listing",
+              wait_for(lambda: (d / "kube/prod-b.kubeconfig").exists(), INTERVAL + 10), daemon.log())
+        check("a cluster made is written at the next listing",
+              wait_for(lambda: (d / "kube/prod-d.kubeconfig").exists(), INTERVAL + 10), daemon.log())
+        check("... one call each", fake.count(2) == 1 and fake.count(4) == 1, fake.calls())
+
+        # A listing that fails changes nothing.
+        fake.control("/_fake/faults", {"cluster_id": f"list:{PROJECT}", "faults": ["status:503:cce"]})
+        check("a failed listing is logged",
+              wait_for(lambda: "Listing the clusters of project" in daemon.log(), INTERVAL + 10), daemon.log())
+        check("... and keeps the clusters", (d / "kube/prod-a.kubeconfig").exists() and fake.count(1) == 1)
+
+        # Deleted: forgotten after two listings without it and a 404, its file kept.
+        fake.control("/_fake/clusters/delete", {"project_id": PROJECT, "cluster_id": cluster_id(4)})
+        check("a deleted cluster is forgotten after two listings and a 404",
+              wait_for(lambda: "is gone from project" in daemon.log(), 4 * INTERVAL + 20), daemon.log())
+        check("... asked about once", fake.calls()["show"].get(cluster_id(4), 0) >= 1, fake.calls())
+        check("... its kubeconfig is left", (d / "kube/prod-d.kubeconfig").exists())
+        check("no call to it after it was deleted", fake.count(4) == 1, fake.calls())
+        check("the others were never asked about",
+              all(fake.calls()["show"].get(cluster_id(i), 0) == 0 for i in (1, 2, 3)), fake.calls())
+    finally:
+        status = daemon.stop()
+        check("the daemon exits 0", status == 0, daemon.log())
+        notify.close()
+        fake.stop()
+
+
+def test_reload(d):
+    """SIGHUP with the entry unchanged changes nothing; with its filter
+    changed, the change applies at once (at the listing the reload starts)."""
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    make(fake, (1, "prod-a", None), (3, "dev-c", None))
+    entry = [f"- project-id: {PROJECT}", f"  kubeconfig: {d}/kube/{{name}}.kubeconfig", "  match: [prod-*]",
+             "  interval: 1h"]
+    config = discover_config(d, fake, entry)
+    config.write_text(config.read_text() + f"metrics-file: {d}/metrics.prom\n")
+
+    def renewals():
+        try:
+            return metric(parse_metrics((d / "metrics.prom").read_text()), "cce_certd_renewals_total", name="prod-a")
+        except (OSError, ValueError):
+            return None
+
+    daemon = Daemon(d, config, notify)
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check("prod-a written, and counted", wait_for(lambda: fake.count(1) == 1 and renewals() == 1, 10), daemon.log())
+        hangup = time.time()
+        daemon.proc.send_signal(signal.SIGHUP)
+        check("reloaded", wait_for(lambda: notify.find("READY=1", since=hangup), 10), daemon.log())
+        time.sleep(2)
+        # A cluster dropped and made again would start counting from 0.
+        check("an unchanged entry: the cluster kept as it was, nothing renewed again",
+              fake.count(1) == 1 and renewals() == 1 and (d / "kube/prod-a.kubeconfig").exists(),
+              (fake.calls(), renewals()))
+        config.write_text(config.read_text().replace("match: [prod-*]", "match: [prod-*, dev-*]"))
+        hangup = time.time()
+        daemon.proc.send_signal(signal.SIGHUP)
+        check("reloaded again", wait_for(lambda: notify.find("READY=1", since=hangup), 10), daemon.log())
+        check("a changed filter applies at once, without waiting for the interval",
+              wait_for(lambda: fake.count(3) == 1 and (d / "kube/dev-c.kubeconfig").exists(), 10), daemon.log())
+        check("prod-a still not renewed again", fake.count(1) == 1, fake.calls())
+    finally:
+        status = daemon.stop()
+        check("the daemon exits 0", status == 0, daemon.log())
+        notify.close()
+        fake.stop()
+
+
+def main():
+    return run_tests([test_lifecycle, test_reload])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
