@@ -7,17 +7,21 @@
  * ShowCluster. */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
 
 #include "discovery-rules.h"
+#include "json.h"
 #include "manager-internal.h"
 #include "message-id.h"
 #include "parse-value.h"
 #include "schedule.h"
 #include "time-util.h"
+
+static void save_found(Manager *m);
 
 static const DiscoverConfig *entry_of(const DiscoverySource *s) {
         return &s->manager->file_config->discover[s->index];
@@ -149,6 +153,12 @@ static void apply(Manager *m) {
                 sd_event_exit(m->event, EX_SOFTWARE);
                 return;
         }
+        discovery_mark_unavailable(m);
+        dispatch(m);
+        status_changed(m);
+}
+
+void discovery_mark_unavailable(Manager *m) {
         for (size_t i = 0; i < m->n_clusters; i++) {
                 Cluster *c = m->clusters[i];
                 bool unavailable = false;
@@ -164,8 +174,6 @@ static void apply(Manager *m) {
                                 schedule(m, c);
                 }
         }
-        dispatch(m);
-        status_changed(m);
 }
 
 static void list_later(DiscoverySource *s, uint64_t usec) {
@@ -211,8 +219,10 @@ static void on_shown(CceCall *call, CceResult *result, void *userdata) {
         }
         if (discovery_absence(f->absent, result->error.http_status) == DISCOVERY_GONE &&
             result->error.klass == API_ERROR_NOT_FOUND) {
+                Manager *m = s->manager;
                 forget(s, f);
-                apply(s->manager);
+                apply(m);
+                save_found(m);
         }
 }
 
@@ -295,8 +305,10 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
                                 log_warning("Cannot ask CCE about cluster %s: %s", f->id, e.message);
                 }
         }
-        if (changed)
+        if (changed) {
                 apply(m);
+                save_found(m);
+        }
         list_later(s, d->interval_sec * USEC_PER_SEC);
 }
 
@@ -344,7 +356,7 @@ int discovery_reload(Manager *m, Config *file_config, Config **ret) {
         m->sources = NULL;
         m->n_sources = 0;
         m->file_config = file_config;
-        r = discovery_start(m);
+        r = discovery_setup(m);
         /* An entry that did not change keeps what its listings found: a
          * reload changes nothing for it. Its listing comes at once anyway. */
         for (size_t i = 0; r >= 0 && i < m->n_sources; i++)
@@ -353,6 +365,9 @@ int discovery_reload(Manager *m, Config *file_config, Config **ret) {
                             entry_fingerprint(&old_file->discover[old[k]->index]) ==
                             entry_fingerprint(&file_config->discover[i])) {
                                 DiscoverySource *s = m->sources[i];
+                                for (size_t f = 0; f < s->n_found; f++)
+                                        found_free(s->found[f]);  /* what the file said: this run knows better */
+                                free(s->found);
                                 s->found = TAKE_PTR(old[k]->found);
                                 s->n_found = old[k]->n_found;
                                 old[k]->n_found = 0;
@@ -366,19 +381,108 @@ int discovery_reload(Manager *m, Config *file_config, Config **ret) {
                 source_free(old[k]);
         free(old);
         config_free(old_file);
+        if (r >= 0 && !m->options.once)
+                r = discovery_start(m);
         if (r < 0)
                 return r;
         return discovery_effective_config(m, ret);
 }
 
-int discovery_start(Manager *m) {
+/* What the listings found, for the next start (state.h). Not by --once or
+ * --dry-run, which list nothing. */
+static void save_found(Manager *m) {
+        const unsigned char *buf;
+        char error[512];
+        size_t len;
+
+        if (m->options.once || m->options.dry_run)
+                return;
+        yajl_gen g = yajl_gen_alloc(NULL);
+        if (!g)
+                return;
+        yajl_gen_map_open(g);
+        json_gen_key(g, "entries");
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < m->n_sources; i++) {
+                const DiscoverySource *s = m->sources[i];
+                char fp[32];
+                snprintf(fp, sizeof(fp), "%016" PRIx64, entry_fingerprint(entry_of(s)));
+                yajl_gen_map_open(g);
+                json_gen_string(g, "project_id", s->as_cluster.project_id);
+                json_gen_string(g, "fingerprint", fp);
+                json_gen_key(g, "clusters");
+                yajl_gen_array_open(g);
+                for (size_t k = 0; k < s->n_found; k++) {
+                        yajl_gen_map_open(g);
+                        json_gen_string(g, "id", s->found[k]->id);
+                        json_gen_string(g, "name", s->found[k]->name);
+                        json_gen_string(g, "phase", s->found[k]->phase);
+                        yajl_gen_map_close(g);
+                }
+                yajl_gen_array_close(g);
+                yajl_gen_map_close(g);
+        }
+        yajl_gen_array_close(g);
+        yajl_gen_map_close(g);
+        if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok &&
+            state_save_discovered(m->state_dir, (const char *) buf, len, error, sizeof(error)) < 0)
+                log_warning("Cannot save what discovery found: %s; a restart lists again before it knows it.", error);
+        yajl_gen_free(g);
+}
+
+/* What an earlier run found for source s, when its entry is the same. */
+static void load_found(DiscoverySource *s, const JsonNode *root) {
+        const JsonNode *entries = json_get(root, "entries");
+        char fp[32];
+
+        snprintf(fp, sizeof(fp), "%016" PRIx64, entry_fingerprint(entry_of(s)));
+        for (size_t i = 0; entries && entries->type == JSON_ARRAY && i < entries->n_children; i++) {
+                const JsonNode *e = entries->children[i];
+                const char *project = json_get_string(e, "project_id"), *f = json_get_string(e, "fingerprint");
+                const JsonNode *list = json_get(e, "clusters");
+                if (!project || !f || strcmp(project, s->as_cluster.project_id) != 0 || strcmp(f, fp) != 0 ||
+                    !list || list->type != JSON_ARRAY)
+                        continue;
+                for (size_t k = 0; k < list->n_children; k++) {
+                        const char *id = json_get_string(list->children[k], "id");
+                        const char *name = json_get_string(list->children[k], "name");
+                        const char *phase = json_get_string(list->children[k], "phase");
+                        DiscoveredCluster *found;
+                        if (!id || !name || !phase || find_found(s, id, NULL))
+                                continue;
+                        DiscoveredCluster **a = reallocarray(s->found, s->n_found + 1, sizeof(DiscoveredCluster *));
+                        if (!a)
+                                return;
+                        s->found = a;
+                        if (!(found = calloc(1, sizeof(DiscoveredCluster))))
+                                return;
+                        found->source = s;
+                        found->id = strdup(id);
+                        found->name = strdup(name);
+                        found->phase = strdup(phase);
+                        if (!found->id || !found->name || !found->phase) {
+                                found_free(found);
+                                return;
+                        }
+                        s->found[s->n_found++] = found;
+                }
+                return;
+        }
+}
+
+int discovery_setup(Manager *m) {
         const Config *file = m->file_config;
+        _cleanup_(json_node_freep) JsonNode *saved = NULL;
 
         if (!file || file->n_discover == 0)
                 return 0;
         m->sources = calloc(file->n_discover, sizeof(DiscoverySource *));
         if (!m->sources)
                 return -ENOMEM;
+        int q = state_load_discovered(m->state_dir, &saved);
+        if (q < 0 && q != -ENOENT)
+                log_warning("What discovery found before cannot be read (%s); listing anew.",
+                            q == -EBADMSG ? "it does not parse" : strerror(-q));
         for (size_t i = 0; i < file->n_discover; i++) {
                 DiscoverySource *s = calloc(1, sizeof(DiscoverySource));
                 int r;
@@ -393,7 +497,18 @@ int discovery_start(Manager *m) {
                 if (asprintf(&s->as_cluster.name, "discover #%zu", i + 1) < 0)
                         return -ENOMEM;
                 s->as_cluster.credential = file->discover[i].settings.credential;
-                r = sd_event_add_time(m->event, &s->timer, CLOCK_BOOTTIME, 0, 100 * USEC_PER_MSEC, on_list_timer, s);
+                if (saved)
+                        load_found(s, saved);
+        }
+        return 0;
+}
+
+int discovery_start(Manager *m) {
+        for (size_t i = 0; i < m->n_sources; i++) {
+                DiscoverySource *s = m->sources[i];
+                if (s->timer)
+                        continue;
+                int r = sd_event_add_time(m->event, &s->timer, CLOCK_BOOTTIME, 0, 100 * USEC_PER_MSEC, on_list_timer, s);
                 if (r < 0)
                         return r;
         }

@@ -266,14 +266,19 @@ void apply_limits(Manager *m);
 
 /* ---- discovery.c: discover entries at work ---- */
 
-/* Starts the listings of file_config's discover entries (borrowed: it is
- * m->file_config); with none, does nothing. */
+/* Makes a source for each discover entry of m->file_config, with what an
+ * earlier run found for the same entry (state.h); with none, does nothing. */
+int discovery_setup(Manager *m);
+/* Starts their listings (the first at once, from the loop). */
 int discovery_start(Manager *m);
 void discovery_stop(Manager *m);
 /* A reload: file_config (taken over) replaces m->file_config; an entry that
  * did not change keeps what it found. *ret: the configuration to put in
  * force. The listings start. */
 int discovery_reload(Manager *m, Config *file_config, Config **ret);
+/* Marks the clusters in force that the listings say are not Available
+ * (not renewed until they are), and reschedules what changed. */
+void discovery_mark_unavailable(Manager *m);
 /* The configuration in force for m->file_config: its clusters and the
  * ones its entries found (skipping explicit ids, usable names only, and
  * clusters whose names or own files would collide). */

@@ -186,6 +186,7 @@ static void reload(Manager *m) {
                 sd_event_exit(m->event, EX_SOFTWARE);
                 return;
         }
+        discovery_mark_unavailable(m);
         log_struct(LOG_INFO, 0, MESSAGE_ID_RELOADED, LOG_FIELDS({ "CONFIG_FILE", m->options.config_path }),
                    "Reloaded %s: %zu clusters.", m->options.config_path, m->n_clusters);
         dispatch(m);
@@ -306,21 +307,24 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
                 manager_free(m);
                 return -ENOMEM;
         }
-        if (config->n_discover > 0) {
-                /* The file as loaded stays for discovery; in force is a copy with what it finds. */
-                m->file_config = config;
-                r = discovery_effective_config(m, &config);
-                if (r < 0) {
-                        manager_free(m);
-                        return r;
-                }
-        }
         m->configs->config = config;
         m->max_in_flight = config->parallel_requests;
         m->state_dir = strdup(manager_state_directory(config));
         if (!m->state_dir) {
                 manager_free(m);
                 return -ENOMEM;
+        }
+        if (config->n_discover > 0) {
+                /* The file as loaded stays for discovery; in force is a copy with
+                 * what it found, before any listing (what an earlier run saved). */
+                m->file_config = config;
+                m->configs->config = NULL;
+                if ((r = discovery_setup(m)) < 0 ||
+                    (r = discovery_effective_config(m, &m->configs->config)) < 0) {
+                        manager_free(m);
+                        return r;
+                }
+                config = m->configs->config;
         }
 
         r = options->dry_run ? 0 : state_directory_prepare(m->state_dir, error, sizeof(error));
@@ -375,6 +379,7 @@ int manager_new(const ManagerOptions *options, Config *config, Manager **ret) {
                 manager_free(m);
                 return r;
         }
+        discovery_mark_unavailable(m);
         *ret = m;
         return 0;
 }
@@ -444,8 +449,8 @@ int manager_run(Manager *m) {
 
         if (m->options.once) {
                 if (m->file_config)
-                        log_notice("--once does not list the projects of discover entries yet: their clusters are "
-                                   "renewed by the daemon.");
+                        log_notice("--once does not list the projects of discover entries yet: it takes the "
+                                   "clusters the daemon's last listings found.");
                 r = select_once(m);
                 if (r < 0)
                         return EX_USAGE;

@@ -143,7 +143,12 @@ static void get_text(const JsonNode *root, const char *key, char *buf, size_t si
 }
 
 /* A file holding one JSON object: -EBADMSG when it holds anything else. */
+static int read_object_max(const char *path, size_t max, JsonNode **ret);
 static int read_object(const char *path, JsonNode **ret) {
+        return read_object_max(path, STATE_FILE_MAX, ret);
+}
+
+static int read_object_max(const char *path, size_t max, JsonNode **ret) {
         _cleanup_free_ char *text = NULL;
         char why[128];
         size_t size;
@@ -153,7 +158,7 @@ static int read_object(const char *path, JsonNode **ret) {
         int fd = directory_of(path, &name, NULL, 0);
         if (fd < 0)
                 return fd;
-        r = atomic_file_read_at(fd, name, STATE_FILE_MAX, &text, &size);
+        r = atomic_file_read_at(fd, name, max, &text, &size);
         if (r < 0)
                 return r;
         if (json_parse(text, size, ret, why, sizeof(why)) < 0)
@@ -389,4 +394,26 @@ int state_remove_in_flight(const char *dir) {
         if (r < 0)
                 return r;
         return remove_state_file(path);
+}
+
+/* ---- what discovery found --------------------------------------------------- */
+
+static int discovered_path(const char *dir, char **ret) {
+        return asprintf(ret, "%s/discovered.json", dir) < 0 ? -ENOMEM : 0;
+}
+
+int state_save_discovered(const char *dir, const char *json, size_t size, char *error, size_t error_size) {
+        _cleanup_free_ char *path = NULL;
+        int r = discovered_path(dir, &path);
+        if (r < 0)
+                return r;
+        return write_state_file(path, json, size, error, error_size);
+}
+
+int state_load_discovered(const char *dir, JsonNode **ret) {
+        _cleanup_free_ char *path = NULL;
+        int r = discovered_path(dir, &path);
+        if (r < 0)
+                return r;
+        return read_object_max(path, STATE_DISCOVERED_MAX, ret);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "api-error.h"
+#include "json.h"
 
 typedef struct ClusterState {
         char cluster_id[64];
@@ -69,3 +70,11 @@ int state_save_in_flight(const char *dir, const char *const *names, size_t n, ch
 int state_load_in_flight(const char *dir, char ***ret, size_t *ret_n);
 char **state_in_flight_free(char **names);
 int state_remove_in_flight(const char *dir);
+
+/* What discover entries found (discovery.c), so that a restart has it
+ * before any listing: STATE_DIRECTORY/discovered.json, one JSON object
+ * written by discovery.c after a listing changed it. */
+#define STATE_DISCOVERED_MAX (32 * 1024 * 1024)
+int state_save_discovered(const char *dir, const char *json, size_t size, char *error, size_t error_size);
+/* -ENOENT when there is none, -EBADMSG when it does not parse. */
+int state_load_discovered(const char *dir, JsonNode **ret);

@@ -124,8 +124,54 @@ def test_reload(d):
         fake.stop()
 
 
+def test_restart(d):
+    """What the listings found is kept in the state directory: a restart has
+    the discovered clusters before any listing (here every listing fails),
+    scheduled from their files, with no new certificate."""
+    fake = Fake(d, day_seconds=3600)
+    make(fake, (1, "prod-a", None), (2, "prod-b", "Hibernation"))
+    config = discover_config(d, fake, [f"- project-id: {PROJECT}", f"  kubeconfig: {d}/kube/{{name}}.kubeconfig",
+                                       "  interval: 1h"])
+    config.write_text(config.read_text() + f"metrics-file: {d}/metrics.prom\n")
+
+    def states():
+        try:
+            series = parse_metrics((d / "metrics.prom").read_text())
+        except (OSError, ValueError):
+            return {}
+        return {labels["name"]: labels["state"] for (n, lab), v in series.items()
+                for labels in [dict(lab)] if n == "cce_certd_cluster_state" and v == 1}
+
+    notify = Notify(d)
+    daemon = Daemon(d, config, notify)
+    try:
+        check("first run: prod-a written", wait_for(lambda: fake.count(1) == 1, 10), daemon.log())
+        check("... what it found is saved", wait_for(lambda: (d / "state/discovered.json").exists(), 5))
+    finally:
+        check("first run exits 0", daemon.stop() == 0, daemon.log())
+        notify.close()
+
+    fake.control("/_fake/faults", {"cluster_id": f"list:{PROJECT}", "faults": ["status:503:cce"], "sticky": True})
+    (d / "metrics.prom").unlink()
+    (d / "second").mkdir()
+    notify = Notify(d / "second")
+    daemon = Daemon(d, config, notify)
+    try:
+        check("second run: READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check("... with the discovered clusters known though no listing works",
+              wait_for(lambda: states() == {"prod-a": "ok", "prod-b": "unavailable"}, 5), (states(), daemon.log()))
+        check("... the listing failed", wait_for(lambda: "Listing the clusters of project" in daemon.log(), 10),
+              daemon.log())
+        time.sleep(1)
+        check("... and no new certificate was asked for", fake.count(1) == 1 and fake.count(2) == 0, fake.calls())
+    finally:
+        check("second run exits 0", daemon.stop() == 0, daemon.log())
+        notify.close()
+        fake.stop()
+
+
 def main():
-    return run_tests([test_lifecycle, test_reload])
+    return run_tests([test_lifecycle, test_reload, test_restart])
 
 
 if __name__ == "__main__":
