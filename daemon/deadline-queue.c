@@ -79,6 +79,11 @@ static CredentialPause *find_pause(Manager *m, const char *credential) {
         return NULL;
 }
 
+int64_t credential_paused_until(Manager *m, const char *credential) {
+        CredentialPause *p = find_pause(m, credential);
+        return p ? p->until : 0;
+}
+
 /* Works out c->due from its file, state and credential. */
 void schedule(Manager *m, Cluster *c) {
         int64_t now = now_realtime(m);

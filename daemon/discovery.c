@@ -319,6 +319,12 @@ static int on_list_timer(sd_event_source *source, uint64_t usec, void *userdata)
 
         if (s->call)
                 return 0;
+        /* Its credentials refused for a renewal or a listing: no call with them before the pause ends. */
+        int64_t now = now_realtime(m), until = credential_paused_until(m, s->as_cluster.credentials);
+        if (until > now) {
+                list_later(s, (uint64_t) (until - now) * USEC_PER_SEC);
+                return 0;
+        }
         if (cce_list_start(m->client, &s->as_cluster, on_listed, s, &s->call, &e) < 0) {
                 log_warning("Cannot list the clusters of project %s: %s; will try again in %s.",
                             s->as_cluster.project_id, e.message,

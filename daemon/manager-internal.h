@@ -211,6 +211,8 @@ void heap_update(Manager *m, Cluster *c);
 void schedule(Manager *m, Cluster *c);
 void once_finished(Manager *m, Cluster *c, bool failed);
 void pause_credential(Manager *m, const char *credential, int64_t until);
+/* When a pause of credential ends (0: none, or over). */
+int64_t credential_paused_until(Manager *m, const char *credential);
 void clear_pause(Manager *m, const char *credential);
 void arm_timer(Manager *m);
 

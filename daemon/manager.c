@@ -399,6 +399,7 @@ void manager_block_signals(void) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        discovery_stop(m);  /* its calls, before the client that holds them */
         while (m->hooks) {
                 hook_cancel(m->hooks->hook);
                 hook_run_free(m->hooks);
@@ -422,7 +423,6 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_pauses; i++)
                 free(m->pauses[i].name);
         free(m->pauses);
-        discovery_stop(m);
         config_free(m->file_config);
         while (m->configs) {
                 ConfigRef *r = m->configs;

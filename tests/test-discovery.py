@@ -170,8 +170,53 @@ def test_restart(d):
         fake.stop()
 
 
+def test_stop_while_listing(d):
+    """SIGTERM while a listing hangs: the call is abandoned, the daemon exits 0."""
+    fake = Fake(d, day_seconds=3600, hang_seconds=30)
+    notify = Notify(d)
+    make(fake, (1, "prod-a", None))
+    fake.control("/_fake/faults", {"cluster_id": f"list:{PROJECT}", "faults": ["hang"]})
+    config = discover_config(d, fake, [f"- project-id: {PROJECT}", f"  kubeconfig: {d}/kube/{{name}}.kubeconfig"])
+    daemon = Daemon(d, config, notify)
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check("the listing is under way", wait_for(lambda: fake.calls()["list"].get(PROJECT, 0) == 1, 10), fake.calls())
+        time.sleep(0.5)
+    finally:
+        status = daemon.stop()
+        check("the daemon exits 0 with the listing in flight", status == 0, (status, daemon.log()))
+        notify.close()
+        fake.stop()
+
+
+def test_paused_credentials(d):
+    """A key refused for a renewal pauses the listings that use it too: no
+    listing with it before the pause ends (5 failures lock an access key)."""
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    make(fake, (2, "prod-b", None))
+    fake.fault(1, "status:401:apigw")
+    path = write_config(d, fake, [(1, "")])
+    path.write_text(path.read_text() + "discover:\n" + "".join(f"  {line}\n" for line in [
+        f"- project-id: {PROJECT}", f"  kubeconfig: {d}/kube/{{name}}.kubeconfig", f"  interval: {INTERVAL}s"]))
+    daemon = Daemon(d, path, notify)
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check("c1's renewal is refused", wait_for(lambda: "Renewal of c1 failed" in daemon.log(), 10), daemon.log())
+        # The first listing may have started before the pause: let it arrive.
+        wait_for(lambda: fake.calls()["list"].get(PROJECT, 0) >= 1, 5)
+        listed = fake.calls()["list"].get(PROJECT, 0)
+        time.sleep(2 * INTERVAL + 2)
+        check("no listing with the paused key meanwhile", fake.calls()["list"].get(PROJECT, 0) == listed,
+              (listed, fake.calls()))
+    finally:
+        check("the daemon exits 0", daemon.stop() == 0, daemon.log())
+        notify.close()
+        fake.stop()
+
+
 def main():
-    return run_tests([test_lifecycle, test_reload, test_restart])
+    return run_tests([test_lifecycle, test_reload, test_restart, test_stop_while_listing, test_paused_credentials])
 
 
 if __name__ == "__main__":
