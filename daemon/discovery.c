@@ -122,7 +122,8 @@ int discovery_effective_config(Manager *m, Config **ret) {
                                    LOG_FIELDS({ "CCE_CLUSTER", extra[i].name }, { "CCE_CLUSTER_ID", extra[i].cluster_id },
                                               { "KUBECONFIG_PATH", extra[i].kubeconfig }),
                                    "Discovered cluster %s (%s) would share its name or its own kubeconfig %s with "
-                                   "another cluster: left out, and so is the other.",
+                                   "another cluster: left out of discovery (a configured cluster keeps its own; of two "
+                                   "discovered ones, neither is taken).",
                                    extra[i].name, extra[i].cluster_id, extra[i].kubeconfig);
                         cluster_config_done(&extra[i]);
                 } else

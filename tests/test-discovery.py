@@ -215,8 +215,37 @@ def test_paused_credentials(d):
         fake.stop()
 
 
+def test_collisions(d):
+    """Two projects each with a cluster "dup", both named {name}: both are
+    left out once both are known, neither overwrites the other's file, and
+    the log says so; a cluster whose name is unique is taken."""
+    other = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    make(fake, (1, "dup", None), (3, "only-here", None))
+    fake.control("/_fake/clusters", {"project_id": other, "clusters": [{"cluster_id": cluster_id(2), "name": "dup"}]})
+    config = discover_config(d, fake, [
+        f"- project-id: {PROJECT}", f"  kubeconfig: {d}/kube/{{name}}.kubeconfig",
+        f"- project-id: {other}", f"  kubeconfig: {d}/kube/{{name}}.kubeconfig"])
+    daemon = Daemon(d, config, notify)
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check("a cluster with a name of its own is taken", wait_for(lambda: fake.count(3) == 1, 10), fake.calls())
+        check("the two that would share a name are both left out, and said so",
+              wait_for(lambda: daemon.log().count("would share its name or its own kubeconfig") >= 2, 10), daemon.log())
+        time.sleep(1)
+        # The listing that came first may have written its "dup" before the
+        # other listing showed the clash; the other never writes over it.
+        check("... the other never writes over the first", fake.count(1) + fake.count(2) <= 1, fake.calls())
+    finally:
+        check("the daemon exits 0", daemon.stop() == 0, daemon.log())
+        notify.close()
+        fake.stop()
+
+
 def main():
-    return run_tests([test_lifecycle, test_reload, test_restart, test_stop_while_listing, test_paused_credentials])
+    return run_tests([test_lifecycle, test_reload, test_restart, test_stop_while_listing, test_paused_credentials,
+                      test_collisions])
 
 
 if __name__ == "__main__":
