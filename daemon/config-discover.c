@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* The discover section: each entry's project, filters, templates and
  * interval, and the per-cluster settings its clusters take (the settings
- * table's rows, as a cluster has them). Offline checks only: no listing. */
+ * table's rows, as a cluster has them); and the configuration with the
+ * clusters the listings found. No listing here: no network, no write. */
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config-internal.h"
 #include "discovery-rules.h"
+#include "json.h"
 
 enum {
         DISCOVER_NAME,
@@ -177,7 +181,8 @@ void discover_config_done(DiscoverConfig *d) {
         free(d->exclude);
 }
 
-int discover_cluster_config(const DiscoverConfig *d, const char *cce_name, const char *cluster_id, ClusterConfig *ret) {
+int discover_cluster_config(const DiscoverConfig *d, size_t entry, const char *cce_name, const char *cluster_id,
+                            const char *phase, ClusterConfig *ret) {
         ClusterConfig c;
         int r;
 
@@ -188,8 +193,10 @@ int discover_cluster_config(const DiscoverConfig *d, const char *cce_name, const
                 return r;
         free(c.kubeconfig);
         c.kubeconfig = NULL;
+        c.discovered_by = entry;
         if ((r = discovery_template_expand(d->name_template, cce_name, cluster_id, c.project_id, &c.name)) < 0 ||
             (r = discovery_template_expand(d->settings.kubeconfig, cce_name, cluster_id, c.project_id, &c.kubeconfig)) < 0 ||
+            !(c.discovered_phase = strdup(phase)) ||
             !(c.cluster_id = strdup(cluster_id)) ||
             !(c.context_name = strdup(c.name)) ||
             !(c.cluster_entry_name = strdup(c.name)) ||
@@ -201,4 +208,141 @@ int discover_cluster_config(const DiscoverConfig *d, const char *cce_name, const
         c.discovered = true;
         *ret = c;
         return 0;
+}
+
+static uint64_t hash_text(uint64_t h, const char *s) {
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
+        return (h ^ '|') * UINT64_C(1099511628211);
+}
+
+uint64_t discover_entry_fingerprint(const DiscoverConfig *d) {
+        uint64_t h = hash_text(cluster_config_fingerprint(&d->settings), d->name_template);
+
+        for (char **p = d->match; p && *p; p++)
+                h = hash_text(h, *p);
+        h = hash_text(h, "match");
+        for (char **p = d->exclude; p && *p; p++)
+                h = hash_text(h, *p);
+        h = hash_text(h, "exclude");
+        return (h ^ d->interval_sec) * UINT64_C(1099511628211);
+}
+
+static bool explicit_id(const Config *c, const char *id) {
+        for (size_t i = 0; i < c->n_clusters; i++)
+                if (strcmp(c->clusters[i].cluster_id, id) == 0)
+                        return true;
+        return false;
+}
+
+static int compare_names(const void *a, const void *b) {
+        return strcmp(((const ClusterConfig *) a)->name, ((const ClusterConfig *) b)->name);
+}
+
+int config_with_discovered(const Config *file, const DiscoveredItem *items, size_t n_items,
+                           void (*left_out)(const ClusterConfig *c, void *userdata), void *userdata, Config **ret) {
+        _cleanup_free_ ClusterConfig *extra = calloc(MAX(n_items, 1u), sizeof(ClusterConfig));
+        _cleanup_free_ bool *clash = NULL;
+        size_t n = 0, kept = 0;
+        int r;
+
+        if (!extra)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_items; i++) {
+                const DiscoveredItem *it = &items[i];
+                const DiscoverConfig *d = &file->discover[it->entry];
+                if (!discovery_selects(it->name, d->match, d->exclude) || explicit_id(file, it->id))
+                        continue;
+                r = discover_cluster_config(d, it->entry, it->name, it->id, it->phase, &extra[n]);
+                if (r == -EINVAL)
+                        continue;  /* a name that cannot go into a path */
+                if (r < 0)
+                        goto fail;
+                n++;
+        }
+
+        /* Two clusters that would have one name, or one file of their own:
+         * neither is taken from discovery (neither may overwrite the
+         * other's; a configured one keeps its own). */
+        clash = calloc(MAX(n, 1u), sizeof(bool));
+        if (!clash) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        qsort(extra, n, sizeof(ClusterConfig), compare_names);
+        for (size_t i = 0; i < n; i++) {
+                clash[i] = (i > 0 && strcmp(extra[i - 1].name, extra[i].name) == 0) ||
+                        (i + 1 < n && strcmp(extra[i + 1].name, extra[i].name) == 0) ||
+                        config_find_cluster(file, extra[i].name);
+                for (size_t k = 0; k < n && !clash[i]; k++)
+                        clash[i] = k != i && !(extra[i].merge && extra[k].merge) &&
+                                strcmp(extra[k].kubeconfig, extra[i].kubeconfig) == 0;
+                for (size_t k = 0; k < file->n_clusters && !clash[i]; k++)
+                        clash[i] = !(extra[i].merge && file->clusters[k].merge) &&
+                                strcmp(file->clusters[k].kubeconfig, extra[i].kubeconfig) == 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (clash[i]) {
+                        if (left_out)
+                                left_out(&extra[i], userdata);
+                        cluster_config_done(&extra[i]);
+                } else
+                        extra[kept++] = extra[i];
+        }
+        return config_with_clusters(file, extra, kept, ret);
+fail:
+        for (size_t i = 0; i < n; i++)
+                cluster_config_done(&extra[i]);
+        return r;
+}
+
+void discovered_items_free(DiscoveredItem *items, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free((char *) items[i].id);
+                free((char *) items[i].name);
+                free((char *) items[i].phase);
+        }
+        free(items);
+}
+
+int discovered_items_from_saved(const Config *file, const void *saved_json_node, DiscoveredItem **ret, size_t *ret_n) {
+        const JsonNode *entries = json_get(saved_json_node, "entries");
+        DiscoveredItem *items = NULL;
+        size_t n = 0;
+
+        for (size_t e = 0; e < file->n_discover; e++) {
+                char fp[32];
+                snprintf(fp, sizeof(fp), "%016" PRIx64, discover_entry_fingerprint(&file->discover[e]));
+                for (size_t i = 0; entries && entries->type == JSON_ARRAY && i < entries->n_children; i++) {
+                        const JsonNode *saved = entries->children[i];
+                        const char *project = json_get_string(saved, "project_id"), *f = json_get_string(saved, "fingerprint");
+                        const JsonNode *list = json_get(saved, "clusters");
+                        if (!project || !f || strcmp(project, file->discover[e].settings.project_id) != 0 ||
+                            strcmp(f, fp) != 0 || !list || list->type != JSON_ARRAY)
+                                continue;
+                        for (size_t k = 0; k < list->n_children; k++) {
+                                const char *id = json_get_string(list->children[k], "id");
+                                const char *name = json_get_string(list->children[k], "name");
+                                const char *phase = json_get_string(list->children[k], "phase");
+                                if (!id || !name || !phase)
+                                        continue;
+                                DiscoveredItem *a = reallocarray(items, n + 1, sizeof(DiscoveredItem));
+                                if (!a)
+                                        goto oom;
+                                items = a;
+                                items[n] = (DiscoveredItem) { .entry = e, .id = strdup(id), .name = strdup(name),
+                                                              .phase = strdup(phase) };
+                                n++;
+                                if (!items[n - 1].id || !items[n - 1].name || !items[n - 1].phase)
+                                        goto oom;
+                        }
+                        break;
+                }
+        }
+        *ret = items;
+        *ret_n = n;
+        return 0;
+oom:
+        discovered_items_free(items, n);
+        return -ENOMEM;
 }

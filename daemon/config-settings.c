@@ -105,6 +105,7 @@ void cluster_config_done(ClusterConfig *c) {
                         free(*(char **) setting_field(c, i));
                 else if (setting_rows[i].kind == VALUE_ARGV)
                         strv_free(*(char ***) setting_field(c, i));
+        free(c->discovered_phase);
 }
 
 typedef struct SettingsWalk {
@@ -145,6 +146,14 @@ void parse_settings(Loader *l, const YamlNode *map, const char *where, bool is_d
 
 int cluster_config_copy(ClusterConfig *dst, const ClusterConfig *src) {
         *dst = *src;
+        dst->discovered_phase = NULL;
+        if (src->discovered_phase && !(dst->discovered_phase = strdup(src->discovered_phase))) {
+                /* Nothing copied yet: drop every borrowed pointer before failing. */
+                for (size_t i = 0; i < _SETTING_MAX; i++)
+                        if (setting_rows[i].kind == VALUE_STRING || setting_rows[i].kind == VALUE_ARGV)
+                                *(void **) setting_field(dst, i) = NULL;
+                return -ENOMEM;
+        }
         for (size_t i = 0; i < _SETTING_MAX; i++) {
                 const SettingRow *row = &setting_rows[i];
                 if (row->kind == VALUE_STRING) {

@@ -130,7 +130,8 @@ typedef struct ClusterConfig {
 
         const Credential *credential;   /* borrowed from the Config */
         bool discovered;                /* made by discover_cluster_config() */
-        bool discovered_clash;          /* its name or own file would be another's (discovery.c) */
+        char *discovered_phase;         /* CCE's status.phase of a discovered cluster ("Available", ...) */
+        size_t discovered_by;           /* the index of the discover entry that found it */
 } ClusterConfig;
 
 #define DISCOVER_INTERVAL_DEFAULT_SEC (10 * 60)
@@ -191,15 +192,39 @@ static inline void config_freep(Config **c) {
 }
 
 /* A deep copy of base with the clusters of extra added (taken over, also
- * on failure): the configuration in force with the discovered clusters. */
+ * on failure). */
 int config_with_clusters(const Config *base, ClusterConfig *extra, size_t n_extra, Config **ret);
+
+/* A cluster a listing of discover entry `entry` holds. */
+typedef struct DiscoveredItem {
+        size_t entry;
+        const char *id, *name, *phase;
+} DiscoveredItem;
+
+/* What tells a discover entry changed: its settings and its own keys. */
+uint64_t discover_entry_fingerprint(const DiscoverConfig *d);
+
+/* The configuration in force: file's, with the clusters of items that
+ * their entries take (match and exclude, a name that can go into a path,
+ * not a configured cluster's id). Two that would share a name, or one own
+ * kubeconfig, with each other or with a configured cluster, are left out:
+ * left_out (when given) is told of each. */
+int config_with_discovered(const Config *file, const DiscoveredItem *items, size_t n,
+                           void (*left_out)(const ClusterConfig *c, void *userdata), void *userdata, Config **ret);
+
+/* The items that STATE_DIRECTORY/discovered.json (saved, its JSON) holds
+ * for file's entries, when each entry is still the same: owned strings in
+ * *ret (free with discovered_items_free()). */
+int discovered_items_from_saved(const Config *file, const void *saved_json_node, DiscoveredItem **ret, size_t *ret_n);
+void discovered_items_free(DiscoveredItem *items, size_t n);
 
 /* The settings of a cluster that discover entry d found: CCE's name and id,
  * its name in cce-certd and kubeconfig from d's templates, the entry names
  * after that name, the rest as d has it. Free with cluster_config_done().
  * -EINVAL when cce_name cannot go into a name or a path
  * (discovery_name_usable()). */
-int discover_cluster_config(const DiscoverConfig *d, const char *cce_name, const char *cluster_id, ClusterConfig *ret);
+int discover_cluster_config(const DiscoverConfig *d, size_t entry, const char *cce_name, const char *cluster_id,
+                            const char *phase, ClusterConfig *ret);
 void cluster_config_done(ClusterConfig *c);
 /* A deep copy: strings and argument lists duplicated. */
 int cluster_config_copy(ClusterConfig *dst, const ClusterConfig *src);

@@ -58,82 +58,31 @@ void discovery_stop(Manager *m) {
         m->n_sources = 0;
 }
 
-static bool explicit_id(const Config *c, const char *id) {
-        for (size_t i = 0; i < c->n_clusters; i++)
-                if (strcmp(c->clusters[i].cluster_id, id) == 0)
-                        return true;
-        return false;
-}
-
-static int compare_names(const void *a, const void *b) {
-        return strcmp(((const ClusterConfig *) a)->name, ((const ClusterConfig *) b)->name);
+static void log_left_out(const ClusterConfig *c, void *userdata) {
+        log_struct(LOG_WARNING, 0, MESSAGE_ID_DISCOVERY_COLLISION,
+                   LOG_FIELDS({ "CCE_CLUSTER", c->name }, { "CCE_CLUSTER_ID", c->cluster_id },
+                              { "KUBECONFIG_PATH", c->kubeconfig }),
+                   "Discovered cluster %s (%s) would share its name or its own kubeconfig %s with "
+                   "another cluster: left out of discovery (a configured cluster keeps its own; of two "
+                   "discovered ones, neither is taken).", c->name, c->cluster_id, c->kubeconfig);
 }
 
 int discovery_effective_config(Manager *m, Config **ret) {
-        const Config *file = m->file_config;
-        _cleanup_free_ ClusterConfig *extra = NULL;
-        size_t n = 0, allocated = 0;
-        int r;
+        _cleanup_free_ DiscoveredItem *items = NULL;
+        size_t n = 0;
 
-        for (size_t i = 0; i < m->n_sources; i++) {
-                const DiscoverySource *s = m->sources[i];
-                const DiscoverConfig *d = entry_of(s);
-                for (size_t k = 0; k < s->n_found; k++) {
-                        const DiscoveredCluster *f = s->found[k];
-                        if (!discovery_selects(f->name, d->match, d->exclude) || explicit_id(file, f->id))
-                                continue;
-                        if (n == allocated) {
-                                allocated = allocated ? allocated * 2 : 16;
-                                ClusterConfig *e = reallocarray(extra, allocated, sizeof(ClusterConfig));
-                                if (!e) {
-                                        r = -ENOMEM;
-                                        goto fail;
-                                }
-                                extra = e;
-                        }
-                        r = discover_cluster_config(d, f->name, f->id, &extra[n]);
-                        if (r == -EINVAL)
-                                continue;  /* a name that cannot go into a path: said when it was listed */
-                        if (r < 0)
-                                goto fail;
-                        n++;
+        for (size_t i = 0; i < m->n_sources; i++)
+                n += m->sources[i]->n_found;
+        items = calloc(MAX(n, 1u), sizeof(DiscoveredItem));
+        if (!items)
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < m->n_sources; i++)
+                for (size_t k = 0; k < m->sources[i]->n_found; k++) {
+                        const DiscoveredCluster *f = m->sources[i]->found[k];
+                        items[n++] = (DiscoveredItem) { m->sources[i]->index, f->id, f->name, f->phase };
                 }
-        }
-
-        /* Two clusters that would have one name, or one file of their own:
-         * neither is kept (neither may overwrite the other's). */
-        qsort(extra, n, sizeof(ClusterConfig), compare_names);
-        for (size_t i = 0; i < n; i++) {
-                bool clash = (i > 0 && strcmp(extra[i - 1].name, extra[i].name) == 0) ||
-                        (i + 1 < n && strcmp(extra[i + 1].name, extra[i].name) == 0) ||
-                        config_find_cluster(file, extra[i].name);
-                for (size_t k = 0; k < n && !clash; k++)
-                        clash = k != i && !(extra[i].merge && extra[k].merge) &&
-                                strcmp(extra[k].kubeconfig, extra[i].kubeconfig) == 0;
-                for (size_t k = 0; k < file->n_clusters && !clash; k++)
-                        clash = !(extra[i].merge && file->clusters[k].merge) &&
-                                strcmp(file->clusters[k].kubeconfig, extra[i].kubeconfig) == 0;
-                extra[i].discovered_clash = clash;
-        }
-        size_t kept = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (extra[i].discovered_clash) {
-                        log_struct(LOG_WARNING, 0, MESSAGE_ID_DISCOVERY_COLLISION,
-                                   LOG_FIELDS({ "CCE_CLUSTER", extra[i].name }, { "CCE_CLUSTER_ID", extra[i].cluster_id },
-                                              { "KUBECONFIG_PATH", extra[i].kubeconfig }),
-                                   "Discovered cluster %s (%s) would share its name or its own kubeconfig %s with "
-                                   "another cluster: left out of discovery (a configured cluster keeps its own; of two "
-                                   "discovered ones, neither is taken).",
-                                   extra[i].name, extra[i].cluster_id, extra[i].kubeconfig);
-                        cluster_config_done(&extra[i]);
-                } else
-                        extra[kept++] = extra[i];
-        }
-        return config_with_clusters(file, extra, kept, ret);
-fail:
-        for (size_t i = 0; i < n; i++)
-                cluster_config_done(&extra[i]);
-        return r;
+        return config_with_discovered(m->file_config, items, n, log_left_out, NULL, ret);
 }
 
 /* Puts in force what the listings hold now, marks the clusters CCE does
@@ -162,13 +111,7 @@ static void apply(Manager *m) {
 void discovery_mark_unavailable(Manager *m) {
         for (size_t i = 0; i < m->n_clusters; i++) {
                 Cluster *c = m->clusters[i];
-                bool unavailable = false;
-                for (size_t s = 0; s < m->n_sources && c->config->discovered; s++)
-                        for (size_t k = 0; k < m->sources[s]->n_found; k++) {
-                                const DiscoveredCluster *f = m->sources[s]->found[k];
-                                if (strcmp(f->id, c->config->cluster_id) == 0)
-                                        unavailable = strcmp(f->phase, "Available") != 0;
-                        }
+                bool unavailable = c->config->discovered && strcmp(c->config->discovered_phase, "Available") != 0;
                 if (unavailable != c->unavailable) {
                         c->unavailable = unavailable;
                         if (c->phase == PHASE_WAITING)
@@ -335,25 +278,6 @@ static int on_list_timer(sd_event_source *source, uint64_t usec, void *userdata)
         return 0;
 }
 
-static uint64_t hash_text(uint64_t h, const char *s) {
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
-        return (h ^ '|') * UINT64_C(1099511628211);
-}
-
-/* What tells an entry changed on reload: its settings and its own keys. */
-static uint64_t entry_fingerprint(const DiscoverConfig *d) {
-        uint64_t h = hash_text(cluster_config_fingerprint(&d->settings), d->name_template);
-
-        for (char **p = d->match; p && *p; p++)
-                h = hash_text(h, *p);
-        h = hash_text(h, "match");
-        for (char **p = d->exclude; p && *p; p++)
-                h = hash_text(h, *p);
-        h = hash_text(h, "exclude");
-        return (h ^ d->interval_sec) * UINT64_C(1099511628211);
-}
-
 int discovery_reload(Manager *m, Config *file_config, Config **ret) {
         DiscoverySource **old = m->sources;
         size_t n_old = m->n_sources;
@@ -369,8 +293,8 @@ int discovery_reload(Manager *m, Config *file_config, Config **ret) {
         for (size_t i = 0; r >= 0 && i < m->n_sources; i++)
                 for (size_t k = 0; k < n_old; k++)
                         if (old[k] && old[k]->n_found > 0 &&
-                            entry_fingerprint(&old_file->discover[old[k]->index]) ==
-                            entry_fingerprint(&file_config->discover[i])) {
+                            discover_entry_fingerprint(&old_file->discover[old[k]->index]) ==
+                            discover_entry_fingerprint(&file_config->discover[i])) {
                                 DiscoverySource *s = m->sources[i];
                                 for (size_t f = 0; f < s->n_found; f++)
                                         found_free(s->found[f]);  /* what the file said: this run knows better */
@@ -413,7 +337,7 @@ static void save_found(Manager *m) {
         for (size_t i = 0; i < m->n_sources; i++) {
                 const DiscoverySource *s = m->sources[i];
                 char fp[32];
-                snprintf(fp, sizeof(fp), "%016" PRIx64, entry_fingerprint(entry_of(s)));
+                snprintf(fp, sizeof(fp), "%016" PRIx64, discover_entry_fingerprint(entry_of(s)));
                 yajl_gen_map_open(g);
                 json_gen_string(g, "project_id", s->as_cluster.project_id);
                 json_gen_string(g, "fingerprint", fp);
@@ -437,44 +361,36 @@ static void save_found(Manager *m) {
         yajl_gen_free(g);
 }
 
-/* What an earlier run found for source s, when its entry is the same. */
-static void load_found(DiscoverySource *s, const JsonNode *root) {
-        const JsonNode *entries = json_get(root, "entries");
-        char fp[32];
+/* What an earlier run found for the entries (state.h), given to their sources. */
+static int load_found(Manager *m, const JsonNode *saved) {
+        DiscoveredItem *items = NULL;
+        size_t n = 0;
+        int r = discovered_items_from_saved(m->file_config, saved, &items, &n);
 
-        snprintf(fp, sizeof(fp), "%016" PRIx64, entry_fingerprint(entry_of(s)));
-        for (size_t i = 0; entries && entries->type == JSON_ARRAY && i < entries->n_children; i++) {
-                const JsonNode *e = entries->children[i];
-                const char *project = json_get_string(e, "project_id"), *f = json_get_string(e, "fingerprint");
-                const JsonNode *list = json_get(e, "clusters");
-                if (!project || !f || strcmp(project, s->as_cluster.project_id) != 0 || strcmp(f, fp) != 0 ||
-                    !list || list->type != JSON_ARRAY)
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                DiscoverySource *s = m->sources[items[i].entry];
+                DiscoveredCluster **a;
+                if (find_found(s, items[i].id, NULL))
                         continue;
-                for (size_t k = 0; k < list->n_children; k++) {
-                        const char *id = json_get_string(list->children[k], "id");
-                        const char *name = json_get_string(list->children[k], "name");
-                        const char *phase = json_get_string(list->children[k], "phase");
-                        DiscoveredCluster *found;
-                        if (!id || !name || !phase || find_found(s, id, NULL))
-                                continue;
-                        DiscoveredCluster **a = reallocarray(s->found, s->n_found + 1, sizeof(DiscoveredCluster *));
-                        if (!a)
-                                return;
-                        s->found = a;
-                        if (!(found = calloc(1, sizeof(DiscoveredCluster))))
-                                return;
-                        found->source = s;
-                        found->id = strdup(id);
-                        found->name = strdup(name);
-                        found->phase = strdup(phase);
-                        if (!found->id || !found->name || !found->phase) {
-                                found_free(found);
-                                return;
-                        }
-                        s->found[s->n_found++] = found;
+                if (!(a = reallocarray(s->found, s->n_found + 1, sizeof(DiscoveredCluster *)))) {
+                        r = -ENOMEM;
+                        break;
                 }
-                return;
+                s->found = a;
+                DiscoveredCluster *f = calloc(1, sizeof(DiscoveredCluster));
+                if (!f) {
+                        r = -ENOMEM;
+                        break;
+                }
+                *f = (DiscoveredCluster) { .source = s, .id = (char *) items[i].id, .name = (char *) items[i].name,
+                                           .phase = (char *) items[i].phase };
+                items[i] = (DiscoveredItem) {};  /* taken */
+                s->found[s->n_found++] = f;
         }
+        discovered_items_free(items, n);
+        return r;
 }
 
 int discovery_setup(Manager *m) {
@@ -504,10 +420,8 @@ int discovery_setup(Manager *m) {
                 if (asprintf(&s->as_cluster.name, "discover #%zu", i + 1) < 0)
                         return -ENOMEM;
                 s->as_cluster.credential = file->discover[i].settings.credential;
-                if (saved)
-                        load_found(s, saved);
         }
-        return 0;
+        return saved ? load_found(m, saved) : 0;
 }
 
 int discovery_start(Manager *m) {

@@ -495,7 +495,7 @@ TEST(discover) {
 
         /* A cluster it finds: its settings, named by the templates. */
         ClusterConfig found;
-        ASSERT_EQ(discover_cluster_config(d, "prod-a", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", &found), 0);
+        ASSERT_EQ(discover_cluster_config(d, 0, "prod-a", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", "Available", &found), 0);
         ASSERT_STREQ(found.name, "prod-a");
         ASSERT_STREQ(found.cluster_id, "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c");
         ASSERT_STREQ(found.kubeconfig, "/etc/kubernetes/cce-certd/0a1b2c3d4e5f60718293a4b5c6d7e8f9/prod-a.kubeconfig");
@@ -509,12 +509,12 @@ TEST(discover) {
         ASSERT_EQ(found.renew_before_sec, 2 * 86400);
         cluster_config_done(&found);
         /* A name that cannot go into a path is refused. */
-        ASSERT_EQ(discover_cluster_config(d, "../etc", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", &found), -EINVAL);
-        ASSERT_EQ(discover_cluster_config(d, "a/b", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", &found), -EINVAL);
+        ASSERT_EQ(discover_cluster_config(d, 0, "../etc", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", "Available", &found), -EINVAL);
+        ASSERT_EQ(discover_cluster_config(d, 0, "a/b", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", "Available", &found), -EINVAL);
 
         d = &c->discover[1];
         ASSERT_STREQ(d->name_template, "p2-{name}");
-        ASSERT_EQ(discover_cluster_config(d, "x", "9e1f2a3b-5a6b-11ee-8c1d-0255ac100b0e", &found), 0);
+        ASSERT_EQ(discover_cluster_config(d, 1, "x", "9e1f2a3b-5a6b-11ee-8c1d-0255ac100b0e", "Available", &found), 0);
         ASSERT_STREQ(found.name, "p2-x");
         ASSERT_STREQ(found.kubeconfig, "/etc/kubernetes/cce-certd/all.kubeconfig");
         ASSERT(found.merge);
@@ -559,8 +559,8 @@ TEST(with_discovered_clusters) {
         Config *c = NULL;
 
         ASSERT_EQ(config_dump(base, &before), 0);
-        ASSERT_EQ(discover_cluster_config(&base->discover[0], "p-1", "11111111-0000-0000-0000-000000000001", &found[0]), 0);
-        ASSERT_EQ(discover_cluster_config(&base->discover[0], "p-2", "11111111-0000-0000-0000-000000000002", &found[1]), 0);
+        ASSERT_EQ(discover_cluster_config(&base->discover[0], 0, "p-1", "11111111-0000-0000-0000-000000000001", "Available", &found[0]), 0);
+        ASSERT_EQ(discover_cluster_config(&base->discover[0], 0, "p-2", "11111111-0000-0000-0000-000000000002", "Available", &found[1]), 0);
         ASSERT_EQ(config_with_clusters(base, found, 2, &c), 0);
         ASSERT_NULL(found[0].name);  /* taken over */
         config_free(base);  /* the copy owns everything it holds */
