@@ -14,9 +14,11 @@
 
 #include "build-config.h"
 #include "config.h"
+#include "json.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "state.h"
 #include "status.h"
 
 typedef enum Action {
@@ -232,6 +234,20 @@ static int run_status(void) {
         r = load_config_for_terminal(&config);
         if (r != 0)
                 return r;
+        if (config->n_discover > 0) {
+                /* The discovered clusters too, as the daemon's last listings found them. */
+                _cleanup_(json_node_freep) JsonNode *saved = NULL;
+                DiscoveredItem *items = NULL;
+                size_t n = 0;
+                Config *with = NULL;
+                if (state_load_discovered(manager_state_directory(config), &saved) >= 0 &&
+                    discovered_items_from_saved(config, saved, &items, &n) >= 0 &&
+                    config_with_discovered(config, items, n, NULL, NULL, &with) >= 0) {
+                        config_free(config);
+                        config = with;
+                }
+                discovered_items_free(items, n);
+        }
         r = status_print(config, manager_state_directory(config), arg_clusters, arg_json, (int64_t) time(NULL), stdout);
         if (r == -ENOENT)
                 return EX_USAGE;

@@ -24,6 +24,7 @@ typedef enum ClusterHealth {
         HEALTH_FAILING,
         HEALTH_PARKED,
         HEALTH_EXPIRED,
+        HEALTH_UNAVAILABLE,     /* discovered, and CCE does not call it Available: not renewed */
         _HEALTH_MAX,
 } ClusterHealth;
 
@@ -34,6 +35,7 @@ static const char *const health_names[_HEALTH_MAX] = {
         [HEALTH_FAILING] = "failing",
         [HEALTH_PARKED] = "parked",
         [HEALTH_EXPIRED] = "expired",
+        [HEALTH_UNAVAILABLE] = "unavailable",
 };
 
 typedef struct Row {
@@ -86,6 +88,8 @@ static void evaluate(Row *r, const char *state_dir, char **in_flight, Kubeconfig
                 r->health = HEALTH_RENEWING;
         else if (r->expired)
                 r->health = HEALTH_EXPIRED;
+        else if (cl->discovered && strcmp(cl->discovered_phase, "Available") != 0)
+                r->health = HEALTH_UNAVAILABLE;
         else if (r->state.next_attempt == INT64_MAX)
                 r->health = HEALTH_PARKED;
         else if (r->state.failures > 0 || r->lock == 2)
@@ -97,7 +101,7 @@ static void evaluate(Row *r, const char *state_dir, char **in_flight, Kubeconfig
 }
 
 static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
-        fprintf(out, "%-20s %-8s %-21s %-8s %-21s %-8s %s\n",
+        fprintf(out, "%-20s %-11s %-21s %-8s %-21s %-8s %s\n",
                 "CLUSTER", "STATE", "NOT AFTER", "LEFT", "NEXT", "FAILURES", "LAST ERROR");
         for (size_t i = 0; i < n; i++) {
                 const Row *r = &rows[i];
@@ -117,7 +121,7 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
                         snprintf(err, sizeof(err), "%s", r->file.reason);
                 else if (r->state.last_hook_error)
                         snprintf(err, sizeof(err), "hook: %s", r->state.last_hook_error);
-                fprintf(out, "%-20s %-8s %-21s %-8s %-21s %-8u %s\n", r->config->name, health_names[r->health],
+                fprintf(out, "%-20s %-11s %-21s %-8s %-21s %-8u %s\n", r->config->name, health_names[r->health],
                         have_cert ? format_iso8601_utc(r->file.certificate.not_after, na) : "-", left,
                         r->next == INT64_MAX ? "parked" : format_iso8601_utc(r->next, next), r->state.failures, err);
         }
@@ -148,6 +152,12 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
                 json_gen_string(g, "name", r->config->name);
                 json_gen_string(g, "cluster-id", r->config->cluster_id);
                 json_gen_string(g, "kubeconfig", r->config->kubeconfig);
+                json_gen_key(g, "discovered-by");  /* the discover entry, 1-based; null: configured */
+                if (r->config->discovered)
+                        yajl_gen_integer(g, (long long) r->config->discovered_by + 1);
+                else
+                        yajl_gen_null(g);
+                json_gen_string(g, "cce-phase", r->config->discovered ? r->config->discovered_phase : NULL);
                 json_gen_string(g, "state", health_names[r->health]);
                 json_gen_string(g, "file", kubeconfig_state_to_string(r->file.state));
                 json_gen_string(g, "file-reason", have_cert ? NULL : r->file.reason);
@@ -211,7 +221,8 @@ int status_print(const Config *config, const char *state_dir, char **names, bool
                 evaluate(&rows[n], state_dir, in_flight, &reading, now);
                 if (rows[n].expired || rows[n].expiring)
                         exit_status = STATUS_EXIT_EXPIRING;
-                else if (rows[n].health != HEALTH_OK && exit_status == STATUS_EXIT_OK &&
+                else if (rows[n].health != HEALTH_OK && rows[n].health != HEALTH_UNAVAILABLE &&
+                         exit_status == STATUS_EXIT_OK &&
                          !(rows[n].health == HEALTH_RENEWING && rows[n].file.state == KUBECONFIG_OK))
                         exit_status = STATUS_EXIT_FAILING;
                 n++;

@@ -50,6 +50,13 @@ def test_lifecycle(d):
         check("one the filter leaves out is not renewed", fake.count(3) == 0 and not (d / "kube/dev-c.kubeconfig").exists())
         listed = fake.calls()["list"].get(PROJECT, 0)
         check("the project was listed", listed >= 1, fake.calls())
+        code, rows, _ = status_states(config, "--json")
+        check("--status shows the discovered clusters, where from and their CCE phase",
+              code == 0 and set(rows) == {"prod-a", "prod-b"} and
+              rows["prod-a"]["state"] == "ok" and rows["prod-a"]["discovered-by"] == 1 and
+              rows["prod-a"]["cce-phase"] == "Available" and
+              rows["prod-b"]["state"] == "unavailable" and rows["prod-b"]["cce-phase"] == "Hibernation",
+              (code, rows))
 
         # Woken, and a new one: both written at the next listing.
         make(fake, (2, "prod-b", "Available"), (4, "prod-d", None))
