@@ -78,8 +78,10 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, KubeconfigReading **
                         .state = file.state,
                         .certificate = { file.certificate.not_before, file.certificate.not_after },
                 };
+                bool unavailable = cl->discovered && strcmp(cl->discovered_phase, "Available") != 0;
                 if (file.state != KUBECONFIG_OK && !cannot_write(c, file.state))  /* those: at their renewal */
                         log_info("%s: %s; renewing %s.", cl->name, file.reason,
+                                 unavailable ? "when CCE says it is Available" :
                                  c->state.failures > 0 ? "when its backoff ends" : "now");
         }
         *ret = c;

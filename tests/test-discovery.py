@@ -171,6 +171,8 @@ def test_restart(d):
               daemon.log())
         time.sleep(1)
         check("... and no new certificate was asked for", fake.count(1) == 1 and fake.count(2) == 0, fake.calls())
+        check("... nor said to be", "renewing when CCE says it is Available" in daemon.log() and
+              "prod-b.kubeconfig does not exist; renewing now" not in daemon.log(), daemon.log())
     finally:
         check("second run exits 0", daemon.stop() == 0, daemon.log())
         notify.close()
