@@ -131,6 +131,20 @@ int metrics_format(const char *version, const MetricsCluster *clusters, size_t n
                 labelled(f, "cce_certd_credential_paused", &clusters[i], "credential", clusters[i].credential,
                          clusters[i].paused);
 
+        header(f, "cce_certd_discovered_cluster_info", "gauge",
+               "1 for each cluster that a discover entry found: the entry (from 1) and CCE's phase.");
+        for (size_t i = 0; i < n; i++)
+                if (clusters[i].discovered_by > 0) {
+                        char entry[16];
+                        snprintf(entry, sizeof(entry), "%u", clusters[i].discovered_by);
+                        cluster_labels(f, "cce_certd_discovered_cluster_info", &clusters[i]);
+                        fputs(",entry=\"", f);
+                        put_label(f, entry);
+                        fputs("\",cce_phase=\"", f);
+                        put_label(f, clusters[i].cce_phase ?: "");
+                        fputs("\"} 1\n", f);
+                }
+
         header(f, "cce_certd_cluster_state", "gauge", "1 for the state the cluster is in, 0 for the others.");
         for (size_t i = 0; i < n; i++)
                 for (size_t s = 0; s < ELEMENTSOF(states); s++)

@@ -34,6 +34,8 @@ typedef struct MetricsCluster {
         const char *name, *cluster_id, *project_id;
         const char *credential;                 /* the credential entry's name */
         bool paused;                            /* its credential's identity was refused: no call for now */
+        unsigned discovered_by;                 /* the discover entry that found it, from 1; 0: configured */
+        const char *cce_phase;                  /* CCE's phase of a discovered cluster */
         const char *state;                      /* one of METRICS_STATES */
         int64_t not_before, not_after;          /* 0: no certificate */
         int64_t next_attempt;                   /* 0: none (parked) */

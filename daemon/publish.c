@@ -73,6 +73,8 @@ void write_metrics(Manager *m, int64_t now) {
                         .project_id = c->config->project_id,
                         .credential = c->config->credentials,
                         .paused = c->state.paused_until > now,
+                        .discovered_by = c->config->discovered ? (unsigned) c->config->discovered_by + 1 : 0,
+                        .cce_phase = c->config->discovered_phase,
                         .state = cluster_state_name(c, now),
                         .not_before = have ? c->file.certificate.not_before : 0,
                         .not_after = have ? c->file.certificate.not_after : 0,

@@ -109,6 +109,10 @@ def test_reload(d):
     try:
         check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
         check("prod-a written, and counted", wait_for(lambda: fake.count(1) == 1 and renewals() == 1, 10), daemon.log())
+        series = parse_metrics((d / "metrics.prom").read_text())
+        check("the metrics say which entry found it, and its CCE phase",
+              metric(series, "cce_certd_discovered_cluster_info", name="prod-a", entry="1", cce_phase="Available") == 1,
+              [k for k in series if "info" in k[0]])
         hangup = time.time()
         daemon.proc.send_signal(signal.SIGHUP)
         check("reloaded", wait_for(lambda: notify.find("READY=1", since=hangup), 10), daemon.log())

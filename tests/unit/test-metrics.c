@@ -12,7 +12,8 @@ TEST(format) {
                   .state = "ok", .not_before = 100, .not_after = 200, .next_attempt = 166,
                   .last_success = 101, .renewals_total = 3 },
                 { .name = "we\"ird\\na\nme", .cluster_id = "7c2d", .project_id = "0a1b2c3d", .credential = "o\"ps",
-                  .paused = true, .state = "parked", .consecutive_failures = 2 },
+                  .paused = true, .state = "parked", .consecutive_failures = 2,
+                  .discovered_by = 2, .cce_phase = "Hibernation" },
         };
         c[1].failures_total[API_ERROR_NOT_FOUND] = 2;
         c[0].file_changes_total[FILE_CHANGE_MISSING] = 4;
@@ -43,6 +44,10 @@ TEST(format) {
         ASSERT(strstr(text, "cce_certd_credential_paused{" PROD ",credential=\"ops\"} 0\n"));
         ASSERT(strstr(text, "cce_certd_credential_paused{" WEIRD ",credential=\"o\\\"ps\"} 1\n"));
         ASSERT_STREQ(file_change_to_string(FILE_CHANGE_ADOPTED), "adopted");
+        /* Where a cluster came from: an info series for the discovered ones only. */
+        ASSERT(strstr(text, "# TYPE cce_certd_discovered_cluster_info gauge\n"));
+        ASSERT(strstr(text, "cce_certd_discovered_cluster_info{" WEIRD ",entry=\"2\",cce_phase=\"Hibernation\"} 1\n"));
+        ASSERT(!strstr(text, "cce_certd_discovered_cluster_info{" PROD));
         /* No certificate: no date series rather than a misleading 0. */
         ASSERT(!strstr(text, "cce_certd_certificate_not_after_timestamp_seconds{name=\"we"));
         /* None of the old names is left. */
