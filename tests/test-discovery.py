@@ -207,7 +207,9 @@ def test_paused_credentials(d):
     listing with it before the pause ends (5 failures lock an access key)."""
     fake = Fake(d, day_seconds=3600)
     notify = Notify(d)
-    make(fake, (2, "prod-b", None))
+    # prod-b is not Available: no renewal of it with the same key, whose
+    # success would rightly end the pause (the key works) and let listings go on.
+    make(fake, (2, "prod-b", "Hibernation"))
     fake.fault(1, "status:401:apigw")
     path = write_config(d, fake, [(1, "")])
     path.write_text(path.read_text() + "discover:\n" + "".join(f"  {line}\n" for line in [
