@@ -484,6 +484,31 @@ int file_lock_replace(FileLock *l, const void *data, size_t size, mode_t mode, u
         return replace_in(&l->target, l->lock_fd, l->lock_name, data, size, mode, uid, gid, flags, error, error_size);
 }
 
+int file_lock_remove(FileLock *l, AtomicFileFlags flags, char *error, size_t error_size) {
+        struct stat mine, named;
+
+        assert(l && l->lock_fd >= 0);
+        if (l->target_fd < 0)
+                return 0;
+        /* Only the file read under the lock, still under its name, and only while the lock is ours. */
+        if (fstat(l->target_fd, &mine) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot stat %s: %m", l->target.path);
+        if (fstatat(l->target.dir_fd, l->target.name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
+            named.st_ino != mine.st_ino || named.st_dev != mine.st_dev)
+                return error_printf(error, error_size, -EAGAIN, "%s was replaced meanwhile; it is left as it is",
+                                    l->target.path);
+        if (fstat(l->lock_fd, &mine) < 0 || fstatat(l->target.dir_fd, l->lock_name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
+            mine.st_ino != named.st_ino || mine.st_dev != named.st_dev)
+                return error_printf(error, error_size, -EAGAIN,
+                                    "the lock of %s was removed by someone else meanwhile; the file is left as it is",
+                                    l->target.path);
+        if (unlinkat(l->target.dir_fd, l->target.name, 0) < 0)
+                return error_printf(error, error_size, negative_errno(), "cannot remove %s: %m", l->target.path);
+        l->target_fd = safe_close(l->target_fd);
+        sync_directory(l->target.dir_fd, l->target.path, flags);
+        return 1;
+}
+
 /* ---- what crashed writers left ------------------------------------------ */
 
 /* Whether a file named .NAME.cce-certd-* with owner uid is ours: owned by

@@ -99,6 +99,12 @@ int file_lock_read(FileLock *l, size_t max, char **ret, size_t *ret_size);
 int file_lock_replace(FileLock *l, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
                       AtomicFileFlags flags, char *error, size_t error_size);
 
+/* Removes the locked file (the one flocked, while it still has its name and
+ * the lock is ours) and syncs its directory as flags say. Returns 1 when
+ * removed, 0 when there was none, or a negative errno (-EAGAIN: replaced or
+ * its lock taken meanwhile). The lock is still held after. */
+int file_lock_remove(FileLock *l, AtomicFileFlags flags, char *error, size_t error_size);
+
 /* Removes what crashed writers of this user left in the directory of path:
  * NAME.lock files of a cce-certd that is gone (judged as above), and
  * regular files named .NAME.cce-certd-* owned by the daemon's user (or by

@@ -181,6 +181,23 @@ fail:
         return -ENOMEM;
 }
 
+ClusterConfig *cluster_config_dup(const ClusterConfig *src) {
+        ClusterConfig *c = malloc(sizeof(ClusterConfig));
+        if (c && cluster_config_copy(c, src) < 0) {
+                free(c);
+                return NULL;
+        }
+        return c;
+}
+
+ClusterConfig *cluster_config_free(ClusterConfig *c) {
+        if (c) {
+                cluster_config_done(c);
+                free(c);
+        }
+        return NULL;
+}
+
 /* Fills what the cluster does not set from defaults, then from built-in
  * defaults. renew-at and renew-before count as one setting: a cluster that
  * gives either one does not inherit the other. */

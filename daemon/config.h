@@ -228,6 +228,9 @@ int discover_cluster_config(const DiscoverConfig *d, size_t entry, const char *c
 void cluster_config_done(ClusterConfig *c);
 /* A deep copy: strings and argument lists duplicated. */
 int cluster_config_copy(ClusterConfig *dst, const ClusterConfig *src);
+/* The same on the heap (NULL when out of memory); freed with cluster_config_free(). */
+ClusterConfig *cluster_config_dup(const ClusterConfig *src);
+ClusterConfig *cluster_config_free(ClusterConfig *c);
 
 /* "FILE:LINE:COLUMN: message" lines ("FILE: message" for the file as a whole),
  * warnings prefixed "warning: ". */

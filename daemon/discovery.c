@@ -31,6 +31,7 @@ static DiscoveredCluster *found_free(DiscoveredCluster *f) {
         if (!f)
                 return NULL;
         cce_call_cancel(f->show);
+        cluster_config_free(f->retire);
         free(f->id);
         free(f->name);
         free(f->phase);
@@ -139,17 +140,63 @@ static DiscoveredCluster *find_found(DiscoverySource *s, const char *id, size_t 
         return NULL;
 }
 
+/* The cluster that entry made of CCE's cluster id, in the list in force. */
+static Cluster *discovered_cluster(Manager *m, size_t entry, const char *id) {
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                const ClusterConfig *cl = m->clusters[i]->config;
+                if (cl->discovered && cl->discovered_by == entry && strcmp(cl->cluster_id, id) == 0)
+                        return m->clusters[i];
+        }
+        return NULL;
+}
+
+/* CCE confirmed the cluster deleted: it goes from the list, its entries
+ * from its file (an own file whole: kubeconfig_remove()), its state too. */
 static void forget(DiscoverySource *s, DiscoveredCluster *f) {
+        Manager *m = s->manager;
+        char error[768] = "", outcome[1024];
+        int priority = LOG_NOTICE, r = 0;
         size_t i;
 
         if (!find_found(s, f->id, &i))
                 return;
-        log_struct(LOG_NOTICE, 0, MESSAGE_ID_DISCOVERY_GONE,
-                   LOG_FIELDS({ "CCE_CLUSTER", f->name }, { "CCE_CLUSTER_ID", f->id }),
-                   "Cluster %s (%s) is gone from project %s: absent from two listings, and CCE answers 404 for it; "
-                   "no longer kept (its kubeconfig is left where it is).", f->name, f->id, s->as_cluster.project_id);
-        found_free(f);
+        Cluster *c = discovered_cluster(m, s->index, f->id);
+        ClusterConfig *gone = c ? cluster_config_dup(c->config) : NULL;
+        if (c && !gone)
+                log_error("Out of memory: the kubeconfig of %s is left where it is.", c->config->name);
         s->found[i] = s->found[--s->n_found];
+        apply(m);  /* its call ends, what was fetched for its file is written first */
+        save_found(m);
+
+        if (!gone)
+                snprintf(outcome, sizeof(outcome), "no kubeconfig was kept for it");
+        else if (m->options.dry_run)
+                snprintf(outcome, sizeof(outcome), "dry run: %s is left as it is", gone->kubeconfig);
+        else {
+                r = kubeconfig_remove(gone, error, sizeof(error));
+                if (r == KUBECONFIG_REMOVE_FILE)
+                        snprintf(outcome, sizeof(outcome), "its kubeconfig %s is removed", gone->kubeconfig);
+                else if (r == KUBECONFIG_REMOVE_ENTRIES)
+                        snprintf(outcome, sizeof(outcome), "its entries are taken out of %s", gone->kubeconfig);
+                else if (r == 0)
+                        snprintf(outcome, sizeof(outcome), "%s holds nothing cce-certd wrote for it", gone->kubeconfig);
+                else {
+                        priority = LOG_WARNING;
+                        snprintf(outcome, sizeof(outcome), "its kubeconfig cannot be cleaned up and is left as it is: %s",
+                                 error);
+                }
+                /* Its state, unless a cluster of the list has its name now. */
+                if (!find_cluster(m->clusters, m->n_clusters, gone->name))
+                        (void) state_remove(m->state_dir, gone->name);
+        }
+        log_struct(priority, 0, MESSAGE_ID_DISCOVERY_GONE,
+                   LOG_FIELDS({ "CCE_CLUSTER", f->name }, { "CCE_CLUSTER_ID", f->id },
+                              { "CCE_PROJECT_ID", s->as_cluster.project_id },
+                              { "KUBECONFIG_PATH", gone ? gone->kubeconfig : NULL }),
+                   "Cluster %s (%s) is gone from project %s: absent from two listings, and CCE answers 404 for it; "
+                   "no longer kept: %s.", f->name, f->id, s->as_cluster.project_id, outcome);
+        cluster_config_free(gone);
+        found_free(f);
 }
 
 static void on_shown(CceCall *call, CceResult *result, void *userdata) {
@@ -162,11 +209,22 @@ static void on_shown(CceCall *call, CceResult *result, void *userdata) {
                 return;
         }
         if (discovery_absence(f->absent, result->error.http_status) == DISCOVERY_GONE &&
-            result->error.klass == API_ERROR_NOT_FOUND) {
-                Manager *m = s->manager;
+            result->error.klass == API_ERROR_NOT_FOUND)
                 forget(s, f);
-                apply(m);
-                save_found(m);
+}
+
+/* After a rename is in force: the new cluster takes the earlier settings,
+ * to take their entries out once its own are written. */
+static void hand_over_renames(DiscoverySource *s) {
+        for (size_t i = 0; i < s->n_found; i++) {
+                DiscoveredCluster *f = s->found[i];
+                if (!f->retire)
+                        continue;
+                Cluster *c = discovered_cluster(s->manager, s->index, f->id);
+                if (c && !c->retire && (strcmp(c->config->kubeconfig, f->retire->kubeconfig) != 0 ||
+                                        strcmp(c->config->cluster_entry_name, f->retire->cluster_entry_name) != 0))
+                        c->retire = TAKE_PTR(f->retire);
+                f->retire = cluster_config_free(f->retire);
         }
 }
 
@@ -219,6 +277,13 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
                                             f->id, item->name);
                 }
                 if (!f->name || strcmp(f->name, item->name) != 0) {
+                        Cluster *before = f->name ? discovered_cluster(m, s->index, f->id) : NULL;
+                        if (before) {
+                                /* Renamed: its earlier entries go once the new ones are written
+                                 * (the earliest, if a rename is still waiting for that). */
+                                cluster_config_free(f->retire);
+                                f->retire = before->retire ? TAKE_PTR(before->retire) : cluster_config_dup(before->config);
+                        }
                         free(f->name);
                         f->name = strdup(item->name);
                         changed = true;
@@ -252,6 +317,7 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
         if (changed) {
                 apply(m);
                 save_found(m);
+                hand_over_renames(s);
         }
         list_later(s, d->interval_sec * USEC_PER_SEC);
 }

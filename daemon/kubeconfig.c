@@ -627,6 +627,48 @@ int kubeconfig_render(const ClusterConfig *cl, const CceKubeconfig *answer,
         return yaml_tree_emit(root, ret, ret_size);
 }
 
+static void sequence_remove_at(YamlNode *seq, size_t i) {
+        yaml_node_free(seq->children[i]);
+        memmove(seq->children + i, seq->children + i + 1, (seq->n_children - i - 1) * sizeof(YamlNode *));
+        seq->n_children--;
+}
+
+/* Takes cl's entries out of root: its cluster entry, its user entry (a
+ * certificate's), every context that joins the two, and a current-context
+ * that named one of those. Only when the cluster entry is the one
+ * cce-certd wrote for cl's cluster id: otherwise nothing is ours to take
+ * (false). */
+static bool remove_entries(YamlNode *root, const ClusterConfig *cl, bool *ret_current_gone) {
+        YamlNode *clusters = yaml_mapping_get(root, "clusters"), *users = yaml_mapping_get(root, "users");
+        YamlNode *contexts = yaml_mapping_get(root, "contexts"), *e;
+        size_t i;
+
+        e = find_entry(clusters, cl->cluster_entry_name, &i);
+        const char *id = get_scalar(our_extension(yaml_mapping_get(e, "cluster")), "cluster-id");
+        if (!id || strcmp(id, cl->cluster_id) != 0)
+                return false;
+        sequence_remove_at(clusters, i);
+        e = find_entry(users, cl->user_entry_name, &i);
+        if (e && user_is_certificate_based(yaml_mapping_get(e, "user")))
+                sequence_remove_at(users, i);
+        const char *current = get_scalar(root, "current-context");
+        bool current_gone = false;
+        for (i = 0; contexts && contexts->type == YAML_TREE_SEQUENCE && i < contexts->n_children;) {
+                if (!context_of_ours(contexts->children[i], cl)) {
+                        i++;
+                        continue;
+                }
+                const char *n = get_scalar(contexts->children[i], "name");
+                current_gone = current_gone || (n && current && strcmp(n, current) == 0);
+                sequence_remove_at(contexts, i);
+        }
+        if (current_gone)
+                mapping_remove(root, "current-context");
+        if (ret_current_gone)
+                *ret_current_gone = current_gone;
+        return true;
+}
+
 static void identity_of(const struct stat *st, char *buf, size_t size) {
         if (!S_ISREG(st->st_mode)) {
                 if (size > 0)
@@ -703,7 +745,14 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, 
         /* Each cluster's entries in turn, as if written one after the
          * other: one refused does not hold back the others. */
         for (size_t i = 0; i < n; i++) {
+                /* An own file's entries of the earlier name are not another's: out first. */
+                if (w[i].retire && !w[i].cl->merge && root)
+                        (void) remove_entries(root, w[i].retire, NULL);
                 r = apply_entries(&root, w[i].cl, w[i].answer, &w[i].insecure, w[i].error, sizeof(w[i].error));
+                bool current_gone = false;
+                if (r >= 0 && w[i].retire && w[i].cl->merge && remove_entries(root, w[i].retire, &current_gone) &&
+                    current_gone)
+                        r = mapping_set_string(root, "current-context", w[i].cl->context_name);  /* the same cluster */
                 if (r == -ENOMEM)
                         return fail_rest(w, n, r, "out of memory");
                 if (r < 0)
@@ -742,6 +791,64 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
         if (w.result < 0)
                 snprintf(error, error_size, "%s", w.error);
         return w.result;
+}
+
+/* ---- removing a cluster's entries --------------------------------------- */
+
+int kubeconfig_render_removal(const ClusterConfig *cl, const char *existing, size_t existing_size,
+                              char **ret, size_t *ret_size, char *error, size_t error_size) {
+        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        int r;
+
+        *ret = NULL;
+        *ret_size = 0;
+        r = parse_existing(cl, existing, existing_size, &root, error, error_size);
+        if (r < 0)
+                return r;
+        if (!root)
+                return 0;
+        /* An own file that holds nothing but this cluster's entries (and
+         * contexts of them) goes whole. */
+        bool whole = !cl->merge && check_own_file(root, cl, NULL, 0) == 0;
+        if (!remove_entries(root, cl, NULL))
+                return 0;
+        if (whole)
+                return KUBECONFIG_REMOVE_FILE;
+        r = yaml_tree_emit(root, ret, ret_size);
+        return r < 0 ? r : KUBECONFIG_REMOVE_ENTRIES;
+}
+
+int kubeconfig_remove(const ClusterConfig *cl, char *error, size_t error_size) {
+        _cleanup_(file_lock_releasep) FileLock *lock = NULL;
+        _cleanup_free_wiped_ char *old = NULL, *new = NULL;
+        size_t old_size = 0, new_size = 0;
+        int r;
+
+        r = file_lock_acquire(cl->kubeconfig, &lock, error, error_size);
+        if (r < 0)
+                return r;
+        r = file_lock_read(lock, KUBECONFIG_FILE_MAX, &old, &old_size);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return error_printf(error, error_size, r, "cannot read %s: %s; it is left as it is", cl->kubeconfig,
+                                    r == -EFBIG ? "larger than 4 MiB" : r == -EBADF ? "not a regular file" :
+                                    r == -EISDIR ? "a directory" : strerror(-r));
+        r = kubeconfig_render_removal(cl, old, old_size, &new, &new_size, error, error_size);
+        if (r == KUBECONFIG_REMOVE_FILE) {
+                r = file_lock_remove(lock, ATOMIC_FILE_DURABLE, error, error_size);
+                return r < 0 ? r : KUBECONFIG_REMOVE_FILE;
+        }
+        if (r == KUBECONFIG_REMOVE_ENTRIES) {
+                struct stat st;
+                /* The file keeps its mode and owner: it is someone's merged file. */
+                if ((r = file_lock_stat(lock, &st)) < 0)
+                        return error_printf(error, error_size, r, "cannot stat %s: %s", cl->kubeconfig, strerror(-r));
+                r = file_lock_replace(lock, new, new_size, st.st_mode & 07777, st.st_uid, st.st_gid, ATOMIC_FILE_DURABLE,
+                                      error, error_size);
+                return r < 0 ? r : KUBECONFIG_REMOVE_ENTRIES;
+        }
+        return r;
 }
 
 /* ---- dry run ------------------------------------------------------------ */

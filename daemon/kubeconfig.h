@@ -123,12 +123,33 @@ int kubeconfig_describe(const ClusterConfig *cl, const char *old_text, size_t ol
 int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool remove_leftovers, bool *ret_insecure,
                       char *error, size_t error_size);
 
+/* Taking a cluster's entries out of its file, when CCE confirmed the
+ * cluster deleted or it was renamed: its cluster entry, only when it is the
+ * one cce-certd wrote for cl's cluster id (else the file is not touched),
+ * its user entry, the contexts that join the two, and a current-context
+ * that named one of those. An own file (merge: false) that held nothing
+ * else is removed; a merged one loses only those entries and keeps its
+ * mode and owner. kubeconfig_render_removal() is the pure part: 0 when
+ * nothing is ours, KUBECONFIG_REMOVE_FILE, or KUBECONFIG_REMOVE_ENTRIES
+ * with the new content in *ret. kubeconfig_remove() does it under the
+ * file's lock and returns the same (0 also when there is no file), or a
+ * negative errno with error set (-EBADMSG: does not parse, left as it is;
+ * -EAGAIN: locked by someone else). */
+#define KUBECONFIG_REMOVE_ENTRIES 1
+#define KUBECONFIG_REMOVE_FILE 2
+int kubeconfig_render_removal(const ClusterConfig *cl, const char *existing, size_t existing_size,
+                              char **ret, size_t *ret_size, char *error, size_t error_size);
+int kubeconfig_remove(const ClusterConfig *cl, char *error, size_t error_size);
+
 /* One cluster's part in a write of several clusters into one file. */
 #define KUBECONFIG_WRITE_PENDING 2
 typedef struct KubeconfigWrite {
         const ClusterConfig *cl;
         const CceKubeconfig *answer;
         bool replace_damaged;           /* own file: one that does not parse is replaced (restored), not refused */
+        /* The same cluster under its earlier name (renamed in CCE), whose
+         * entries are in this file: taken out in the same write. */
+        const ClusterConfig *retire;
         int result;                     /* as kubeconfig_update() returns */
         bool insecure;
         char error[768];                /* when result < 0 */

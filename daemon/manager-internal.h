@@ -92,6 +92,10 @@ typedef struct Cluster {
         StateVersion state_version;     /* of its state file as the daemon last wrote or read it */
         bool selected, done, failed;    /* --once */
         bool unavailable;               /* discovered, and CCE says it is not Available: not renewed */
+        /* Discovered and renamed in CCE: its settings under the earlier
+         * name, whose entries (or own file) go once the new ones are
+         * written (kubeconfig-writer.c). Owned. */
+        ClusterConfig *retire;
 } Cluster;
 
 typedef struct HookRun HookRun;
@@ -114,6 +118,7 @@ typedef struct DiscoveredCluster {
         unsigned absent;                /* successful listings in a row without it */
         bool listed;                    /* in the listing being read */
         CceCall *show;                  /* ShowCluster in flight, asking whether it is gone */
+        ClusterConfig *retire;          /* renamed: its earlier settings, for the new cluster (Cluster.retire) */
 } DiscoveredCluster;
 
 /* One discover entry at work: its clusters, its listing and when it comes. */

@@ -72,15 +72,34 @@ def test_lifecycle(d):
               wait_for(lambda: "Listing the clusters of project" in daemon.log(), INTERVAL + 10), daemon.log())
         check("... and keeps the clusters", (d / "kube/prod-a.kubeconfig").exists() and fake.count(1) == 1)
 
-        # Deleted: forgotten after two listings without it and a 404, its file kept.
+        # Deleted: forgotten after two listings without it and a 404, its own file and state removed.
+        check("prod-d has a state", (d / "state/clusters/prod-d.json").exists())
         fake.control("/_fake/clusters/delete", {"project_id": PROJECT, "cluster_id": cluster_id(4)})
         check("a deleted cluster is forgotten after two listings and a 404",
               wait_for(lambda: "is gone from project" in daemon.log(), 4 * INTERVAL + 20), daemon.log())
         check("... asked about once", fake.calls()["show"].get(cluster_id(4), 0) >= 1, fake.calls())
-        check("... its kubeconfig is left", (d / "kube/prod-d.kubeconfig").exists())
+        check("... its own kubeconfig is removed, and the log says so",
+              not (d / "kube/prod-d.kubeconfig").exists() and
+              f"its kubeconfig {d}/kube/prod-d.kubeconfig is removed" in daemon.log(), daemon.log())
+        check("... its state is forgotten", not (d / "state/clusters/prod-d.json").exists())
+        check("... no lock or new file left beside it", sorted(p.name for p in (d / "kube").iterdir()) ==
+              ["prod-a.kubeconfig", "prod-b.kubeconfig"], list((d / "kube").iterdir()))
         check("no call to it after it was deleted", fake.count(4) == 1, fake.calls())
         check("the others were never asked about",
               all(fake.calls()["show"].get(cluster_id(i), 0) == 0 for i in (1, 2, 3)), fake.calls())
+
+        # Renamed in CCE: its file follows the new name, the old one goes once the new one is written.
+        make(fake, (1, "prod-renamed", None), (2, "prod-b", "Available"), (3, "dev-c", None))
+        check("a renamed cluster is written under its new name",
+              wait_for(lambda: (d / "kube/prod-renamed.kubeconfig").exists(), INTERVAL + 10), daemon.log())
+        check("... and its earlier file is removed",
+              wait_for(lambda: not (d / "kube/prod-a.kubeconfig").exists(), 5) and
+              "prod-renamed was renamed in CCE from prod-a: removed its earlier kubeconfig" in daemon.log(),
+              daemon.log())
+        check("... its earlier state too", not (d / "state/clusters/prod-a.json").exists() and
+              (d / "state/clusters/prod-renamed.json").exists())
+        check("... the new file is whole and for the new name",
+              "current-context: prod-renamed" in (d / "kube/prod-renamed.kubeconfig").read_text())
     finally:
         status = daemon.stop()
         check("the daemon exits 0", status == 0, daemon.log())
@@ -258,9 +277,56 @@ def test_collisions(d):
         fake.stop()
 
 
+def test_merged_file(d):
+    """Every discovered cluster in one merged file beside someone's entries:
+    a deleted cluster's entries are taken out and nothing else; a renamed
+    one's entries are replaced in the same write."""
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    make(fake, (1, "prod-a", None), (2, "prod-b", None))
+    merged = d / "kube/all.kubeconfig"
+    merged.parent.mkdir(parents=True, exist_ok=True)
+    merged.write_text("apiVersion: v1\nkind: Config\nclusters:\n- name: theirs\n  cluster: {server: 'https://theirs:6443'}\n"
+                      "users:\n- name: theirs\n  user: {token: abc}\n"
+                      "contexts:\n- name: theirs\n  context: {cluster: theirs, user: theirs}\ncurrent-context: theirs\n")
+    config = discover_config(d, fake, [f"- project-id: {PROJECT}", f"  kubeconfig: {merged}", "  merge: true",
+                                       f"  interval: {INTERVAL}s"])
+    daemon = Daemon(d, config, notify)
+
+    def names(kind):
+        text = merged.read_text()
+        return {line.split("name: ", 1)[1] for line in text.split(f"\n{kind}:\n", 1)[1].split("\n")
+                if line.startswith("- name: ")} if f"\n{kind}:\n" in text else set()
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check("both written into the one file",
+              wait_for(lambda: names("clusters") == {"theirs", "prod-a", "prod-b"}, 10), daemon.log())
+        merged.chmod(0o640)
+        fake.control("/_fake/clusters/delete", {"project_id": PROJECT, "cluster_id": cluster_id(2)})
+        # (Diagnostics name entries only: the file holds keys.)
+        check("a deleted cluster's entries are taken out",
+              wait_for(lambda: "is gone from project" in daemon.log(), 4 * INTERVAL + 20) and
+              names("clusters") == {"theirs", "prod-a"} and names("users") == {"theirs", "prod-a"} and
+              names("contexts") == {"theirs", "prod-a"}, (daemon.log(), names("clusters"), names("contexts")))
+        check("... the log says so", f"its entries are taken out of {merged}" in daemon.log(), daemon.log())
+        check("... the file keeps its mode, someone's entries and current context",
+              merged.stat().st_mode & 0o777 == 0o640 and "token: abc" in merged.read_text() and
+              "current-context: theirs" in merged.read_text(), oct(merged.stat().st_mode))
+        make(fake, (1, "prod-renamed", None))
+        check("a renamed cluster's entries are replaced in one write",
+              wait_for(lambda: names("clusters") == {"theirs", "prod-renamed"}, INTERVAL + 10) and
+              names("contexts") == {"theirs", "prod-renamed"}, (daemon.log(), names("clusters"), names("contexts")))
+        check("... and the log says so", wait_for(lambda: "prod-renamed was renamed in CCE from prod-a: took its "
+                                                  "earlier entries out of" in daemon.log(), 5), daemon.log())
+    finally:
+        check("the daemon exits 0", daemon.stop() == 0, daemon.log())
+        notify.close()
+        fake.stop()
+
+
 def main():
     return run_tests([test_lifecycle, test_reload, test_restart, test_stop_while_listing, test_paused_credentials,
-                      test_collisions])
+                      test_collisions, test_merged_file])
 
 
 if __name__ == "__main__":

@@ -658,6 +658,171 @@ TEST(inspect_unwritable) {
         ASSERT_STREQ(kubeconfig_state_to_string(st.state), "unwritable");
 }
 
+static int removal(const ClusterConfig *cl, const char *text, char **ret) {
+        size_t size = 0;
+        char error[512] = "";
+        int r = kubeconfig_render_removal(cl, text, strlen(text), ret, &size, error, sizeof(error));
+        if (r < 0)
+                printf("  removal refused: %s\n", error);
+        if (r == KUBECONFIG_REMOVE_ENTRIES)
+                ASSERT_EQ(strlen(*ret), size);
+        else
+                ASSERT_NULL(*ret);
+        return r;
+}
+
+/* A deleted cluster's entries come out of its file: only those cce-certd
+ * wrote for its cluster id; an own file that held nothing else goes whole. */
+TEST(removal_rules) {
+        _cleanup_(config_freep) Config *merged = load(", merge: true", "/k/merged");
+        _cleanup_(config_freep) Config *own = load("", "/k/own");
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        char *out = NULL;
+
+        /* Merged: prod and staging in someone's file with a context of their own. */
+        _cleanup_free_wiped_ char *one = render(&merged->clusters[0], a, existing, 0);
+        _cleanup_free_wiped_ char *both = render(&merged->clusters[1], a, one, 0);
+        _cleanup_free_ char *current_prod = strdup(both);
+        char *cur = strstr(current_prod, "current-context: other\n");
+        ASSERT(cur);
+        memcpy(cur, "current-context: prod \n", 23);  /* the same length */
+        ASSERT_EQ(removal(&merged->clusters[0], current_prod, &out), KUBECONFIG_REMOVE_ENTRIES);
+        _cleanup_(yaml_node_freep) YamlNode *root = parse(out);
+        ASSERT_NULL(entry(root, "clusters", "prod"));
+        ASSERT_NULL(entry(root, "users", "prod"));
+        ASSERT_NULL(entry(root, "contexts", "prod"));
+        ASSERT_NULL(yaml_mapping_get(root, "current-context"));  /* it named a context that is gone */
+        ASSERT(entry(root, "contexts", "staging-admin"));
+        ASSERT(entry(root, "clusters", "staging"));
+        ASSERT(entry(root, "clusters", "other"));               /* someone's entries stay */
+        ASSERT(entry(root, "users", "other-admin"));
+        free_wiped(out);
+        out = NULL;
+
+        /* Entries of that name for another cluster id, or made by hand: not ours, nothing taken. */
+        ClusterConfig other_id = merged->clusters[0];
+        other_id.cluster_id = (char *) "11111111-2222-3333-4444-555555555555";
+        ASSERT_EQ(removal(&other_id, both, &out), 0);
+        ASSERT_EQ(removal(&merged->clusters[0],
+                          "clusters:\n- name: prod\n  cluster: {server: 'https://192.168.0.10:5443'}\n"
+                          "users:\n- name: prod\n  user: {client-certificate-data: eA==}\n", &out), 0);
+        ASSERT_EQ(removal(&merged->clusters[0], "clusters: [\n", &out), -EBADMSG);
+        ASSERT_EQ(removal(&merged->clusters[0], "", &out), 0);
+
+        /* Own file: nothing but its entries and a context of them (kubectl's): the whole file. */
+        _cleanup_free_wiped_ char *mine = render(&own->clusters[0], a, NULL, 0);
+        _cleanup_(yaml_node_freep) YamlNode *edited = parse(mine);
+        _cleanup_(yaml_node_freep) YamlNode *more = parse("name: prod-system\ncontext: {cluster: prod, user: prod, namespace: kube-system}\n");
+        ASSERT_EQ(yaml_node_append((YamlNode *) yaml_mapping_get(edited, "contexts"), TAKE_PTR(more)), 0);
+        _cleanup_free_ char *edited_text = NULL;
+        size_t size;
+        ASSERT_EQ(yaml_tree_emit(edited, &edited_text, &size), 0);
+        ASSERT_EQ(removal(&own->clusters[0], mine, &out), KUBECONFIG_REMOVE_FILE);
+        ASSERT_EQ(removal(&own->clusters[0], edited_text, &out), KUBECONFIG_REMOVE_FILE);
+        /* An own file someone added entries of others to: only ours go. */
+        _cleanup_(yaml_node_freep) YamlNode *plus = parse(mine);
+        _cleanup_(yaml_node_freep) YamlNode *theirs = parse("name: theirs\nuser: {token: abc}\n");
+        ASSERT_EQ(yaml_node_append((YamlNode *) yaml_mapping_get(plus, "users"), TAKE_PTR(theirs)), 0);
+        _cleanup_free_ char *plus_text = NULL;
+        ASSERT_EQ(yaml_tree_emit(plus, &plus_text, &size), 0);
+        ASSERT_EQ(removal(&own->clusters[0], plus_text, &out), KUBECONFIG_REMOVE_ENTRIES);
+        ASSERT(strstr(out, "name: theirs"));
+        ASSERT(!strstr(out, "client-key-data"));
+        free_wiped(out);
+        cce_kubeconfig_free(a);
+}
+
+/* kubeconfig_remove() on files: an own file removed, a merged one
+ * rewritten with its mode kept, kubectl's lock respected, no lock left, a
+ * directory that others can write to refused. */
+TEST(remove_files) {
+        char own_path[256], merged_path[256], lock[300];
+        snprintf(own_path, sizeof(own_path), "%s/removed-own", dir);
+        snprintf(merged_path, sizeof(merged_path), "%s/removed-merged", dir);
+        _cleanup_(config_freep) Config *own = load("", own_path);
+        _cleanup_(config_freep) Config *merged = load(", merge: true", merged_path);
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        KubeconfigWrite w[2] = { { .cl = &merged->clusters[0], .answer = a }, { .cl = &merged->clusters[1], .answer = a } };
+        char error[768] = "";
+        struct stat st;
+
+        ASSERT_EQ(kubeconfig_update(&own->clusters[0], a, false, NULL, error, sizeof(error)), 1);
+        ASSERT_EQ(kubeconfig_remove(&own->clusters[0], error, sizeof(error)), KUBECONFIG_REMOVE_FILE);
+        ASSERT(access(own_path, F_OK) < 0 && errno == ENOENT);
+        ASSERT_EQ(kubeconfig_remove(&own->clusters[0], error, sizeof(error)), 0);  /* none */
+
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL, 0), 2);
+        ASSERT_EQ(chmod(merged_path, 0640), 0);
+        ASSERT_EQ(kubeconfig_remove(&merged->clusters[0], error, sizeof(error)), KUBECONFIG_REMOVE_ENTRIES);
+        ASSERT_EQ(stat(merged_path, &st), 0);
+        ASSERT_EQ(st.st_mode & 07777, 0640);
+        KubeconfigStatus ks;
+        kubeconfig_inspect(&merged->clusters[0], &ks);
+        ASSERT_EQ(ks.state, KUBECONFIG_MISSING);
+        kubeconfig_inspect(&merged->clusters[1], &ks);
+        ASSERT_EQ(ks.state, KUBECONFIG_OK);
+
+        /* Locked by kubectl meanwhile: -EAGAIN, the file as it was, kubectl's lock kept. */
+        snprintf(lock, sizeof(lock), "%s.lock", merged_path);
+        write_file(lock, "");
+        ASSERT_EQ(kubeconfig_remove(&merged->clusters[1], error, sizeof(error)), -EAGAIN);
+        printf("  locked: %s\n", error);
+        kubeconfig_inspect(&merged->clusters[1], &ks);
+        ASSERT_EQ(ks.state, KUBECONFIG_OK);
+        ASSERT_EQ(unlink(lock), 0);
+        ASSERT_EQ(kubeconfig_remove(&merged->clusters[1], error, sizeof(error)), KUBECONFIG_REMOVE_ENTRIES);
+        ASSERT(access(lock, F_OK) < 0);
+        snprintf(lock, sizeof(lock), "%s.lock", own_path);
+        ASSERT(access(lock, F_OK) < 0);
+
+        /* In a directory that every user can write to: refused, the file kept. */
+        char open_dir[256], open_path[300];
+        snprintf(open_dir, sizeof(open_dir), "%s/open", dir);
+        snprintf(open_path, sizeof(open_path), "%s/kubeconfig", open_dir);
+        ASSERT_EQ(mkdir(open_dir, 0700), 0);
+        _cleanup_(config_freep) Config *open = load("", open_path);
+        ASSERT_EQ(kubeconfig_update(&open->clusters[0], a, false, NULL, error, sizeof(error)), 1);
+        ASSERT_EQ(chmod(open_dir, 0777), 0);
+        ASSERT_EQ(kubeconfig_remove(&open->clusters[0], error, sizeof(error)), -SAFE_PATH_REFUSED);
+        printf("  open directory: %s\n", error);
+        ASSERT_EQ(access(open_path, F_OK), 0);
+        cce_kubeconfig_free(a);
+}
+
+/* A cluster renamed in CCE, whose file stays the same: the entries of its
+ * earlier name go in the same write as the new ones come, in a merged file
+ * and in an own one (which would otherwise refuse them as another's). */
+TEST(rename_in_one_write) {
+        for (int merge = 0; merge <= 1; merge++) {
+                char path[256];
+                snprintf(path, sizeof(path), "%s/renamed-%d", dir, merge);
+                _cleanup_(config_freep) Config *c = load(merge ? ", merge: true" : "", path);
+                CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+                char error[768] = "";
+
+                ASSERT_EQ(kubeconfig_update(&c->clusters[0], a, false, NULL, error, sizeof(error)), 1);
+                ClusterConfig renamed = c->clusters[0];
+                renamed.name = renamed.context_name = renamed.cluster_entry_name = renamed.user_entry_name =
+                        (char *) "prod-new";
+                KubeconfigWrite w = { .cl = &renamed, .answer = a };
+                /* Without retire: merged, written beside the old entries, which stay; own, refused (another's entries). */
+                ASSERT_EQ(kubeconfig_update(&renamed, a, false, NULL, error, sizeof(error)), merge ? 1 : -EEXIST);
+                w.retire = &c->clusters[0];
+                ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+                ASSERT_EQ(w.result, 1);
+                _cleanup_free_wiped_ char *text = NULL;
+                size_t size;
+                ASSERT_EQ(atomic_file_read(path, KUBECONFIG_FILE_MAX, &text, &size, NULL, 0), 0);
+                _cleanup_(yaml_node_freep) YamlNode *root = parse(text);
+                ASSERT_NULL(entry(root, "clusters", "prod"));
+                ASSERT_NULL(entry(root, "users", "prod"));
+                ASSERT_NULL(entry(root, "contexts", "prod"));
+                ASSERT(entry(root, "clusters", "prod-new"));
+                ASSERT_STREQ(yaml_mapping_get(root, "current-context")->value, "prod-new");
+                cce_kubeconfig_free(a);
+        }
+}
+
 int main(int argc, char **argv) {
         static const TestCase tests[] = {
                 T(choose), T(own_file), T(endpoint_and_insecure_flag), T(merge_keeps_everything_else),
@@ -666,6 +831,7 @@ int main(int argc, char **argv) {
                 T(inspect_shared_reads_once),
                 T(inspect_unwritable),
                 T(own_file_keeps_edits),
+                T(removal_rules), T(remove_files), T(rename_in_one_write),
         };
         int r;
 
