@@ -235,14 +235,65 @@ static bool explicit_id(const Config *c, const char *id) {
         return false;
 }
 
-static int compare_names(const void *a, const void *b) {
-        return strcmp(((const ClusterConfig *) a)->name, ((const ClusterConfig *) b)->name);
+/* A cluster in the collision check: a configured one (extra SIZE_MAX) or a discovered one. */
+typedef struct Party {
+        const ClusterConfig *c;
+        size_t extra;
+} Party;
+
+static int compare_party_names(const void *a, const void *b) {
+        const Party *x = a, *y = b;
+        int r = strcmp(x->c->name, y->c->name);
+        return r != 0 ? r : (x->extra < y->extra) - (x->extra > y->extra);  /* configured first */
+}
+
+static int compare_party_paths(const void *a, const void *b) {
+        const Party *x = a, *y = b;
+        int r = strcmp(x->c->kubeconfig, y->c->kubeconfig);
+        return r != 0 ? r : (x->extra < y->extra) - (x->extra > y->extra);
+}
+
+static const char *party_key(const Party *p, bool by_name) {
+        return by_name ? p->c->name : p->c->kubeconfig;
+}
+
+/* Marks the discovered clusters of parties (sorted by compare) that share
+ * a name (by_name) or a kubeconfig that one of the two has as its own
+ * with another, and which other. One pass over each group of equals. */
+static void find_clashes(Party *parties, size_t n, bool by_name, const ClusterConfig **other, bool *same_name) {
+        qsort(parties, n, sizeof(Party), by_name ? compare_party_names : compare_party_paths);
+        for (size_t start = 0, end; start < n; start = end) {
+                const Party *own = NULL;  /* a member with the file as its own (merge: false) */
+                for (end = start; end < n && strcmp(party_key(&parties[start], by_name), party_key(&parties[end], by_name)) == 0;
+                     end++)
+                        if (!own && !parties[end].c->merge)
+                                own = &parties[end];
+                if (end - start < 2)
+                        continue;
+                for (size_t i = start; i < end; i++) {
+                        const Party *p = &parties[i], *with;
+                        if (p->extra == SIZE_MAX || other[p->extra])
+                                continue;
+                        if (by_name || !p->c->merge)
+                                with = &parties[i == start ? start + 1 : start];  /* configured ones first */
+                        else if (own)
+                                with = own;  /* merged, sharing the file that another has as its own */
+                        else
+                                continue;    /* merged into one file together: as meant */
+                        other[p->extra] = with->c;
+                        same_name[p->extra] = by_name;
+                }
+        }
 }
 
 int config_with_discovered(const Config *file, const DiscoveredItem *items, size_t n_items,
-                           void (*left_out)(const ClusterConfig *c, void *userdata), void *userdata, Config **ret) {
+                           void (*left_out)(const ClusterConfig *c, const ClusterConfig *other, bool same_name,
+                                            void *userdata),
+                           void *userdata, Config **ret) {
         _cleanup_free_ ClusterConfig *extra = calloc(MAX(n_items, 1u), sizeof(ClusterConfig));
-        _cleanup_free_ bool *clash = NULL;
+        _cleanup_free_ const ClusterConfig **other = NULL;
+        _cleanup_free_ bool *same_name = NULL;
+        _cleanup_free_ Party *parties = NULL;
         size_t n = 0, kept = 0;
         int r;
 
@@ -261,32 +312,30 @@ int config_with_discovered(const Config *file, const DiscoveredItem *items, size
                 n++;
         }
 
-        /* Two clusters that would have one name, or one file of their own:
-         * neither is taken from discovery (neither may overwrite the
-         * other's; a configured one keeps its own). */
-        clash = calloc(MAX(n, 1u), sizeof(bool));
-        if (!clash) {
+        /* Two clusters that would have one name, or one file that either
+         * has as its own: the discovered ones of them are not taken
+         * (neither may overwrite the other's; a configured one keeps its
+         * own). Sorted, not compared pair by pair: thousands of clusters. */
+        other = calloc(MAX(n, 1u), sizeof(ClusterConfig *));
+        same_name = calloc(MAX(n, 1u), sizeof(bool));
+        parties = calloc(MAX(n + file->n_clusters, 1u), sizeof(Party));
+        if (!other || !same_name || !parties) {
                 r = -ENOMEM;
                 goto fail;
         }
-        qsort(extra, n, sizeof(ClusterConfig), compare_names);
+        for (size_t i = 0; i < file->n_clusters; i++)
+                parties[i] = (Party) { &file->clusters[i], SIZE_MAX };
+        for (size_t i = 0; i < n; i++)
+                parties[file->n_clusters + i] = (Party) { &extra[i], i };
+        find_clashes(parties, n + file->n_clusters, true, other, same_name);
+        find_clashes(parties, n + file->n_clusters, false, other, same_name);
+        for (size_t i = 0; i < n; i++)
+                if (other[i] && left_out)
+                        left_out(&extra[i], other[i], same_name[i], userdata);
         for (size_t i = 0; i < n; i++) {
-                clash[i] = (i > 0 && strcmp(extra[i - 1].name, extra[i].name) == 0) ||
-                        (i + 1 < n && strcmp(extra[i + 1].name, extra[i].name) == 0) ||
-                        config_find_cluster(file, extra[i].name);
-                for (size_t k = 0; k < n && !clash[i]; k++)
-                        clash[i] = k != i && !(extra[i].merge && extra[k].merge) &&
-                                strcmp(extra[k].kubeconfig, extra[i].kubeconfig) == 0;
-                for (size_t k = 0; k < file->n_clusters && !clash[i]; k++)
-                        clash[i] = !(extra[i].merge && file->clusters[k].merge) &&
-                                strcmp(file->clusters[k].kubeconfig, extra[i].kubeconfig) == 0;
-        }
-        for (size_t i = 0; i < n; i++) {
-                if (clash[i]) {
-                        if (left_out)
-                                left_out(&extra[i], userdata);
+                if (other[i])
                         cluster_config_done(&extra[i]);
-                } else
+                else
                         extra[kept++] = extra[i];
         }
         return config_with_clusters(file, extra, kept, ret);

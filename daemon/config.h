@@ -206,11 +206,16 @@ uint64_t discover_entry_fingerprint(const DiscoverConfig *d);
 
 /* The configuration in force: file's, with the clusters of items that
  * their entries take (match and exclude, a name that can go into a path,
- * not a configured cluster's id). Two that would share a name, or one own
- * kubeconfig, with each other or with a configured cluster, are left out:
- * left_out (when given) is told of each. */
+ * not a configured cluster's id). A discovered cluster that would share
+ * its name, or a kubeconfig that either has as its own (merge: false), with
+ * a configured cluster or another discovered one is left out (all of them:
+ * neither of two discovered ones overwrites the other's file): left_out
+ * (when given) is told of each, with one it collides with (a configured
+ * one first) and whether their names are the same (else their file). */
 int config_with_discovered(const Config *file, const DiscoveredItem *items, size_t n,
-                           void (*left_out)(const ClusterConfig *c, void *userdata), void *userdata, Config **ret);
+                           void (*left_out)(const ClusterConfig *c, const ClusterConfig *other, bool same_name,
+                                            void *userdata),
+                           void *userdata, Config **ret);
 
 /* The items that STATE_DIRECTORY/discovered.json (saved, its JSON) holds
  * for file's entries, when each entry is still the same: owned strings in

@@ -59,13 +59,21 @@ void discovery_stop(Manager *m) {
         m->n_sources = 0;
 }
 
-static void log_left_out(const ClusterConfig *c, void *userdata) {
+static void log_left_out(const ClusterConfig *c, const ClusterConfig *other, bool same_name, void *userdata) {
+        char what[1024];
+
+        if (same_name)
+                snprintf(what, sizeof(what), "have the same name as");
+        else
+                snprintf(what, sizeof(what), "share the kubeconfig %s (a file of its own, for one of them) with",
+                         c->kubeconfig);
         log_struct(LOG_WARNING, 0, MESSAGE_ID_DISCOVERY_COLLISION,
                    LOG_FIELDS({ "CCE_CLUSTER", c->name }, { "CCE_CLUSTER_ID", c->cluster_id },
-                              { "KUBECONFIG_PATH", c->kubeconfig }),
-                   "Discovered cluster %s (%s) would share its name or its own kubeconfig %s with "
-                   "another cluster: left out of discovery (a configured cluster keeps its own; of two "
-                   "discovered ones, neither is taken).", c->name, c->cluster_id, c->kubeconfig);
+                              { "KUBECONFIG_PATH", c->kubeconfig }, { "CCE_COLLIDES_WITH", other->name }),
+                   "Discovered cluster %s (%s) would %s %s cluster %s (%s): left out of discovery (a configured "
+                   "cluster keeps its own; of two discovered ones, neither is taken).",
+                   c->name, c->cluster_id, what, other->discovered ? "discovered" : "configured", other->name,
+                   other->cluster_id);
 }
 
 int discovery_effective_config(Manager *m, Config **ret) {

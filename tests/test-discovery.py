@@ -266,7 +266,10 @@ def test_collisions(d):
         check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
         check("a cluster with a name of its own is taken", wait_for(lambda: fake.count(3) == 1, 10), fake.calls())
         check("the two that would share a name are both left out, and said so",
-              wait_for(lambda: daemon.log().count("would share its name or its own kubeconfig") >= 2, 10), daemon.log())
+              wait_for(lambda: f"Discovered cluster dup ({cluster_id(1)}) would have the same name as discovered "
+                       f"cluster dup ({cluster_id(2)})" in daemon.log() and
+                       f"Discovered cluster dup ({cluster_id(2)}) would have the same name as discovered "
+                       f"cluster dup ({cluster_id(1)})" in daemon.log(), 10), daemon.log())
         time.sleep(1)
         # The listing that came first may have written its "dup" before the
         # other listing showed the clash; the other never writes over it.

@@ -585,6 +585,69 @@ TEST(with_discovered_clusters) {
         config_free(c);
 }
 
+static void record_left_out(const ClusterConfig *c, const ClusterConfig *other, bool same_name, void *userdata) {
+        char *log = userdata;
+        size_t used = strlen(log);
+        snprintf(log + used, 1024 - used, "%s/%s:%s%s:%s\n", c->name, c->cluster_id + 34, other->discovered ? "" : "configured ",
+                 other->name, same_name ? "name" : "file");
+}
+
+/* Discovered clusters that would share a name, or a file one of them has
+ * as its own, with a configured one or each other are left out, each told
+ * with the other; clusters merged into one file together are taken. */
+TEST(discovered_collisions) {
+        Config *base = load_ok(
+                CREDENTIALS
+                "defaults: {region: cn-north-4, credentials: ops}\n"
+                "clusters:\n"
+                CLUSTER("a", "/k/a")
+                CLUSTER("b", "/k/x")
+                "discover:\n"
+                "  - project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9\n"
+                "    kubeconfig: /k/{name}\n"
+                "  - project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9\n"
+                "    kubeconfig: /k/all\n"
+                "    merge: true\n"
+                "    name: m-{name}\n");
+        static const DiscoveredItem items[] = {
+                { 0, "11111111-0000-0000-0000-000000000001", "a", "Available" },    /* a configured one's name */
+                { 0, "11111111-0000-0000-0000-000000000002", "p-1", "Available" },  /* two of one name */
+                { 0, "11111111-0000-0000-0000-000000000003", "p-1", "Available" },
+                { 0, "11111111-0000-0000-0000-000000000004", "x", "Available" },    /* b's own file */
+                { 0, "11111111-0000-0000-0000-000000000005", "ok", "Available" },
+                { 1, "11111111-0000-0000-0000-000000000006", "q1", "Available" },   /* merged together */
+                { 1, "11111111-0000-0000-0000-000000000007", "q2", "Available" },
+                { 0, "11111111-0000-0000-0000-000000000008", "all", "Available" },  /* the merged file as its own */
+        };
+        char log[1024] = "";
+        Config *c = NULL;
+
+        ASSERT_EQ(config_with_discovered(base, items, ELEMENTSOF(items), record_left_out, log, &c), 0);
+        printf("%s", log);
+        ASSERT_CONTAINS(log, "a/01:configured a:name\n");
+        ASSERT_CONTAINS(log, "p-1/02:p-1:name\n");
+        ASSERT_CONTAINS(log, "p-1/03:p-1:name\n");
+        ASSERT_CONTAINS(log, "x/04:configured b:file\n");
+        /* An own file where others merge: none of them taken. */
+        ASSERT_CONTAINS(log, "all/08:m-q");
+        ASSERT_CONTAINS(log, "m-q1/06:all:file\n");
+        ASSERT_CONTAINS(log, "m-q2/07:all:file\n");
+        ASSERT_EQ(c->n_clusters, 3);
+        ASSERT_STREQ(c->clusters[2].name, "ok");
+        ASSERT_STREQ(config_find_cluster(c, "a")->cluster_id, "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c");
+        config_free(c);
+
+        /* Without it, the two merged into one file together are taken. */
+        log[0] = 0;
+        ASSERT_EQ(config_with_discovered(base, items, ELEMENTSOF(items) - 1, record_left_out, log, &c), 0);
+        ASSERT(!strstr(log, "m-q"));
+        ASSERT_EQ(c->n_clusters, 5);
+        ASSERT(config_find_cluster(c, "m-q1") && config_find_cluster(c, "m-q2"));
+        ASSERT_STREQ(config_find_cluster(c, "m-q1")->kubeconfig, "/k/all");
+        config_free(c);
+        config_free(base);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(path);
 }
@@ -593,7 +656,7 @@ int main(int argc, char **argv) {
         static const TestCase tests[] = {
                 T(minimal_and_defaults), T(top_level_settings), T(builtin_defaults), T(all_errors_in_one_run), T(missing_keys),
                 T(top_level), T(bad_bytes), T(secret_files), T(inline_secret_never_echoed),
-                T(credential_kinds), T(urls), T(shared_files), T(many_clusters), T(dump_round_trip), T(discover), T(with_discovered_clusters),
+                T(credential_kinds), T(urls), T(shared_files), T(many_clusters), T(dump_round_trip), T(discover), T(with_discovered_clusters), T(discovered_collisions),
         };
         int r;
 
