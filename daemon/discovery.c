@@ -236,6 +236,69 @@ static void hand_over_renames(DiscoverySource *s) {
         }
 }
 
+/* After a listing, or one that could not be made: the next one; with
+ * --once, the pass once every project has answered. */
+static void next_listing(DiscoverySource *s, uint64_t usec) {
+        Manager *m = s->manager;
+
+        if (!m->options.once)
+                list_later(s, usec);
+        else if (m->once_listings > 0 && --m->once_listings == 0)
+                once_start_pass(m);
+}
+
+static void names_free(char **names) {
+        for (char **n = names; n && *n; n++)
+                free(*n);
+        free(names);
+}
+
+static void names_freep(char ***names) {
+        names_free(*names);
+}
+
+/* The names of the clusters that s made, in the list in force (--dry-run
+ * compares them before and after a listing). */
+static char **names_found_by(DiscoverySource *s) {
+        Manager *m = s->manager;
+        char **names = calloc(m->n_clusters + 1, sizeof(char *));
+        size_t n = 0;
+
+        for (size_t i = 0; names && i < m->n_clusters; i++) {
+                const ClusterConfig *cl = m->clusters[i]->config;
+                if (cl->discovered && cl->discovered_by == s->index && !(names[n++] = strdup(cl->name))) {
+                        names_free(names);
+                        return NULL;
+                }
+        }
+        return names;
+}
+
+static bool names_hold(char **strv, const char *s) {
+        for (; strv && *strv; strv++)
+                if (strcmp(*strv, s) == 0)
+                        return true;
+        return false;
+}
+
+/* --dry-run: what this listing would add to the clusters kept, and drop. */
+static void print_listing_changes(DiscoverySource *s, char **before) {
+        Manager *m = s->manager;
+        _cleanup_(names_freep) char **after = names_found_by(s);
+
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                const ClusterConfig *cl = m->clusters[i]->config;
+                if (cl->discovered && cl->discovered_by == s->index && !names_hold(before, cl->name))
+                        printf("discover #%zu (project %s): would add %s (%s, %s), kubeconfig %s\n", s->index + 1,
+                               s->as_cluster.project_id, cl->name, cl->cluster_id, cl->discovered_phase, cl->kubeconfig);
+        }
+        for (char **n = before; n && *n; n++)
+                if (!names_hold(after, *n))
+                        printf("discover #%zu (project %s): would stop keeping %s (renamed in CCE, or left out)\n",
+                               s->index + 1, s->as_cluster.project_id, *n);
+        fflush(stdout);
+}
+
 static void on_listed(CceCall *call, CceResult *result, void *userdata) {
         DiscoverySource *s = userdata;
         Manager *m = s->manager;
@@ -253,16 +316,23 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
                 if (result->error.klass == API_ERROR_AUTHENTICATION)
                         pause_credential(m, s->as_cluster.credentials, next);
                 api_error_describe(&result->error, describe, sizeof(describe));
+                char then[80];
+                if (m->options.once) {
+                        m->exit_status = EXIT_ONCE_FAILED;
+                        snprintf(then, sizeof(then), "this pass takes the clusters the daemon's listings found");
+                } else
+                        snprintf(then, sizeof(then), "will list again in %s",
+                                 format_duration((uint64_t) (next - now), (char[32]) {}));
                 log_struct(LOG_WARNING, 0, MESSAGE_ID_DISCOVERY_FAILED,
                            LOG_FIELDS({ "CCE_PROJECT_ID", s->as_cluster.project_id },
                                       { "ERROR_CLASS", api_error_class_to_string(result->error.klass) }),
-                           "Listing the clusters of project %s failed: %s; nothing changes, will list again in %s.",
-                           s->as_cluster.project_id, describe,
-                           format_duration((uint64_t) (next - now), (char[32]) {}));
-                list_later(s, (uint64_t) (next - now) * USEC_PER_SEC);
+                           "Listing the clusters of project %s failed: %s; nothing changes, %s.",
+                           s->as_cluster.project_id, describe, then);
+                next_listing(s, (uint64_t) (next - now) * USEC_PER_SEC);
                 return;
         }
         s->failures = 0;
+        _cleanup_(names_freep) char **kept_before = m->options.dry_run ? names_found_by(s) : NULL;
 
         /* What the listing holds: new ones, renamed ones, phases. */
         for (size_t i = 0; i < result->clusters.n_items; i++) {
@@ -315,6 +385,13 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
                         f->listed = false;
                         continue;
                 }
+                if (m->options.once) {  /* one listing proves nothing gone */
+                        if (m->options.dry_run)
+                                printf("discover #%zu (project %s): %s (%s) is not in this listing; it would go after "
+                                       "another listing without it and a 404 from CCE\n", s->index + 1,
+                                       s->as_cluster.project_id, f->name ?: "?", f->id);
+                        continue;
+                }
                 f->absent++;
                 if (discovery_absence(f->absent, 0) == DISCOVERY_ASK && !f->show) {
                         ApiError e = {};
@@ -327,7 +404,9 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
                 save_found(m);
                 hand_over_renames(s);
         }
-        list_later(s, d->interval_sec * USEC_PER_SEC);
+        if (m->options.dry_run)
+                print_listing_changes(s, kept_before);
+        next_listing(s, d->interval_sec * USEC_PER_SEC);
 }
 
 static int on_list_timer(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -340,14 +419,19 @@ static int on_list_timer(sd_event_source *source, uint64_t usec, void *userdata)
         /* Its credentials refused for a renewal or a listing: no call with them before the pause ends. */
         int64_t now = now_realtime(m), until = credential_paused_until(m, s->as_cluster.credentials);
         if (until > now) {
-                list_later(s, (uint64_t) (until - now) * USEC_PER_SEC);
+                if (m->options.once)
+                        log_warning("Not listing project %s: its credentials were refused and are paused until %s.",
+                                    s->as_cluster.project_id, format_iso8601_utc(until, (char[32]) {}));
+                next_listing(s, (uint64_t) (until - now) * USEC_PER_SEC);
                 return 0;
         }
         if (cce_list_start(m->client, &s->as_cluster, on_listed, s, &s->call, &e) < 0) {
                 log_warning("Cannot list the clusters of project %s: %s; will try again in %s.",
                             s->as_cluster.project_id, e.message,
                             format_duration(entry_of(s)->interval_sec, (char[32]) {}));
-                list_later(s, entry_of(s)->interval_sec * USEC_PER_SEC);
+                if (m->options.once)
+                        m->exit_status = EXIT_ONCE_FAILED;
+                next_listing(s, entry_of(s)->interval_sec * USEC_PER_SEC);
         }
         return 0;
 }

@@ -172,6 +172,7 @@ struct Manager {
         bool wrote_in_flight;
         bool warned_metrics, warned_in_flight;
         unsigned once_remaining;
+        size_t once_listings;           /* --once: listings of discover entries not answered yet */
         HookRun *hooks;
         int exit_status;
         Config *file_config;            /* with discover entries: the file as loaded (the one in force adds what they found) */
@@ -181,6 +182,7 @@ struct Manager {
 
 typedef struct LogContext {
         char not_after[32], next[32], status[16];
+        char discovered_by[24];         /* the discover entry (from 1) that found the cluster, "" for a configured one */
         const char *error_class;        /* of a failure, NULL otherwise */
 } LogContext;
 
@@ -194,7 +196,9 @@ typedef struct LogContext {
                               { "HTTP_STATUS", http_status },                                            \
                               { "CCE_ERROR_CODE", error_code },                                          \
                               { "REQUEST_ID", request_id },                                              \
-                              { "ERROR_CLASS", (ctx)->error_class }),                                    \
+                              { "ERROR_CLASS", (ctx)->error_class },                                     \
+                              { "CCE_DISCOVERED_BY", (ctx)->discovered_by[0] ? (ctx)->discovered_by : NULL }, \
+                              { "CCE_PROJECT_ID", (ctx)->discovered_by[0] ? (c)->config->project_id : NULL }), \
                    __VA_ARGS__)
 
 /* ---- cluster.c: the cluster record ---- */
@@ -290,3 +294,8 @@ void discovery_mark_unavailable(Manager *m);
  * ones its entries found (skipping explicit ids, usable names only, and
  * clusters whose names or own files would collide). */
 int discovery_effective_config(Manager *m, Config **ret);
+
+/* ---- manager.c ---- */
+
+/* --once with discover entries: the pass, once every project was listed. */
+void once_start_pass(Manager *m);

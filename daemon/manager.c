@@ -246,6 +246,12 @@ static int select_once(Manager *m) {
                         heap_remove(m, c);
                         continue;
                 }
+                if (c->unavailable) {  /* discovered; not an error of ours, and --force cannot help */
+                        heap_remove(m, c);
+                        log_info("%s is %s in CCE, not Available: not renewed until it is.", c->config->name,
+                                 c->config->discovered_phase);
+                        continue;
+                }
                 if (m->options.force) {
                         c->state.next_attempt = 0;
                         c->state.failures = 0;
@@ -273,6 +279,18 @@ static int select_once(Manager *m) {
         }
         m->once_remaining = selected;
         return (int) selected;
+}
+
+/* --once with discover entries, once every project was listed (or its
+ * listing failed: then with the clusters the daemon's listings found). */
+void once_start_pass(Manager *m) {
+        int r = select_once(m);
+        if (r < 0)
+                sd_event_exit(m->event, EX_USAGE);
+        else if (r == 0)
+                sd_event_exit(m->event, m->exit_status);
+        else
+                dispatch(m);
 }
 
 /* The daemon watches its kubeconfigs (from adopt_config()) and the state
@@ -447,10 +465,16 @@ Manager *manager_free(Manager *m) {
 int manager_run(Manager *m) {
         int r;
 
-        if (m->options.once) {
-                if (m->file_config)
-                        log_notice("--once does not list the projects of discover entries yet: it takes the "
-                                   "clusters the daemon's last listings found.");
+        if (m->options.once && m->n_sources > 0) {
+                /* Each project is listed first; the pass starts when every
+                 * listing has answered (once_start_pass()). */
+                m->once_listings = m->n_sources;
+                r = discovery_start(m);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot start discovery: %m");
+                        return EX_SOFTWARE;
+                }
+        } else if (m->options.once) {
                 r = select_once(m);
                 if (r < 0)
                         return EX_USAGE;

@@ -117,15 +117,19 @@ static void write_in_flight(Manager *m) {
 }
 
 void update_status(Manager *m) {
-        unsigned ok = 0, failing = 0, parked = 0, renewing = 0;
+        unsigned ok = 0, failing = 0, parked = 0, renewing = 0, discovered = 0, unavailable = 0;
         const Cluster *worst = NULL, *next = m->n_heap > 0 ? m->heap[0] : NULL;
         int64_t now = now_realtime(m);
-        char text[640], renewing_text[32] = "", next_text[160] = "", detail[320] = "", a[32], b[32];
+        char text[720], renewing_text[32] = "", discovered_text[80] = "", next_text[160] = "", detail[320] = "";
+        char a[32], b[32];
 
         for (size_t i = 0; i < m->n_clusters; i++) {
                 const Cluster *c = m->clusters[i];
+                discovered += c->config->discovered;
                 if (c->phase == PHASE_CALLING)
                         renewing++;
+                else if (c->unavailable)
+                        unavailable++;  /* not parked: waiting for CCE */
                 else if (c->due == INT64_MAX)
                         parked++;
                 else if (cluster_failing(c))
@@ -133,12 +137,15 @@ void update_status(Manager *m) {
                 else if (c->file.state == KUBECONFIG_OK)
                         ok++;
                 /* The most urgent problem: the failing cluster whose certificate ends first. */
-                if ((cluster_failing(c) || c->due == INT64_MAX) && c->state.last_error &&
+                if ((cluster_failing(c) || c->due == INT64_MAX) && !c->unavailable && c->state.last_error &&
                     (!worst || c->file.certificate.not_after < worst->file.certificate.not_after))
                         worst = c;
         }
         if (renewing)
                 snprintf(renewing_text, sizeof(renewing_text), ", %u renewing", renewing);
+        if (m->n_sources > 0)
+                snprintf(discovered_text, sizeof(discovered_text), "; %u discovered by %zu entr%s, %u not Available in CCE",
+                         discovered, m->n_sources, m->n_sources == 1 ? "y" : "ies", unavailable);
         if (next)
                 snprintf(next_text, sizeof(next_text), "; next %s in %s", next->config->name, relative_time(next->due - now, a));
         if (worst) {
@@ -157,8 +164,8 @@ void update_status(Manager *m) {
                          worst->due == INT64_MAX ? ", parked" : ", retry in ",
                          worst->due == INT64_MAX ? "" : relative_time(worst->due - now, b));
         }
-        snprintf(text, sizeof(text), "%zu clusters: %u ok, %u failing, %u parked%s%s%s",
-                 m->n_clusters, ok, failing, parked, renewing_text, next_text, detail);
+        snprintf(text, sizeof(text), "%zu clusters: %u ok, %u failing, %u parked%s%s%s%s",
+                 m->n_clusters, ok, failing, parked, renewing_text, discovered_text, next_text, detail);
         if (!m->options.once) {
                 sd_notifyf(false, "STATUS=%s", text);
                 write_metrics(m, now);

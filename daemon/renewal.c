@@ -167,6 +167,8 @@ void dispatch(Manager *m) {
         int64_t now = now_realtime(m);
         unsigned cap = m->max_in_flight;
 
+        if (m->once_listings > 0)
+                return;  /* --once: the pass starts when the projects are listed (once_start_pass()) */
         m->clock_realtime = now_usec(CLOCK_REALTIME);  /* the clocks as they go, to tell a step from them */
         m->clock_boottime = now_usec(CLOCK_BOOTTIME);
 

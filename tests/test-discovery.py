@@ -6,6 +6,7 @@ after two listings without it and a 404, and changes nothing when a listing
 fails. Prints TAP."""
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -39,11 +40,20 @@ def test_lifecycle(d):
         "  match: [prod-*]",
         f"  interval: {INTERVAL}s",
     ])
-    daemon = Daemon(d, config, notify)
+    journal = Journal(d)
+    daemon = Daemon(d, config, notify, journal=journal)
     try:
         check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
         check("an Available cluster that the filter takes is written at once",
               wait_for(lambda: (d / "kube/prod-a.kubeconfig").exists() and fake.count(1) == 1, 10), daemon.log())
+        renewed = wait_for(lambda: [r for r in journal.find(CCE_CLUSTER="prod-a")
+                                    if r["MESSAGE"].startswith("Renewed prod-a")], 5)
+        check("its journal record names the discover entry and the project",
+              renewed and renewed[0].get("CCE_DISCOVERED_BY") == "1" and renewed[0].get("CCE_PROJECT_ID") == PROJECT,
+              renewed)
+        check("STATUS= counts the discovered clusters, and those CCE does not call Available",
+              wait_for(lambda: notify.find("2 clusters: 1 ok, 0 failing, 0 parked; 2 discovered by 1 entry, "
+                                           "1 not Available in CCE"), 5), notify.messages[-3:])
         time.sleep(1)
         check("... one call", fake.count(1) == 1, fake.calls())
         check("one in Hibernation is not renewed", fake.count(2) == 0 and not (d / "kube/prod-b.kubeconfig").exists())
@@ -82,6 +92,10 @@ def test_lifecycle(d):
               not (d / "kube/prod-d.kubeconfig").exists() and
               f"its kubeconfig {d}/kube/prod-d.kubeconfig is removed" in daemon.log(), daemon.log())
         check("... its state is forgotten", not (d / "state/clusters/prod-d.json").exists())
+        gone = journal.find(MESSAGE_ID="f6fd272badf241d6939a8c992e01d461")
+        check("... its record names the cluster, the project and the file",
+              gone and gone[0].get("CCE_CLUSTER") == "prod-d" and gone[0].get("CCE_PROJECT_ID") == PROJECT and
+              gone[0].get("KUBECONFIG_PATH") == f"{d}/kube/prod-d.kubeconfig", gone)
         check("... no lock or new file left beside it", sorted(p.name for p in (d / "kube").iterdir()) ==
               ["prod-a.kubeconfig", "prod-b.kubeconfig"], list((d / "kube").iterdir()))
         check("no call to it after it was deleted", fake.count(4) == 1, fake.calls())
@@ -104,6 +118,7 @@ def test_lifecycle(d):
         status = daemon.stop()
         check("the daemon exits 0", status == 0, daemon.log())
         notify.close()
+        journal.close()
         fake.stop()
 
 
@@ -327,9 +342,64 @@ def test_merged_file(d):
         fake.stop()
 
 
+def test_once(d):
+    """--once lists each project, then renews what is due (no daemon ever
+    ran: nothing saved); --dry-run says what the listing would add and what
+    is not in it, and writes nothing; a failed listing: the pass goes on
+    with the clusters known, exit 1."""
+    fake = Fake(d, day_seconds=3600)
+    make(fake, (1, "prod-a", None), (2, "prod-b", "Hibernation"))
+    config = discover_config(d, fake, [f"- project-id: {PROJECT}", f"  kubeconfig: {d}/kube/{{name}}.kubeconfig"])
+
+    p = subprocess.run([*WRAPPER, DAEMON, "--once", "--dry-run", "-c", str(config)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    check("--once --dry-run: exit 0", p.returncode == 0, p.stdout + p.stderr)
+    check("... says what the listing would add, with where and the phase",
+          f"discover #1 (project {PROJECT}): would add prod-a ({cluster_id(1)}, Available), kubeconfig "
+          f"{d}/kube/prod-a.kubeconfig" in p.stdout and
+          f"would add prod-b ({cluster_id(2)}, Hibernation)" in p.stdout, p.stdout)
+    check("... fetches and checks the Available one, writes nothing",
+          "== prod-a: a certificate valid until" in p.stdout and fake.count(1) == 1 and fake.count(2) == 0 and
+          not (d / "kube/prod-a.kubeconfig").exists() and not (d / "state/discovered.json").exists(), p.stdout)
+
+    status, err = run_once(config)
+    check("--once lists, then renews what is due: exit 0", status == 0 and fake.count(1) == 2 and
+          (d / "kube/prod-a.kubeconfig").exists() and fake.count(2) == 0, err)
+    check("... no notice that it does not list", "does not list" not in err, err)
+    listed = fake.calls()["list"].get(PROJECT, 0)
+    check("... one listing per pass", listed == 2, fake.calls())
+
+    # What a daemon's listings found, then a --once whose listing fails.
+    (d / "state").mkdir(exist_ok=True)
+    notify = Notify(d)
+    daemon = Daemon(d, config, notify)
+    try:
+        check("a daemon saves what it found", wait_for(lambda: (d / "state/discovered.json").exists(), 10), daemon.log())
+    finally:
+        check("the daemon exits 0", daemon.stop() == 0, daemon.log())
+        notify.close()
+    fake.control("/_fake/clusters/delete", {"project_id": PROJECT, "cluster_id": cluster_id(1)})
+    make(fake, (3, "prod-c", None))
+    p = subprocess.run([*WRAPPER, DAEMON, "--once", "--dry-run", "-c", str(config)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    check("--once --dry-run: one not in the listing is said to go only after another listing and a 404",
+          p.returncode == 0 and f"prod-a ({cluster_id(1)}) is not in this listing; it would go after another "
+          "listing without it and a 404 from CCE" in p.stdout and "would add prod-c" in p.stdout and
+          "would add prod-a" not in p.stdout, p.stdout)
+    check("... and its file is kept", (d / "kube/prod-a.kubeconfig").exists())
+    fake.control("/_fake/faults", {"cluster_id": f"list:{PROJECT}", "faults": ["status:503:cce"], "sticky": True})
+    make(fake, (1, "prod-a", None))  # back: its renewal works (the listing still fails)
+    before = fake.count(1)
+    status, err = run_once(config, "--force")
+    check("--once with the listing failing: exit 1, said so", status == 1 and "Listing the clusters of project" in err
+          and "this pass takes the clusters the daemon's listings found" in err, err)
+    check("... the clusters the daemon found are renewed all the same", fake.count(1) == before + 1, (fake.calls(), err))
+    fake.stop()
+
+
 def main():
     return run_tests([test_lifecycle, test_reload, test_restart, test_stop_while_listing, test_paused_credentials,
-                      test_collisions, test_merged_file])
+                      test_collisions, test_merged_file, test_once])
 
 
 if __name__ == "__main__":
