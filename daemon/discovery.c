@@ -21,6 +21,9 @@
 #include "schedule.h"
 #include "time-util.h"
 
+/* Changes found by listings and ShowCluster are put in force at most once within this. */
+#define DISCOVERY_APPLY_DELAY_USEC USEC_PER_SEC
+
 static void save_found(Manager *m);
 
 static const DiscoverConfig *entry_of(const DiscoverySource *s) {
@@ -51,7 +54,23 @@ static void source_free(DiscoverySource *s) {
         free(s);
 }
 
+static void gone_free(Manager *m) {
+        for (size_t i = 0; i < m->n_gone; i++) {
+                cluster_config_free(m->gone[i].config);
+                free(m->gone[i].name);
+                free(m->gone[i].id);
+                free(m->gone[i].project_id);
+        }
+        free(m->gone);
+        m->gone = NULL;
+        m->n_gone = 0;
+}
+
 void discovery_stop(Manager *m) {
+        /* What waits to be put in force is dropped: the saved set still has
+         * the gone clusters, whose deletion the next run confirms again. */
+        gone_free(m);
+        m->discovery_apply = sd_event_source_disable_unref(m->discovery_apply);
         for (size_t i = 0; i < m->n_sources; i++)
                 source_free(m->sources[i]);
         free(m->sources);
@@ -117,6 +136,47 @@ static void apply(Manager *m) {
         status_changed(m);
 }
 
+static void hand_over_renames(DiscoverySource *s);
+static void clean_up_gone(Manager *m);
+
+/* What the listings changed, put in force now: the clusters, what is
+ * saved, renamed clusters' earlier settings, gone clusters' files. */
+static void apply_now(Manager *m) {
+        (void) sd_event_source_set_enabled(m->discovery_apply, SD_EVENT_OFF);
+        (void) sd_event_now(m->event, CLOCK_BOOTTIME, &m->discovery_applied);
+        apply(m);
+        save_found(m);
+        for (size_t i = 0; i < m->n_sources; i++)
+                hand_over_renames(m->sources[i]);
+        clean_up_gone(m);
+}
+
+static int on_apply_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        apply_now(userdata);
+        return 0;
+}
+
+/* The same at once, or when it was done less than
+ * DISCOVERY_APPLY_DELAY_USEC ago, then for every change until then
+ * (listings answering together, ShowCluster answers one by one): each
+ * apply builds the whole cluster list. --once: at once. */
+static void apply_soon(Manager *m) {
+        uint64_t now;
+
+        if (m->discovery_apply && sd_event_source_get_enabled(m->discovery_apply, NULL) > 0)
+                return;  /* armed already */
+        if (m->options.once || sd_event_now(m->event, CLOCK_BOOTTIME, &now) < 0 ||
+            now >= m->discovery_applied + DISCOVERY_APPLY_DELAY_USEC) {
+                apply_now(m);
+                return;
+        }
+        uint64_t when = m->discovery_applied + DISCOVERY_APPLY_DELAY_USEC;
+        int r = m->discovery_apply ? sd_event_source_set_time(m->discovery_apply, when) :
+                sd_event_add_time(m->event, &m->discovery_apply, CLOCK_BOOTTIME, when, 0, on_apply_timer, m);
+        if (r < 0 || sd_event_source_set_enabled(m->discovery_apply, SD_EVENT_ONESHOT) < 0)
+                apply_now(m);
+}
+
 void discovery_mark_unavailable(Manager *m) {
         for (size_t i = 0; i < m->n_clusters; i++) {
                 Cluster *c = m->clusters[i];
@@ -136,6 +196,46 @@ static void list_later(DiscoverySource *s, uint64_t usec) {
             sd_event_source_set_time(s->timer, now + usec) < 0 ||
             sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT) < 0)
                 log_error("Cannot arm the next listing of project %s.", s->as_cluster.project_id);
+}
+
+static int compare_found_ids(const void *a, const void *b) {
+        return strcmp((*(DiscoveredCluster *const *) a)->id, (*(DiscoveredCluster *const *) b)->id);
+}
+
+/* s->found sorted by id, each id once (a later duplicate is dropped): a
+ * listing looks its items up by bsearch, not one scan each (thousands of
+ * clusters in a project). */
+static void sort_found(DiscoverySource *s) {
+        size_t kept = 0;
+
+        if (s->n_found < 2)
+                return;
+        qsort(s->found, s->n_found, sizeof(DiscoveredCluster *), compare_found_ids);
+        for (size_t i = 0; i < s->n_found; i++) {
+                if (kept > 0 && strcmp(s->found[kept - 1]->id, s->found[i]->id) == 0)
+                        found_free(s->found[i]);
+                else
+                        s->found[kept++] = s->found[i];
+        }
+        s->n_found = kept;
+}
+
+/* The cluster of this id among the first n of s->found (sorted by id). */
+static DiscoveredCluster *lookup_found(DiscoverySource *s, size_t n, const char *id) {
+        DiscoveredCluster key = { .id = (char *) id }, *k = &key;
+        if (n == 0)
+                return NULL;
+        DiscoveredCluster **f = bsearch(&k, s->found, n, sizeof(DiscoveredCluster *), compare_found_ids);
+        return f ? *f : NULL;
+}
+
+/* Reserves room for n more in s->found. */
+static int reserve_found(DiscoverySource *s, size_t n) {
+        DiscoveredCluster **a = reallocarray(s->found, MAX(s->n_found + n, 1u), sizeof(DiscoveredCluster *));
+        if (!a)
+                return -ENOMEM;
+        s->found = a;
+        return 0;
 }
 
 static DiscoveredCluster *find_found(DiscoverySource *s, const char *id, size_t *index) {
@@ -158,53 +258,72 @@ static Cluster *discovered_cluster(Manager *m, size_t entry, const char *id) {
         return NULL;
 }
 
-/* CCE confirmed the cluster deleted: it goes from the list, its entries
- * from its file (an own file whole: kubeconfig_remove()), its state too. */
+/* CCE confirmed the cluster deleted: it goes from the list at the next
+ * apply_now(), then its entries from its file (an own file whole:
+ * kubeconfig_remove()) and its state, in clean_up_gone(). */
 static void forget(DiscoverySource *s, DiscoveredCluster *f) {
         Manager *m = s->manager;
-        char error[768] = "", outcome[1024];
-        int priority = LOG_NOTICE, r = 0;
         size_t i;
 
         if (!find_found(s, f->id, &i))
                 return;
-        Cluster *c = discovered_cluster(m, s->index, f->id);
-        ClusterConfig *gone = c ? cluster_config_dup(c->config) : NULL;
-        if (c && !gone)
-                log_error("Out of memory: the kubeconfig of %s is left where it is.", c->config->name);
-        s->found[i] = s->found[--s->n_found];
-        apply(m);  /* its call ends, what was fetched for its file is written first */
-        save_found(m);
-
-        if (!gone)
-                snprintf(outcome, sizeof(outcome), "no kubeconfig was kept for it");
-        else if (m->options.dry_run)
-                snprintf(outcome, sizeof(outcome), "dry run: %s is left as it is", gone->kubeconfig);
-        else {
-                r = kubeconfig_remove(gone, error, sizeof(error));
-                if (r == KUBECONFIG_REMOVE_FILE)
-                        snprintf(outcome, sizeof(outcome), "its kubeconfig %s is removed", gone->kubeconfig);
-                else if (r == KUBECONFIG_REMOVE_ENTRIES)
-                        snprintf(outcome, sizeof(outcome), "its entries are taken out of %s", gone->kubeconfig);
-                else if (r == 0)
-                        snprintf(outcome, sizeof(outcome), "%s holds nothing cce-certd wrote for it", gone->kubeconfig);
-                else {
-                        priority = LOG_WARNING;
-                        snprintf(outcome, sizeof(outcome), "its kubeconfig cannot be cleaned up and is left as it is: %s",
-                                 error);
-                }
-                /* Its state, unless a cluster of the list has its name now. */
-                if (!find_cluster(m->clusters, m->n_clusters, gone->name))
-                        (void) state_remove(m->state_dir, gone->name);
+        GoneCluster *a = reallocarray(m->gone, m->n_gone + 1, sizeof(GoneCluster));
+        if (!a) {
+                log_error("Out of memory: cluster %s, deleted in CCE, is still kept.", f->id);
+                return;
         }
-        log_struct(priority, 0, MESSAGE_ID_DISCOVERY_GONE,
-                   LOG_FIELDS({ "CCE_CLUSTER", f->name }, { "CCE_CLUSTER_ID", f->id },
-                              { "CCE_PROJECT_ID", s->as_cluster.project_id },
-                              { "KUBECONFIG_PATH", gone ? gone->kubeconfig : NULL }),
-                   "Cluster %s (%s) is gone from project %s: absent from two listings, and CCE answers 404 for it; "
-                   "no longer kept: %s.", f->name, f->id, s->as_cluster.project_id, outcome);
-        cluster_config_free(gone);
+        m->gone = a;
+        GoneCluster *g = &m->gone[m->n_gone++];
+        Cluster *c = discovered_cluster(m, s->index, f->id);
+        *g = (GoneCluster) { .config = c ? cluster_config_dup(c->config) : NULL, .name = TAKE_PTR(f->name),
+                             .id = TAKE_PTR(f->id), .project_id = strdup(s->as_cluster.project_id) };
+        if (c && !g->config)
+                log_error("Out of memory: the kubeconfig of %s is left where it is.", c->config->name);
+        if (c && c->phase == PHASE_WAITING)
+                heap_remove(m, c);  /* no call for it meanwhile: it would only be told 404 */
+        s->found[i] = s->found[--s->n_found];
         found_free(f);
+        apply_soon(m);
+}
+
+/* The gone clusters, once the list no longer holds them (their calls
+ * ended, what was fetched for their files written): their files and states. */
+static void clean_up_gone(Manager *m) {
+        for (size_t k = 0; k < m->n_gone; k++) {
+                GoneCluster *g = &m->gone[k];
+                char error[768] = "", outcome[1024];
+                int priority = LOG_NOTICE, r;
+
+                if (!g->config)
+                        snprintf(outcome, sizeof(outcome), "no kubeconfig was kept for it");
+                else if (m->options.dry_run)
+                        snprintf(outcome, sizeof(outcome), "dry run: %s is left as it is", g->config->kubeconfig);
+                else {
+                        r = kubeconfig_remove(g->config, error, sizeof(error));
+                        if (r == KUBECONFIG_REMOVE_FILE)
+                                snprintf(outcome, sizeof(outcome), "its kubeconfig %s is removed", g->config->kubeconfig);
+                        else if (r == KUBECONFIG_REMOVE_ENTRIES)
+                                snprintf(outcome, sizeof(outcome), "its entries are taken out of %s", g->config->kubeconfig);
+                        else if (r == 0)
+                                snprintf(outcome, sizeof(outcome), "%s holds nothing cce-certd wrote for it",
+                                         g->config->kubeconfig);
+                        else {
+                                priority = LOG_WARNING;
+                                snprintf(outcome, sizeof(outcome),
+                                         "its kubeconfig cannot be cleaned up and is left as it is: %s", error);
+                        }
+                        /* Its state, unless a cluster of the list has its name now. */
+                        if (!find_cluster(m->clusters, m->n_clusters, g->config->name))
+                                (void) state_remove(m->state_dir, g->config->name);
+                }
+                log_struct(priority, 0, MESSAGE_ID_DISCOVERY_GONE,
+                           LOG_FIELDS({ "CCE_CLUSTER", g->name }, { "CCE_CLUSTER_ID", g->id },
+                                      { "CCE_PROJECT_ID", g->project_id },
+                                      { "KUBECONFIG_PATH", g->config ? g->config->kubeconfig : NULL }),
+                           "Cluster %s (%s) is gone from project %s: absent from two listings, and CCE answers 404 "
+                           "for it; no longer kept: %s.", g->name ?: "?", g->id, g->project_id ?: "?", outcome);
+        }
+        gone_free(m);
 }
 
 static void on_shown(CceCall *call, CceResult *result, void *userdata) {
@@ -335,14 +454,18 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
         _cleanup_(names_freep) char **kept_before = m->options.dry_run ? names_found_by(s) : NULL;
 
         /* What the listing holds: new ones, renamed ones, phases. */
+        sort_found(s);
+        size_t n_known = s->n_found;
+        if (reserve_found(s, result->clusters.n_items) < 0) {
+                log_error("Out of memory keeping the clusters of project %s.", s->as_cluster.project_id);
+                next_listing(s, d->interval_sec * USEC_PER_SEC);
+                return;
+        }
         for (size_t i = 0; i < result->clusters.n_items; i++) {
                 const CceClusterInfo *item = &result->clusters.items[i];
-                DiscoveredCluster *f = find_found(s, item->id, NULL);
+                DiscoveredCluster *f = lookup_found(s, n_known, item->id);
                 if (!f) {
-                        DiscoveredCluster **a = reallocarray(s->found, s->n_found + 1, sizeof(DiscoveredCluster *));
-                        if (a)
-                                s->found = a;
-                        if (!a || !(f = calloc(1, sizeof(DiscoveredCluster))) || !(f->id = strdup(item->id))) {
+                        if (!(f = calloc(1, sizeof(DiscoveredCluster))) || !(f->id = strdup(item->id))) {
                                 free(f);
                                 log_error("Out of memory keeping the clusters of project %s.", s->as_cluster.project_id);
                                 break;
@@ -378,6 +501,8 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
                 f->absent = 0;
                 f->listed = true;
         }
+        sort_found(s);  /* the new ones in place; an id the listing held twice, once */
+
         /* What it does not hold: gone only when ShowCluster says so, after two listings. */
         for (size_t i = 0; i < s->n_found; i++) {
                 DiscoveredCluster *f = s->found[i];
@@ -399,11 +524,8 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
                                 log_warning("Cannot ask CCE about cluster %s: %s", f->id, e.message);
                 }
         }
-        if (changed) {
-                apply(m);
-                save_found(m);
-                hand_over_renames(s);
-        }
+        if (changed)
+                apply_soon(m);
         if (m->options.dry_run)
                 print_listing_changes(s, kept_before);
         next_listing(s, d->interval_sec * USEC_PER_SEC);
@@ -441,6 +563,9 @@ int discovery_reload(Manager *m, Config *file_config, Config **ret) {
         size_t n_old = m->n_sources;
         Config *old_file = m->file_config;
         int r;
+
+        if (m->n_gone > 0 || (m->discovery_apply && sd_event_source_get_enabled(m->discovery_apply, NULL) > 0))
+                apply_now(m);  /* what the listings changed first, under the configuration they were made for */
 
         m->sources = NULL;
         m->n_sources = 0;
@@ -527,16 +652,14 @@ static int load_found(Manager *m, const JsonNode *saved) {
 
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < m->n_sources && r >= 0; i++) {
+                size_t of_entry = 0;
+                for (size_t k = 0; k < n; k++)
+                        of_entry += items[k].entry == i;
+                r = reserve_found(m->sources[i], of_entry);
+        }
+        for (size_t i = 0; i < n && r >= 0; i++) {
                 DiscoverySource *s = m->sources[items[i].entry];
-                DiscoveredCluster **a;
-                if (find_found(s, items[i].id, NULL))
-                        continue;
-                if (!(a = reallocarray(s->found, s->n_found + 1, sizeof(DiscoveredCluster *)))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                s->found = a;
                 DiscoveredCluster *f = calloc(1, sizeof(DiscoveredCluster));
                 if (!f) {
                         r = -ENOMEM;
@@ -547,6 +670,8 @@ static int load_found(Manager *m, const JsonNode *saved) {
                 items[i] = (DiscoveredItem) {};  /* taken */
                 s->found[s->n_found++] = f;
         }
+        for (size_t i = 0; i < m->n_sources; i++)
+                sort_found(m->sources[i]);
         discovered_items_free(items, n);
         return r;
 }

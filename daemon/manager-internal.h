@@ -121,6 +121,12 @@ typedef struct DiscoveredCluster {
         ClusterConfig *retire;          /* renamed: its earlier settings, for the new cluster (Cluster.retire) */
 } DiscoveredCluster;
 
+/* A cluster CCE confirmed deleted, until the list no longer holds it. */
+typedef struct GoneCluster {
+        ClusterConfig *config;          /* its settings then (for its file), or NULL when none was in force */
+        char *name, *id, *project_id;
+} GoneCluster;
+
 /* One discover entry at work: its clusters, its listing and when it comes. */
 struct DiscoverySource {
         Manager *manager;
@@ -178,6 +184,10 @@ struct Manager {
         Config *file_config;            /* with discover entries: the file as loaded (the one in force adds what they found) */
         DiscoverySource **sources;
         size_t n_sources;
+        sd_event_source *discovery_apply;       /* puts what listings changed in force, at most once a second */
+        uint64_t discovery_applied;             /* when it last did (CLOCK_BOOTTIME) */
+        GoneCluster *gone;
+        size_t n_gone;
 };
 
 typedef struct LogContext {

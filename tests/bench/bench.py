@@ -25,6 +25,20 @@ daemon writes an answer.
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 100,1000,10000
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 1000 --merge   # one shared file
 
+With --discover P (or a list: each in turn), the N clusters are not in the configuration: they are
+spread over P projects of the fake, and the configuration is P discover
+entries (a few lines). Measured instead, as the median of --runs runs:
+  READY       from start to READY=1, first with nothing found yet, then at
+              a restart with the N found (and their files) known
+  first round from READY=1 to every one of the N kubeconfigs written (the
+              listings, then N renewals), renewals/s and CPU per 1,000
+  listing CPU the daemon's CPU time from READY=1 at that restart until its
+              P listings were answered and taken in (nothing new in them)
+  rss         the daemon's peak RSS (VmHWM)
+  calls       API calls per renewal (must be exactly 1; none at the restart)
+
+  python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 10000 --discover 1,10
+
 Each daemon's log goes to daemon-*.log in its run's directory; BENCH_KEEP=1
 keeps the runs' directories. Loopback only; everything started here is
 stopped here."""
@@ -77,6 +91,13 @@ class Fake:
             self.conn.close()
             self.conn = None
             raise
+
+    def request(self, method, path, body=None):
+        if not getattr(self, "conn", None):
+            self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
+        self.conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                          headers={"Content-Type": "application/json"})
+        return json.loads(self.conn.getresponse().read())
 
     def stop(self):
         if getattr(self, "conn", None):
@@ -222,6 +243,24 @@ def renew_again(daemon, fake, d, n, parallel, duration):
     return t_done - t_ready, cpu - cpu0, hwm
 
 
+def renew_all(daemon, config, d, fake, n, merge):
+    """Starts the daemon with no kubeconfig written: from start to READY=1,
+    from READY=1 until all N are written (the answers, then the files),
+    renewals/s, CPU per 1,000 renewals, calls per renewal, peak RSS."""
+    p, notify, t0 = start(daemon, config, d)
+    t_ready = notify.wait_ready(60)
+    while fake.total() < n or written(d, n, merge) < n:
+        time.sleep(0.02)
+        if p.poll() is not None:
+            raise RuntimeError("the daemon died")
+    t_done = time.monotonic()
+    cpu, hwm, _ = proc_stats(p.pid)
+    stop(p)
+    notify.close()
+    return {"ready_s": t_ready - t0, "renew_s": t_done - t_ready, "renewals_per_s": n / (t_done - t_ready),
+            "cpu_ms_per_1000": cpu * 1000 / n * 1000, "calls_per_renewal": fake.total() / n, "rss_kib": hwm}
+
+
 def one_run(daemon, n, idle_seconds, merge, parallel, parent):
     """One run in a new directory under parent, which is removed only when
     the benchmark ends: on ext4 without a journal, every file created skips
@@ -233,25 +272,7 @@ def one_run(daemon, n, idle_seconds, merge, parallel, parent):
     r = {}
     try:
         # 1. Everything due: renew all N.
-        p, notify, t0 = start(daemon, config, d)
-        notify.wait_ready(60)
-        t_ready = time.monotonic()
-        while fake.total() < n:
-            time.sleep(0.05)
-            if p.poll() is not None:
-                raise RuntimeError("the daemon died")
-        # The last answers are being written: wait for the files.
-        while written(d, n, merge) < n:
-            time.sleep(0.02)
-        t_done = time.monotonic()
-        cpu, hwm, _ = proc_stats(p.pid)
-        stop(p)
-        notify.close()
-        r["renew_s"] = t_done - t_ready
-        r["renewals_per_s"] = n / r["renew_s"]
-        r["cpu_ms_per_1000"] = cpu * 1000 / n * 1000
-        r["calls_per_renewal"] = fake.total() / n
-        r["rss_kib"] = hwm
+        r.update(renew_all(daemon, config, d, fake, n, merge))
 
         # 2. Start with N valid files: time to READY=1; then idle.
         for label, env in (("idle", {}), ("idle_watchdog", {"WATCHDOG_USEC": "30000000"})):
@@ -278,6 +299,70 @@ def one_run(daemon, n, idle_seconds, merge, parallel, parent):
             r["steady_cpu_ms_per_1000"] = cpu * 1000 / n * 1000
             r["rss_kib"] = max(r["rss_kib"], hwm)
             r["steady_calls_per_renewal"] = (fake.total() - n) / (2 * n)
+    finally:
+        fake.stop()
+    return r
+
+
+def project_id(p):
+    return "%032x" % (0xd15c0 + p)
+
+
+def discovery_config(d, fake, projects, parallel):
+    secret = d / "token"
+    secret.write_text(TOKEN)
+    secret.chmod(0o600)
+    (d / "kube").mkdir(exist_ok=True)
+    lines = [f"state-directory: {d}/state", f"parallel-requests: {parallel}", "defaults:",
+             f"  api-endpoint: https://127.0.0.1:{fake.port}", f"  ca-file: {fake.ca}", "  credentials: t",
+             "  duration: 30", "credentials:", f"  t: {{token: {{file: {secret}}}}}", "discover:"]
+    for p in range(projects):
+        lines += [f"  - project-id: {project_id(p)}", f"    kubeconfig: {d}/kube/{{name}}", "    interval: 1h"]
+    path = d / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def settled_cpu(pid, quiet=1.0):
+    """The process's CPU time once it has used none for quiet seconds."""
+    last, since = proc_stats(pid)[0], time.monotonic()
+    while time.monotonic() - since < quiet:
+        time.sleep(0.1)
+        cpu = proc_stats(pid)[0]
+        if cpu != last:
+            last, since = cpu, time.monotonic()
+    return last
+
+
+def discovery_run(daemon, n, projects, parallel, parent):
+    """One run of the discovery mode (see the top) in a new directory under parent."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="run-", dir=parent))
+    fake = Fake(d)
+    r = {}
+    try:
+        per = n // projects
+        for p in range(projects):
+            fake.request("POST", "/_fake/clusters", {"project_id": project_id(p), "clusters": [
+                {"cluster_id": cluster_id(p * per + i), "name": f"p{p}-c{i}"} for i in range(per)]})
+        config = discovery_config(d, fake, projects, parallel)
+
+        # 1. Nothing found yet: list, then write all N.
+        r.update(renew_all(daemon, config, d, fake, n, False))
+
+        # 2. A restart: READY from what was found, then the listings change nothing.
+        lists = sum(fake.request("GET", "/_fake/calls")["list"].values())
+        p, notify, t0 = start(daemon, config, d)
+        t_ready = notify.wait_ready(120)
+        cpu0 = proc_stats(p.pid)[0]
+        r["ready_restart_s"] = t_ready - t0
+        while sum(fake.request("GET", "/_fake/calls")["list"].values()) < lists + projects:
+            time.sleep(0.05)
+        r["listing_cpu_s"] = settled_cpu(p.pid) - cpu0
+        _, hwm, _ = proc_stats(p.pid)
+        r["rss_kib"] = max(r["rss_kib"], hwm)
+        stop(p)
+        notify.close()
+        r["calls_after_restart"] = fake.total() - n
     finally:
         fake.stop()
     return r
@@ -320,8 +405,12 @@ def main():
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--ceiling-requests", type=int, default=5000)
     ap.add_argument("--parallel", type=int, help="the daemon's parallel-requests (default: the fake's best p + 1)")
+    ap.add_argument("--discover", metavar="P[,P...]",
+                    help="the clusters discovered in P projects (each P in turn), not configured")
     args = ap.parse_args()
     daemon = os.path.abspath(args.daemon)
+    if args.discover:
+        return discovery_main(args, daemon)
 
     rates = fake_ceiling(args.ceiling_requests, (1, 2, 4, 8, 16))
     parallel, ceiling = max(rates.items(), key=lambda item: item[1])
@@ -355,6 +444,33 @@ def main():
             shutil.rmtree(parent, ignore_errors=True)
     if not ok:
         print("FAILED: not exactly one API call per renewal, or restarts made calls")
+    return 0 if ok else 1
+
+
+def discovery_main(args, daemon):
+    parallel = args.parallel or 9
+    print(f"discovery: the N clusters in P projects, one discover entry each; parallel-requests: {parallel}; "
+          f"median of {args.runs} runs")
+    print(f"{'N':>6} {'projects':>8} {'READY':>8} {'first round':>12} {'renewals/s':>11} {'CPU/1000':>9} "
+          f"{'READY again':>12} {'listing CPU':>12} {'peak RSS':>9} {'calls/ren':>9}")
+    ok = True
+    parent = tempfile.mkdtemp(prefix="cce-certd-bench-")
+    try:
+        for n, projects in [(int(x), int(p)) for x in args.sizes.split(",") for p in args.discover.split(",")]:
+            runs = [discovery_run(daemon, n, projects, parallel, parent) for _ in range(args.runs)]
+            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            print(f"{n:>6} {projects:>8} {med['ready_s'] * 1000:>6.0f}ms {med['renew_s']:>11.2f}s "
+                  f"{med['renewals_per_s']:>11.0f} {med['cpu_ms_per_1000'] / 1000:>7.2f}ms "
+                  f"{med['ready_restart_s'] * 1000:>10.0f}ms {med['listing_cpu_s'] * 1000:>10.0f}ms "
+                  f"{med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f}", flush=True)
+            ok = ok and med["calls_per_renewal"] == 1 and med["calls_after_restart"] == 0
+    finally:
+        if os.environ.get("BENCH_KEEP"):
+            print(f"kept: {parent}")
+        else:
+            shutil.rmtree(parent, ignore_errors=True)
+    if not ok:
+        print("FAILED: not exactly one API call per renewal, or the restart made calls")
     return 0 if ok else 1
 
 
