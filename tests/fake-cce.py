@@ -44,10 +44,11 @@ clustercert call, or kept with "sticky": true; for ListClusters under
   hang | slow:SECONDS | drop | reset-mid-body | truncated | invalid-json |
   wrong-types | oversized | deep-json | bad-base64 | non-pem | key-mismatch |
   expired | not-yet-valid | missing-ca | bad-extra-ca | http-server |
-  duplicate-entries | missing-entries
+  duplicate-entries | missing-entries | empty-list
 (on ListClusters and ShowCluster: status, hang, slow, drop, truncated,
 reset-mid-body, invalid-json, wrong-types, oversized, deep-json,
-duplicate-entries (an item twice), missing-entries (an item without its uid)).
+duplicate-entries (an item twice), missing-entries (an item without its uid),
+empty-list (ListClusters: no item, though the project has clusters)).
 """
 import argparse
 import base64
@@ -529,6 +530,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             doc = self.cluster_item(cluster_id, clusters[cluster_id])
         else:
             items = [self.cluster_item(i, c) for i, c in sorted(clusters.items(), key=lambda kv: kv[1]["name"])]
+            if fault == "empty-list":
+                items = []  # as if the project had no cluster, though it has them
             if fault == "duplicate-entries" and items:
                 items.append(items[0])
             if fault == "missing-entries" and items:

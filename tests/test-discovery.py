@@ -342,6 +342,36 @@ def test_merged_file(d):
         fake.stop()
 
 
+def test_empty_listing(d):
+    """Listings that suddenly hold no cluster remove nothing: each cluster is
+    asked about (ShowCluster), CCE still has it, it stays with its file."""
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    make(fake, (1, "prod-a", None), (2, "prod-b", None))
+    config = discover_config(d, fake, [f"- project-id: {PROJECT}", f"  kubeconfig: {d}/kube/{{name}}.kubeconfig",
+                                       f"  interval: {INTERVAL}s"])
+    daemon = Daemon(d, config, notify)
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check("both written", wait_for(lambda: fake.count(1) == 1 and fake.count(2) == 1 and
+                                       (d / "kube/prod-b.kubeconfig").exists(), 10), daemon.log())
+        listed = fake.calls()["list"].get(PROJECT, 0)
+        fake.control("/_fake/faults", {"cluster_id": f"list:{PROJECT}", "faults": ["empty-list"], "sticky": True})
+        check("three empty listings",
+              wait_for(lambda: fake.calls()["list"].get(PROJECT, 0) >= listed + 3, 4 * INTERVAL + 10), fake.calls())
+        check("... each cluster was asked about",
+              wait_for(lambda: all(fake.calls()["show"].get(cluster_id(i), 0) >= 1 for i in (1, 2)), 5), fake.calls())
+        time.sleep(1)
+        check("... and nothing was removed", "is gone from project" not in daemon.log() and
+              (d / "kube/prod-a.kubeconfig").exists() and (d / "kube/prod-b.kubeconfig").exists(), daemon.log())
+        code, rows, _ = status_states(config, "--json")
+        check("... both still kept", set(rows) == {"prod-a", "prod-b"}, rows)
+    finally:
+        check("the daemon exits 0", daemon.stop() == 0, daemon.log())
+        notify.close()
+        fake.stop()
+
+
 def test_once(d):
     """--once lists each project, then renews what is due (no daemon ever
     ran: nothing saved); --dry-run says what the listing would add and what
@@ -399,7 +429,7 @@ def test_once(d):
 
 def main():
     return run_tests([test_lifecycle, test_reload, test_restart, test_stop_while_listing, test_paused_credentials,
-                      test_collisions, test_merged_file, test_once])
+                      test_collisions, test_merged_file, test_empty_listing, test_once])
 
 
 if __name__ == "__main__":
