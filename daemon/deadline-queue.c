@@ -102,8 +102,10 @@ void schedule(Manager *m, Cluster *c) {
                                     cl->renew_at_percent, cl->renew_before_sec, cl->cluster_id);
 
         CredentialPause *p = find_pause(m, cl->credentials);
-        if (c->due != INT64_MAX && p && p->until > c->due && !c->pending)
+        if (c->due != INT64_MAX && p && p->until > c->due && !c->pending) {
                 c->due = p->until;
+                c->state.paused_until = p->until;  /* held back by it: for the metrics (and --status, once saved) */
+        }
         if (c->due != INT64_MAX && c->restore_at > c->due)
                 c->due = c->restore_at;  /* restores that follow each other back off */
 

@@ -342,6 +342,49 @@ def test_merged_file(d):
         fake.stop()
 
 
+def test_explicit_and_listing_401(d):
+    """A cluster under clusters: that a listing also holds keeps its
+    explicit settings (discovery skips its id); a 401 on a listing pauses
+    the credentials: a kubeconfig of the same key deleted meanwhile is not
+    restored with a call until the pause ends."""
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    make(fake, (1, "prod-a", None), (2, "prod-b", None))
+    path = write_config(d, fake, [(1, "")])
+    path.write_text(path.read_text() + f"metrics-file: {d}/metrics.prom\ndiscover:\n" + "".join(
+        f"  {line}\n" for line in [f"- project-id: {PROJECT}", f"  kubeconfig: {d}/kube/{{name}}.kubeconfig",
+                                   f"  interval: {INTERVAL}s"]))
+    daemon = Daemon(d, path, notify)
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        check("the configured cluster and the other discovered one are written",
+              wait_for(lambda: (d / "kube/c1").exists() and (d / "kube/prod-b.kubeconfig").exists(), 10), daemon.log())
+        time.sleep(1)
+        check("... the configured one once, under its own name and file only",
+              fake.count(1) == 1 and not (d / "kube/prod-a.kubeconfig").exists(), fake.calls())
+        code, rows, _ = status_states(path, "--json")
+        check("--status: the configured cluster as configured, not discovered",
+              set(rows) == {"c1", "prod-b"} and rows["c1"]["discovered-by"] is None and
+              rows["prod-b"].get("discovered-by") == 1, rows)
+
+        fake.control("/_fake/faults", {"cluster_id": f"list:{PROJECT}", "faults": ["status:401:apigw"], "sticky": True})
+        check("a listing refused with 401 is logged",
+              wait_for(lambda: "Listing the clusters of project" in daemon.log() and "401" in daemon.log(),
+                       INTERVAL + 10), daemon.log())
+        (d / "kube/c1").unlink()
+        time.sleep(4)
+        check("... and pauses the key: a kubeconfig of it deleted is not restored with a call",
+              fake.count(1) == 1 and not (d / "kube/c1").exists(), (fake.calls(), daemon.log()))
+        series = parse_metrics((d / "metrics.prom").read_text())
+        check("... its metrics say the credentials are paused",
+              metric(series, "cce_certd_credential_paused", name="c1", credential="ops") == 1,
+              [k for k in series if "paused" in k[0]])
+    finally:
+        check("the daemon exits 0", daemon.stop() == 0, daemon.log())
+        notify.close()
+        fake.stop()
+
+
 def test_empty_listing(d):
     """Listings that suddenly hold no cluster remove nothing: each cluster is
     asked about (ShowCluster), CCE still has it, it stays with its file."""
@@ -429,7 +472,7 @@ def test_once(d):
 
 def main():
     return run_tests([test_lifecycle, test_reload, test_restart, test_stop_while_listing, test_paused_credentials,
-                      test_collisions, test_merged_file, test_empty_listing, test_once])
+                      test_collisions, test_merged_file, test_explicit_and_listing_401, test_empty_listing, test_once])
 
 
 if __name__ == "__main__":
