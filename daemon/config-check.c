@@ -30,7 +30,7 @@ void resolve_owner(Loader *l, ClusterConfig *c) {
                 else if (getpwnam_r(c->owner, &pw, buf, sizeof(buf), &result) == 0 && result)
                         c->uid = result->pw_uid;
                 else
-                        error_at(l, c->setting_pos[SETTING_OWNER], "owner '%s' is not a known user", c->owner);
+                        error_at(l, setting_pos(c, SETTING_OWNER), "owner '%s' is not a known user", c->owner);
         }
         if (c->group) {
                 struct group gr, *result = NULL;
@@ -39,7 +39,7 @@ void resolve_owner(Loader *l, ClusterConfig *c) {
                 else if (getgrnam_r(c->group, &gr, buf, sizeof(buf), &result) == 0 && result)
                         c->gid = result->gr_gid;
                 else
-                        error_at(l, c->setting_pos[SETTING_GROUP], "group '%s' is not a known group", c->group);
+                        error_at(l, setting_pos(c, SETTING_GROUP), "group '%s' is not a known group", c->group);
         }
 }
 
@@ -49,11 +49,11 @@ void check_ca_file(Loader *l, const ClusterConfig *c) {
         if (!c->ca_file)
                 return;
         if (stat(c->ca_file, &st) < 0)
-                error_at(l, c->setting_pos[SETTING_CA_FILE], "ca-file %s: %m", c->ca_file);
+                error_at(l, setting_pos(c, SETTING_CA_FILE), "ca-file %s: %m", c->ca_file);
         else if (!S_ISREG(st.st_mode))
-                error_at(l, c->setting_pos[SETTING_CA_FILE], "ca-file %s is not a regular file", c->ca_file);
+                error_at(l, setting_pos(c, SETTING_CA_FILE), "ca-file %s is not a regular file", c->ca_file);
         else if (access(c->ca_file, R_OK) < 0)
-                error_at(l, c->setting_pos[SETTING_CA_FILE], "ca-file %s cannot be read: %m", c->ca_file);
+                error_at(l, setting_pos(c, SETTING_CA_FILE), "ca-file %s cannot be read: %m", c->ca_file);
 }
 
 /* True when key is written for the cluster or in defaults, even with a bad
@@ -102,10 +102,10 @@ void check_credentials(Loader *l, ClusterConfig *c, const char *label) {
                                 names[i] = l->config->credentials[i].name;
                         const char *guess = closest(c->credentials, names, n);
                         if (guess)
-                                error_at(l, c->setting_pos[SETTING_CREDENTIALS], "%s: no credentials named '%s'; did you mean '%s'?",
+                                error_at(l, setting_pos(c, SETTING_CREDENTIALS), "%s: no credentials named '%s'; did you mean '%s'?",
                                          label, c->credentials, guess);
                         else
-                                error_at(l, c->setting_pos[SETTING_CREDENTIALS], "%s: no credentials named '%s'",
+                                error_at(l, setting_pos(c, SETTING_CREDENTIALS), "%s: no credentials named '%s'",
                                          label, c->credentials);
                 } else if (c->credential->kind == CREDENTIAL_IAM_PASSWORD && !c->iam_endpoint && !c->region)
                         error_at(l, c->pos, "%s uses iam-password credentials but has neither region nor iam-endpoint", label);
@@ -116,7 +116,7 @@ void check_lifetime(Loader *l, const ClusterConfig *c, const char *label) {
         if (c->renew_before_sec > 0 && c->duration_days != CERT_DAYS_UNLIMITED &&
             c->renew_before_sec >= (uint64_t) c->duration_days * 86400) {
                 char a[32], b[32];
-                error_at(l, c->setting_pos[SETTING_RENEW_BEFORE],
+                error_at(l, setting_pos(c, SETTING_RENEW_BEFORE),
                          "%s: renew-before %s is not shorter than duration %s: every certificate would be renewed at once",
                          label, format_duration(c->renew_before_sec, a),
                          format_duration((uint64_t) c->duration_days * 86400, b));
@@ -163,8 +163,8 @@ void check_across_clusters(Loader *l) {
         for (size_t i = 1; i < cfg->n_clusters; i++) {
                 const ClusterConfig *first = &cfg->clusters[order[i - 1]], *c = &cfg->clusters[order[i]];
                 if (c->name && first->name && strcmp(c->name, first->name) == 0)
-                        error_at(l, c->setting_pos[SETTING_NAME], "duplicate cluster name '%s' (first at line %u column %u)",
-                                 c->name, first->setting_pos[SETTING_NAME].line, first->setting_pos[SETTING_NAME].column);
+                        error_at(l, setting_pos(c, SETTING_NAME), "duplicate cluster name '%s' (first at line %u column %u)",
+                                 c->name, setting_pos(first, SETTING_NAME).line, setting_pos(first, SETTING_NAME).column);
         }
 
         qsort_r(order, cfg->n_clusters, sizeof(size_t), compare_by_kubeconfig, cfg);
@@ -217,7 +217,7 @@ static void warn_hidden_path(Loader *l, const ClusterConfig *c) {
         for (size_t k = 0; k < ELEMENTSOF(hidden); k++)
                 if (strncmp(c->kubeconfig, hidden[k], strlen(hidden[k])) == 0) {
                         bool tmp = k < 2;
-                        warning_at(l, c->setting_pos[SETTING_KUBECONFIG],
+                        warning_at(l, setting_pos(c, SETTING_KUBECONFIG),
                                    "kubeconfig %s is under %.*s, which the system unit hides (%s): "
                                    "there the file %s; use the user unit, or a drop-in (cce-certd(8), FILES)",
                                    c->kubeconfig, (int) strlen(hidden[k]) - 1, hidden[k],

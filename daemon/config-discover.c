@@ -118,9 +118,9 @@ static void check_discover(Loader *l, DiscoverConfig *d, size_t index, const Yam
 
         if (c->kubeconfig) {
                 if (discovery_template_check(c->kubeconfig, &placeholder, why, sizeof(why)) < 0)
-                        error_at(l, c->setting_pos[SETTING_KUBECONFIG], "%s: kubeconfig %s", label, why);
+                        error_at(l, setting_pos(c, SETTING_KUBECONFIG), "%s: kubeconfig %s", label, why);
                 else if (!strstr(c->kubeconfig, "{name}") && !strstr(c->kubeconfig, "{cluster-id}") && !c->merge)
-                        error_at(l, c->setting_pos[SETTING_KUBECONFIG],
+                        error_at(l, setting_pos(c, SETTING_KUBECONFIG),
                                  "%s: kubeconfig %s is one file for every cluster of the project: put {name} or "
                                  "{cluster-id} in it, or set merge: true", label, c->kubeconfig);
         }
@@ -160,7 +160,7 @@ void parse_discover(Loader *l, const YamlNode *seq, const ClusterConfig *default
                 if (node->type != YAML_TREE_MAPPING)
                         continue;  /* reported */
                 if (d->settings.set[SETTING_RENEW_AT] && d->settings.set[SETTING_RENEW_BEFORE])
-                        error_at(l, d->settings.setting_pos[SETTING_RENEW_BEFORE],
+                        error_at(l, setting_pos(&d->settings, SETTING_RENEW_BEFORE),
                                  "renew-at and renew-before are alternatives: give one of them");
                 if (!d->name_template && set_string(l, &d->name_template, "{name}") < 0)
                         return;

@@ -105,6 +105,12 @@ void parse_setting(Loader *l, ClusterConfig *c, ClusterSetting s, const YamlNode
 void parse_settings(Loader *l, const YamlNode *map, const char *where, bool is_defaults, ClusterConfig *c);
 /* Fills what c does not set from d, then from the built-in defaults. */
 int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d);
+/* Where setting s of c was written (while loading; else, or when unknown, c's mapping). */
+static inline ConfigPos setting_pos(const ClusterConfig *c, ClusterSetting s) {
+        return c->setting_pos ? c->setting_pos[s] : c->pos;
+}
+/* Drops what only loading needs from every cluster of cfg (setting_pos). */
+void config_drop_positions(Config *cfg);
 
 /* ---- config-credentials.c: the credentials section ---- */
 

@@ -106,6 +106,27 @@ void cluster_config_done(ClusterConfig *c) {
                 else if (setting_rows[i].kind == VALUE_ARGV)
                         strv_free(*(char ***) setting_field(c, i));
         free(c->discovered_phase);
+        free(c->setting_pos);
+}
+
+/* Where c's settings were written: room for them, made when the first one is. */
+static int positions(Loader *l, ClusterConfig *c) {
+        if (!c->setting_pos && !(c->setting_pos = calloc(_SETTING_MAX, sizeof(ConfigPos)))) {
+                l->oom = true;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void config_drop_positions(Config *cfg) {
+        for (size_t i = 0; i < cfg->n_clusters; i++) {
+                free(cfg->clusters[i].setting_pos);
+                cfg->clusters[i].setting_pos = NULL;
+        }
+        for (size_t i = 0; i < cfg->n_discover; i++) {
+                free(cfg->discover[i].settings.setting_pos);
+                cfg->discover[i].settings.setting_pos = NULL;
+        }
 }
 
 typedef struct SettingsWalk {
@@ -116,7 +137,7 @@ typedef struct SettingsWalk {
 void parse_setting(Loader *l, ClusterConfig *c, ClusterSetting s, const YamlNode *value) {
         const SettingRow *row = &setting_rows[s];
 
-        if (row->parse(l, value, row->key, setting_field(c, s)) < 0)
+        if (row->parse(l, value, row->key, setting_field(c, s)) < 0 || positions(l, c) < 0)
                 return;
         c->set[s] = true;
         c->setting_pos[s] = node_pos(value);
@@ -140,12 +161,13 @@ void parse_settings(Loader *l, const YamlNode *map, const char *where, bool is_d
         walk_mapping(l, map, where, setting_keys(), _SETTING_MAX, on_setting, &w);
 
         if (c->set[SETTING_RENEW_AT] && c->set[SETTING_RENEW_BEFORE])
-                error_at(l, c->setting_pos[SETTING_RENEW_BEFORE],
+                error_at(l, setting_pos(c, SETTING_RENEW_BEFORE),
                          "renew-at and renew-before are alternatives: give one of them");
 }
 
 int cluster_config_copy(ClusterConfig *dst, const ClusterConfig *src) {
         *dst = *src;
+        dst->setting_pos = NULL;  /* a copy is made after loading */
         dst->discovered_phase = NULL;
         if (src->discovered_phase && !(dst->discovered_phase = strdup(src->discovered_phase))) {
                 /* Nothing copied yet: drop every borrowed pointer before failing. */
@@ -223,8 +245,10 @@ int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d) {
                         *(char ***) setting_field(c, i) = copy;
                 } else
                         memcpy(setting_field(c, i), setting_field_const(d, i), value_size(row->kind));
+                if (positions(l, c) < 0)
+                        return -ENOMEM;
                 c->set[i] = true;
-                c->setting_pos[i] = d->setting_pos[i];
+                c->setting_pos[i] = setting_pos(d, i);
         }
 
         if (!c->set[SETTING_DURATION])

@@ -237,6 +237,7 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
         if (errors->n_errors > 0)
                 return -EINVAL;
 
+        config_drop_positions(cfg);
         *ret = TAKE_PTR(cfg);
         return 0;
 }

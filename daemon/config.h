@@ -126,7 +126,10 @@ typedef struct ClusterConfig {
 
         ConfigPos pos;                  /* the cluster's mapping */
         bool set[_SETTING_MAX];         /* given in the file (here or in defaults) */
-        ConfigPos setting_pos[_SETTING_MAX];
+        /* While the file is read: where each setting was written
+         * ([_SETTING_MAX], for errors; setting_pos()). NULL in a loaded
+         * configuration: a cluster's record is kept small (thousands). */
+        ConfigPos *setting_pos;
 
         const Credential *credential;   /* borrowed from the Config */
         bool discovered;                /* made by discover_cluster_config() */
