@@ -183,26 +183,31 @@ void discover_config_done(DiscoverConfig *d) {
 
 int discover_cluster_config(const DiscoverConfig *d, size_t entry, const char *cce_name, const char *cluster_id,
                             const char *phase, ClusterConfig *ret) {
+        char *name = NULL, *kubeconfig = NULL, *id = NULL;
         ClusterConfig c;
         int r;
 
         if (!discovery_name_usable(cce_name))
                 return -EINVAL;
-        r = cluster_config_copy(&c, &d->settings);
-        if (r < 0)
-                return r;
-        free(c.kubeconfig);
-        c.kubeconfig = NULL;
-        c.discovered_by = entry;
-        if ((r = discovery_template_expand(d->name_template, cce_name, cluster_id, c.project_id, &c.name)) < 0 ||
-            (r = discovery_template_expand(d->settings.kubeconfig, cce_name, cluster_id, c.project_id, &c.kubeconfig)) < 0 ||
-            !(c.discovered_phase = strdup(phase)) ||
-            !(c.cluster_id = strdup(cluster_id)) ||
-            !(c.context_name = strdup(c.name)) ||
-            !(c.cluster_entry_name = strdup(c.name)) ||
-            !(c.user_entry_name = strdup(c.name))) {
-                cluster_config_done(&c);
+        /* Its own: name, kubeconfig, id, phase. The rest is the entry's,
+         * shared; its entry names are its name. */
+        if ((r = discovery_template_expand(d->name_template, cce_name, cluster_id, d->settings.project_id, &name)) < 0 ||
+            (r = discovery_template_expand(d->settings.kubeconfig, cce_name, cluster_id, d->settings.project_id,
+                                           &kubeconfig)) < 0 ||
+            !(id = strdup(cluster_id))) {
+                free(name);
+                free(kubeconfig);
                 return r < 0 ? r : -ENOMEM;
+        }
+        cluster_config_share(&c, &d->settings);
+        cluster_config_own(&c, SETTING_NAME, name);
+        cluster_config_own(&c, SETTING_KUBECONFIG, kubeconfig);
+        cluster_config_own(&c, SETTING_CLUSTER_ID, id);
+        cluster_config_share_again(&c, &d->settings);  /* the entry names: the name just set */
+        c.discovered_by = entry;
+        if (!(c.discovered_phase = strdup(phase))) {
+                cluster_config_done(&c);
+                return -ENOMEM;
         }
         c.set[SETTING_NAME] = c.set[SETTING_CLUSTER_ID] = true;
         c.discovered = true;

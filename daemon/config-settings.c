@@ -3,6 +3,7 @@
  * field), inheritance from defaults, and the fingerprint that tells a
  * changed cluster on reload. Adding a key is a row here. No file access. */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -99,9 +100,50 @@ static char **strv_copy(char *const *v) {
         return c;
 }
 
+_Static_assert(_SETTING_MAX <= 32, "ClusterConfig.borrowed has a bit per setting");
+
+static bool is_borrowed(const ClusterConfig *c, size_t s) {
+        return c->borrowed & (UINT32_C(1) << s);
+}
+
+static bool is_entry_name(size_t s) {
+        return s == SETTING_CONTEXT_NAME || s == SETTING_CLUSTER_ENTRY_NAME || s == SETTING_USER_ENTRY_NAME;
+}
+
+void cluster_config_share_again(ClusterConfig *c, const ClusterConfig *from) {
+        for (size_t i = 0; i < _SETTING_MAX; i++) {
+                if (!is_borrowed(c, i))
+                        continue;
+                if (is_entry_name(i))
+                        *(char **) setting_field(c, i) = c->name;
+                else
+                        memcpy(setting_field(c, i), setting_field_const(from, i), sizeof(void *));
+        }
+}
+
+void cluster_config_share(ClusterConfig *dst, const ClusterConfig *from) {
+        *dst = *from;
+        dst->setting_pos = NULL;
+        dst->discovered_phase = NULL;
+        dst->borrowed = 0;
+        for (size_t i = 0; i < _SETTING_MAX; i++)
+                if (setting_rows[i].kind == VALUE_STRING || setting_rows[i].kind == VALUE_ARGV)
+                        dst->borrowed |= UINT32_C(1) << i;
+}
+
+void cluster_config_own(ClusterConfig *c, ClusterSetting s, char *value) {
+        assert(setting_rows[s].kind == VALUE_STRING);
+        if (!is_borrowed(c, s))
+                free(*(char **) setting_field(c, s));
+        *(char **) setting_field(c, s) = value;
+        c->borrowed &= ~(UINT32_C(1) << s);
+}
+
 void cluster_config_done(ClusterConfig *c) {
         for (size_t i = 0; i < _SETTING_MAX; i++)
-                if (setting_rows[i].kind == VALUE_STRING)
+                if (is_borrowed(c, i))
+                        continue;
+                else if (setting_rows[i].kind == VALUE_STRING)
                         free(*(char **) setting_field(c, i));
                 else if (setting_rows[i].kind == VALUE_ARGV)
                         strv_free(*(char ***) setting_field(c, i));
@@ -168,6 +210,7 @@ void parse_settings(Loader *l, const YamlNode *map, const char *where, bool is_d
 int cluster_config_copy(ClusterConfig *dst, const ClusterConfig *src) {
         *dst = *src;
         dst->setting_pos = NULL;  /* a copy is made after loading */
+        dst->borrowed = 0;        /* every string copied: its own */
         dst->discovered_phase = NULL;
         if (src->discovered_phase && !(dst->discovered_phase = strdup(src->discovered_phase))) {
                 /* Nothing copied yet: drop every borrowed pointer before failing. */

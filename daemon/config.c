@@ -3,6 +3,7 @@
  * parses the YAML, walks the top level and hands each section to its part
  * (config-*.c); frees a Config. */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -394,6 +395,11 @@ int config_with_clusters(const Config *base, ClusterConfig *extra, size_t n_extr
                 ClusterConfig *cl = &c->clusters[c->n_clusters++];
                 *cl = extra[i];
                 extra[i] = (ClusterConfig) {};
+                /* What it shares is now this Config's discover entry's: base may go first. */
+                if (cl->borrowed) {
+                        assert(cl->discovered && cl->discovered_by < c->n_discover);
+                        cluster_config_share_again(cl, &c->discover[cl->discovered_by].settings);
+                }
                 cl->credential = credential_named(c, cl->credentials);
         }
         *ret = TAKE_PTR(c);

@@ -130,6 +130,10 @@ typedef struct ClusterConfig {
          * ([_SETTING_MAX], for errors; setting_pos()). NULL in a loaded
          * configuration: a cluster's record is kept small (thousands). */
         ConfigPos *setting_pos;
+        /* Settings (bit 1 << ClusterSetting) whose string or list this
+         * record does not own: a discovered cluster shares those of its
+         * Config's discover entry, and its entry names are its name. */
+        uint32_t borrowed;
 
         const Credential *credential;   /* borrowed from the Config */
         bool discovered;                /* made by discover_cluster_config() */
@@ -236,6 +240,14 @@ int discover_cluster_config(const DiscoverConfig *d, size_t entry, const char *c
 void cluster_config_done(ClusterConfig *c);
 /* A deep copy: strings and argument lists duplicated. */
 int cluster_config_copy(ClusterConfig *dst, const ClusterConfig *src);
+/* A discovered cluster's record made from its entry's settings (from):
+ * every string and list shared with them, not copied (thousands of
+ * clusters). cluster_config_share_again() points the shared ones at
+ * another copy of the same settings (the entry of a new Config). */
+void cluster_config_share(ClusterConfig *dst, const ClusterConfig *from);
+void cluster_config_share_again(ClusterConfig *c, const ClusterConfig *from);
+/* Gives c value (taken) for setting s, a string: owned from now on. */
+void cluster_config_own(ClusterConfig *c, ClusterSetting s, char *value);
 /* The same on the heap (NULL when out of memory); freed with cluster_config_free(). */
 ClusterConfig *cluster_config_dup(const ClusterConfig *src);
 ClusterConfig *cluster_config_free(ClusterConfig *c);

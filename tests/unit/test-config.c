@@ -501,12 +501,20 @@ TEST(discover) {
         ASSERT_STREQ(found.context_name, "prod-a");
         ASSERT_STREQ(found.user_entry_name, "prod-a");
         ASSERT_STREQ(found.region, "cn-north-4");
-        ASSERT(found.region != d->settings.region);  /* its own copy */
+        /* Shared with the entry, not copied (thousands of clusters); the entry names are its name. */
+        ASSERT(found.region == d->settings.region);
+        ASSERT(found.context_name == found.name && found.user_entry_name == found.name);
         ASSERT_STREQ(found.on_renew[0], "/usr/local/bin/reload");
-        ASSERT(found.on_renew != d->settings.on_renew);
+        ASSERT(found.on_renew == d->settings.on_renew);
         ASSERT(found.credential == d->settings.credential);
         ASSERT_EQ(found.renew_before_sec, 2 * 86400);
+        /* A copy owns all it holds, and outlives the entry's settings. */
+        ClusterConfig *copy = cluster_config_dup(&found);
+        ASSERT(copy && copy->region != d->settings.region && copy->context_name != copy->name);
+        ASSERT_STREQ(copy->context_name, "prod-a");
         cluster_config_done(&found);
+        ASSERT_STREQ(d->settings.region, "cn-north-4");  /* nothing of the entry's freed */
+        cluster_config_free(copy);
         /* A name that cannot go into a path is refused. */
         ASSERT_EQ(discover_cluster_config(d, 0, "../etc", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", "Available", &found), -EINVAL);
         ASSERT_EQ(discover_cluster_config(d, 0, "a/b", "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c", "Available", &found), -EINVAL);
