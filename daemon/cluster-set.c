@@ -25,7 +25,6 @@ Cluster *cluster_free(Cluster *c) {
         cce_kubeconfig_free(c->pending);
         free(c->pending_request_id);
         cluster_state_done(&c->state);
-        cluster_config_free(c->retire);
         free(c);
         return NULL;
 }

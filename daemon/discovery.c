@@ -34,6 +34,8 @@ static DiscoveredCluster *found_free(DiscoveredCluster *f) {
         if (!f)
                 return NULL;
         cce_call_cancel(f->show);
+        if (f->retire)
+                f->source->manager->n_renames--;
         cluster_config_free(f->retire);
         free(f->id);
         free(f->name);
@@ -136,7 +138,6 @@ static void apply(Manager *m) {
         status_changed(m);
 }
 
-static void hand_over_renames(DiscoverySource *s);
 static void clean_up_gone(Manager *m);
 
 /* What the listings changed, put in force now: the clusters, what is
@@ -146,8 +147,6 @@ static void apply_now(Manager *m) {
         (void) sd_event_now(m->event, CLOCK_BOOTTIME, &m->discovery_applied);
         apply(m);
         save_found(m);
-        for (size_t i = 0; i < m->n_sources; i++)
-                hand_over_renames(m->sources[i]);
         clean_up_gone(m);
 }
 
@@ -340,19 +339,37 @@ static void on_shown(CceCall *call, CceResult *result, void *userdata) {
                 forget(s, f);
 }
 
-/* After a rename is in force: the new cluster takes the earlier settings,
- * to take their entries out once its own are written. */
-static void hand_over_renames(DiscoverySource *s) {
-        for (size_t i = 0; i < s->n_found; i++) {
-                DiscoveredCluster *f = s->found[i];
-                if (!f->retire)
-                        continue;
-                Cluster *c = discovered_cluster(s->manager, s->index, f->id);
-                if (c && !c->retire && (strcmp(c->config->kubeconfig, f->retire->kubeconfig) != 0 ||
-                                        strcmp(c->config->cluster_entry_name, f->retire->cluster_entry_name) != 0))
-                        c->retire = TAKE_PTR(f->retire);
-                f->retire = cluster_config_free(f->retire);
-        }
+const ClusterConfig *discovery_renamed_from(Manager *m, const Cluster *c) {
+        if (m->n_renames == 0 || !c->config->discovered || c->config->discovered_by >= m->n_sources)
+                return NULL;
+        DiscoveredCluster *f = find_found(m->sources[c->config->discovered_by], c->config->cluster_id, NULL);
+        return f ? f->retire : NULL;
+}
+
+void discovery_rename_done(Manager *m, const Cluster *c) {
+        DiscoveredCluster *f;
+        char error[768] = "";
+        int r = 0;
+
+        if (m->n_renames == 0 || !c->config->discovered || c->config->discovered_by >= m->n_sources ||
+            !(f = find_found(m->sources[c->config->discovered_by], c->config->cluster_id, NULL)) || !f->retire)
+                return;
+        ClusterConfig *old = TAKE_PTR(f->retire);
+        m->n_renames--;
+        bool same_file = strcmp(old->kubeconfig, c->config->kubeconfig) == 0;
+        if (!same_file)
+                r = kubeconfig_remove(old, error, sizeof(error));
+        if (r < 0)
+                log_warning("%s was renamed in CCE from %s: its earlier kubeconfig %s is left as it is: %s",
+                            c->config->name, old->name, old->kubeconfig, error);
+        else
+                log_info("%s was renamed in CCE from %s: %s %s.", c->config->name, old->name,
+                         r == KUBECONFIG_REMOVE_FILE ? "removed its earlier kubeconfig" :
+                         same_file || r == KUBECONFIG_REMOVE_ENTRIES ? "took its earlier entries out of" :
+                         "nothing of it was left in", old->kubeconfig);
+        if (strcmp(old->name, c->config->name) != 0 && !find_cluster(m->clusters, m->n_clusters, old->name))
+                (void) state_remove(m->state_dir, old->name);
+        cluster_config_free(old);
 }
 
 /* After a listing, or one that could not be made: the next one; with
@@ -479,12 +496,10 @@ static void on_listed(CceCall *call, CceResult *result, void *userdata) {
                 }
                 if (!f->name || strcmp(f->name, item->name) != 0) {
                         Cluster *before = f->name ? discovered_cluster(m, s->index, f->id) : NULL;
-                        if (before) {
-                                /* Renamed: its earlier entries go once the new ones are written
-                                 * (the earliest, if a rename is still waiting for that). */
-                                cluster_config_free(f->retire);
-                                f->retire = before->retire ? TAKE_PTR(before->retire) : cluster_config_dup(before->config);
-                        }
+                        /* Renamed: its earlier entries go once it is written under the new
+                         * name (the earliest name's, if an earlier rename still waits). */
+                        if (before && !f->retire && (f->retire = cluster_config_dup(before->config)))
+                                m->n_renames++;
                         free(f->name);
                         f->name = strdup(item->name);
                         changed = true;

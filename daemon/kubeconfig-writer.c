@@ -93,35 +93,11 @@ void write_failed(Manager *m, Cluster *c, int64_t next_attempt, int64_t not_afte
 }
 
 /* The entries a renamed cluster's new ones replace, when they are in the
- * same file: they go in the same write. */
-static const ClusterConfig *retired_here(const Cluster *c) {
-        return c->retire && strcmp(c->retire->kubeconfig, c->config->kubeconfig) == 0 ? c->retire : NULL;
-}
-
-/* A renamed cluster's new entries are written: its earlier file goes (an
- * own one; a merged one loses the earlier entries), and its earlier state.
- * In the same file, the write took them out already. */
-static void retire_earlier_name(Manager *m, Cluster *c) {
-        ClusterConfig *old = TAKE_PTR(c->retire);
-        char error[768] = "";
-        int r = 0;
-
-        if (!old)
-                return;
-        bool same_file = strcmp(old->kubeconfig, c->config->kubeconfig) == 0;
-        if (!same_file)
-                r = kubeconfig_remove(old, error, sizeof(error));
-        if (r < 0)
-                log_warning("%s was renamed in CCE from %s: its earlier kubeconfig %s is left as it is: %s",
-                            c->config->name, old->name, old->kubeconfig, error);
-        else
-                log_info("%s was renamed in CCE from %s: %s %s.", c->config->name, old->name,
-                         r == KUBECONFIG_REMOVE_FILE ? "removed its earlier kubeconfig" :
-                         same_file || r == KUBECONFIG_REMOVE_ENTRIES ? "took its earlier entries out of" :
-                         "nothing of it was left in", old->kubeconfig);
-        if (strcmp(old->name, c->config->name) != 0 && !find_cluster(m->clusters, m->n_clusters, old->name))
-                (void) state_remove(m->state_dir, old->name);
-        cluster_config_free(old);
+ * same file under other names: they go in the same write. */
+static const ClusterConfig *retired_here(Manager *m, const Cluster *c) {
+        const ClusterConfig *old = discovery_renamed_from(m, c);
+        return old && strcmp(old->kubeconfig, c->config->kubeconfig) == 0 &&
+                strcmp(old->cluster_entry_name, c->config->cluster_entry_name) != 0 ? old : NULL;
 }
 
 /* What writing the fetched certificate came to (r as kubeconfig_update()
@@ -191,7 +167,7 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         }
         free(c->pending_request_id);
         c->pending_request_id = NULL;
-        retire_earlier_name(m, c);
+        discovery_rename_done(m, c);
         run_hook(m, c, c->config->on_renew, "on-renew", "renewed", NULL, old_not_after);
         status_changed(m);
         once_finished(m, c, false);
@@ -226,7 +202,7 @@ void write_queued(Manager *m) {
                 }
                 for (size_t i = start; i < end; i++) {
                         w[i - start] = (KubeconfigWrite) { .cl = queue[i]->config, .answer = queue[i]->pending,
-                                                           .retire = retired_here(queue[i]) };
+                                                           .retire = retired_here(m, queue[i]) };
                         queue[i]->sweeps_directory = false;
                 }
                 SharedFile *shared = queue[start]->shared;
@@ -259,7 +235,7 @@ void write_pending(Manager *m, Cluster *c) {
         }
         if (!c->config->merge) {
                 KubeconfigWrite w = { .cl = c->config, .answer = c->pending, .replace_damaged = c->restoring_damaged,
-                                      .retire = retired_here(c) };
+                                      .retire = retired_here(m, c) };
                 bool sweep = c->sweeps_directory;
                 c->sweeps_directory = false;
                 kubeconfig_update_many(&w, 1, sweep, NULL, 0);

@@ -92,10 +92,6 @@ typedef struct Cluster {
         StateVersion state_version;     /* of its state file as the daemon last wrote or read it */
         bool selected, done, failed;    /* --once */
         bool unavailable;               /* discovered, and CCE says it is not Available: not renewed */
-        /* Discovered and renamed in CCE: its settings under the earlier
-         * name, whose entries (or own file) go once the new ones are
-         * written (kubeconfig-writer.c). Owned. */
-        ClusterConfig *retire;
 } Cluster;
 
 typedef struct HookRun HookRun;
@@ -118,7 +114,9 @@ typedef struct DiscoveredCluster {
         unsigned absent;                /* successful listings in a row without it */
         bool listed;                    /* in the listing being read */
         CceCall *show;                  /* ShowCluster in flight, asking whether it is gone */
-        ClusterConfig *retire;          /* renamed: its earlier settings, for the new cluster (Cluster.retire) */
+        /* Renamed in CCE: its settings under the earliest name not yet
+         * replaced, until it is written under the new one. */
+        ClusterConfig *retire;
 } DiscoveredCluster;
 
 /* A cluster CCE confirmed deleted, until the list no longer holds it. */
@@ -188,6 +186,7 @@ struct Manager {
         uint64_t discovery_applied;             /* when it last did (CLOCK_BOOTTIME) */
         GoneCluster *gone;
         size_t n_gone;
+        size_t n_renames;                       /* found clusters with a retire */
 };
 
 typedef struct LogContext {
@@ -304,6 +303,14 @@ void discovery_mark_unavailable(Manager *m);
  * ones its entries found (skipping explicit ids, usable names only, and
  * clusters whose names or own files would collide). */
 int discovery_effective_config(Manager *m, Config **ret);
+
+/* A discovered cluster renamed in CCE and not written under its new name
+ * yet: its settings under the earlier name, or NULL. */
+const ClusterConfig *discovery_renamed_from(Manager *m, const Cluster *c);
+/* It was written under the new name: the earlier file goes (an own one;
+ * a file both share lost the old entries in that write), and the earlier
+ * state. */
+void discovery_rename_done(Manager *m, const Cluster *c);
 
 /* ---- manager.c ---- */
 
