@@ -396,6 +396,26 @@ def fake_ceiling(requests, parallel):
     return rates
 
 
+def median_rows(cases, runs, run_one, report):
+    """For each case, the medians of runs calls of run_one(case, parent),
+    given to report(case, medians), which says whether the row is right.
+    The runs' directories are made under one parent, removed at the end
+    (BENCH_KEEP=1 keeps them). Returns whether every row was right."""
+    ok = True
+    # mkdtemp, not TemporaryDirectory: that one removes itself at exit, also with BENCH_KEEP.
+    parent = tempfile.mkdtemp(prefix="cce-certd-bench-")
+    try:
+        for case in cases:
+            results = [run_one(case, parent) for _ in range(runs)]
+            ok = report(case, {k: statistics.median(r[k] for r in results) for k in results[0]}) and ok
+    finally:
+        if os.environ.get("BENCH_KEEP"):
+            print(f"kept: {parent}")
+        else:
+            shutil.rmtree(parent, ignore_errors=True)
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--daemon", default=os.environ.get("CCE_CERTD", "build/daemon/cce-certd"))
@@ -422,26 +442,18 @@ def main():
     print(f"{'N':>6} {'renew all':>10} {'renewals/s':>11} {'of ceiling':>10} {'CPU/1000':>9} {'peak RSS':>9} "
           f"{'calls/ren':>9} {'READY':>8} {'idle wakeups/min':>17} {'+watchdog':>10} {'steady/s':>9} {'of ceiling':>10} "
           f"{'CPU/1000':>9}")
-    ok = True
-    # mkdtemp, not TemporaryDirectory: that one removes itself at exit, also with BENCH_KEEP.
-    parent = tempfile.mkdtemp(prefix="cce-certd-bench-")
-    try:
-        for n in [int(x) for x in args.sizes.split(",")]:
-            runs = [one_run(daemon, n, args.idle, args.merge, parallel, parent) for _ in range(args.runs)]
-            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print(f"{n:>6} {med['renew_s']:>9.2f}s {med['renewals_per_s']:>11.0f} {med['renewals_per_s'] / ceiling:>9.0%} "
-                  f"{med['cpu_ms_per_1000'] / 1000:>7.2f}ms {med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f} "
-                  f"{med['ready_s'] * 1000:>6.0f}ms {med['idle_wakeups_per_min']:>17.1f} {med['idle_watchdog_wakeups_per_min']:>10.1f}"
-                  + (f" {med['steady_per_s']:>9.0f} {med['steady_per_s'] / ceiling:>9.0%} "
-                     f"{med['steady_cpu_ms_per_1000'] / 1000:>7.2f}ms" if "steady_per_s" in med else ""),
-                  flush=True)
-            ok = ok and med["calls_per_renewal"] == 1 and med["calls_after_restarts"] == 0 \
-                and med.get("steady_calls_per_renewal", 1) == 1
-    finally:
-        if os.environ.get("BENCH_KEEP"):
-            print(f"kept: {parent}")
-        else:
-            shutil.rmtree(parent, ignore_errors=True)
+    def report(n, med):
+        print(f"{n:>6} {med['renew_s']:>9.2f}s {med['renewals_per_s']:>11.0f} {med['renewals_per_s'] / ceiling:>9.0%} "
+              f"{med['cpu_ms_per_1000'] / 1000:>7.2f}ms {med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f} "
+              f"{med['ready_s'] * 1000:>6.0f}ms {med['idle_wakeups_per_min']:>17.1f} {med['idle_watchdog_wakeups_per_min']:>10.1f}"
+              + (f" {med['steady_per_s']:>9.0f} {med['steady_per_s'] / ceiling:>9.0%} "
+                 f"{med['steady_cpu_ms_per_1000'] / 1000:>7.2f}ms" if "steady_per_s" in med else ""),
+              flush=True)
+        return med["calls_per_renewal"] == 1 and med["calls_after_restarts"] == 0 \
+            and med.get("steady_calls_per_renewal", 1) == 1
+
+    ok = median_rows([int(x) for x in args.sizes.split(",")], args.runs,
+                     lambda n, parent: one_run(daemon, n, args.idle, args.merge, parallel, parent), report)
     if not ok:
         print("FAILED: not exactly one API call per renewal, or restarts made calls")
     return 0 if ok else 1
@@ -453,22 +465,16 @@ def discovery_main(args, daemon):
           f"median of {args.runs} runs")
     print(f"{'N':>6} {'projects':>8} {'READY':>8} {'first round':>12} {'renewals/s':>11} {'CPU/1000':>9} "
           f"{'READY again':>12} {'listing CPU':>12} {'peak RSS':>9} {'calls/ren':>9}")
-    ok = True
-    parent = tempfile.mkdtemp(prefix="cce-certd-bench-")
-    try:
-        for n, projects in [(int(x), int(p)) for x in args.sizes.split(",") for p in args.discover.split(",")]:
-            runs = [discovery_run(daemon, n, projects, parallel, parent) for _ in range(args.runs)]
-            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print(f"{n:>6} {projects:>8} {med['ready_s'] * 1000:>6.0f}ms {med['renew_s']:>11.2f}s "
-                  f"{med['renewals_per_s']:>11.0f} {med['cpu_ms_per_1000'] / 1000:>7.2f}ms "
-                  f"{med['ready_restart_s'] * 1000:>10.0f}ms {med['listing_cpu_s'] * 1000:>10.0f}ms "
-                  f"{med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f}", flush=True)
-            ok = ok and med["calls_per_renewal"] == 1 and med["calls_after_restart"] == 0
-    finally:
-        if os.environ.get("BENCH_KEEP"):
-            print(f"kept: {parent}")
-        else:
-            shutil.rmtree(parent, ignore_errors=True)
+    def report(case, med):
+        n, projects = case
+        print(f"{n:>6} {projects:>8} {med['ready_s'] * 1000:>6.0f}ms {med['renew_s']:>11.2f}s "
+              f"{med['renewals_per_s']:>11.0f} {med['cpu_ms_per_1000'] / 1000:>7.2f}ms "
+              f"{med['ready_restart_s'] * 1000:>10.0f}ms {med['listing_cpu_s'] * 1000:>10.0f}ms "
+              f"{med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f}", flush=True)
+        return med["calls_per_renewal"] == 1 and med["calls_after_restart"] == 0
+
+    ok = median_rows([(int(x), int(p)) for x in args.sizes.split(",") for p in args.discover.split(",")], args.runs,
+                     lambda case, parent: discovery_run(daemon, *case, parallel, parent), report)
     if not ok:
         print("FAILED: not exactly one API call per renewal, or the restart made calls")
     return 0 if ok else 1
