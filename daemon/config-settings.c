@@ -252,6 +252,8 @@ ClusterConfig *cluster_config_dup(const ClusterConfig *src) {
                 free(c);
                 return NULL;
         }
+        if (c)
+                c->credential = NULL;  /* borrowed from a Config this copy may outlive */
         return c;
 }
 

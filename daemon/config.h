@@ -248,7 +248,8 @@ void cluster_config_share(ClusterConfig *dst, const ClusterConfig *from);
 void cluster_config_share_again(ClusterConfig *c, const ClusterConfig *from);
 /* Gives c value (taken) for setting s, a string: owned from now on. */
 void cluster_config_own(ClusterConfig *c, ClusterSetting s, char *value);
-/* The same on the heap (NULL when out of memory); freed with cluster_config_free(). */
+/* The same on the heap (NULL when out of memory), without the credential it
+ * borrowed (it may outlive its Config); freed with cluster_config_free(). */
 ClusterConfig *cluster_config_dup(const ClusterConfig *src);
 ClusterConfig *cluster_config_free(ClusterConfig *c);
 

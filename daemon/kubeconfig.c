@@ -818,11 +818,9 @@ int kubeconfig_remove(const ClusterConfig *cl, char *error, size_t error_size) {
                 return r < 0 ? r : KUBECONFIG_REMOVE_FILE;
         }
         if (r == KUBECONFIG_REMOVE_ENTRIES) {
-                struct stat st;
-                /* The file keeps its mode and owner: it is someone's merged file. */
-                if ((r = file_lock_stat(lock, &st)) < 0)
-                        return error_printf(error, error_size, r, "cannot stat %s: %s", cl->kubeconfig, strerror(-r));
-                r = file_lock_replace(lock, new, new_size, st.st_mode & 07777, st.st_uid, st.st_gid, ATOMIC_FILE_DURABLE,
+                /* The other clusters' keys stay in it: the mode and owner the
+                 * configuration names, as at every write, not those found. */
+                r = file_lock_replace(lock, new, new_size, cl->file_mode, cl->uid, cl->gid, ATOMIC_FILE_DURABLE,
                                       error, error_size);
                 return r < 0 ? r : KUBECONFIG_REMOVE_ENTRIES;
         }

@@ -128,8 +128,9 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
  * one cce-certd wrote for cl's cluster id (else the file is not touched),
  * its user entry, the contexts that join the two, and a current-context
  * that named one of those. An own file (merge: false) that held nothing
- * else is removed; a merged one loses only those entries and keeps its
- * mode and owner. kubeconfig_render_removal() is the pure part: 0 when
+ * else is removed; a merged one loses only those entries and is written
+ * with cl's file-mode, owner and group, as at every write.
+ * kubeconfig_render_removal() is the pure part: 0 when
  * nothing is ours, KUBECONFIG_REMOVE_FILE, or KUBECONFIG_REMOVE_ENTRIES
  * with the new content in *ret. kubeconfig_remove() does it under the
  * file's lock and returns the same (0 also when there is no file), or a

@@ -327,8 +327,8 @@ def test_merged_file(d):
               names("clusters") == {"theirs", "prod-a"} and names("users") == {"theirs", "prod-a"} and
               names("contexts") == {"theirs", "prod-a"}, (daemon.log(), names("clusters"), names("contexts")))
         check("... the log says so", f"its entries are taken out of {merged}" in daemon.log(), daemon.log())
-        check("... the file keeps its mode, someone's entries and current context",
-              merged.stat().st_mode & 0o777 == 0o640 and "token: abc" in merged.read_text() and
+        check("... the file has the configured mode again (other keys are in it), someone's entries and current context",
+              merged.stat().st_mode & 0o777 == 0o600 and "token: abc" in merged.read_text() and
               "current-context: theirs" in merged.read_text(), oct(merged.stat().st_mode))
         make(fake, (1, "prod-renamed", None))
         check("a renamed cluster's entries are replaced in one write",
