@@ -237,6 +237,14 @@ static void sync_directory(int dir_fd, const char *path, AtomicFileFlags flags) 
                 log_warning_errno(errno, "Replaced %s, but syncing its directory failed: %m", path);
 }
 
+/* Whether name in dir_fd is still the file open as fd (not removed, not
+ * replaced, not a symlink to it). */
+static bool still_named(int dir_fd, const char *name, int fd) {
+        struct stat open_file, named;
+        return fstat(fd, &open_file) == 0 && fstatat(dir_fd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+                open_file.st_ino == named.st_ino && open_file.st_dev == named.st_dev;
+}
+
 /* Steps 3 and 4 in the checked directory. lock_fd/lock_name, when given: the
  * lock must still be ours just before the rename. */
 static int replace_in(const SafePath *p, int lock_fd, const char *lock_name, const void *data, size_t size, mode_t mode,
@@ -273,14 +281,9 @@ static int replace_in(const SafePath *p, int lock_fd, const char *lock_name, con
                 r = error_printf(error, error_size, negative_errno(), "cannot write %s to disk: %m", p->path);
         if (r >= 0)
                 r = name_new_file(fd, p, tmp, error, error_size);
-        if (r >= 0 && lock_fd >= 0) {
-                struct stat mine, named;
-                if (fstat(lock_fd, &mine) < 0 || fstatat(p->dir_fd, lock_name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
-                    mine.st_ino != named.st_ino || mine.st_dev != named.st_dev)
-                        r = error_printf(error, error_size, -EAGAIN,
-                                         "the lock of %s was removed by someone else meanwhile; the file is unchanged",
-                                         p->path);
-        }
+        if (r >= 0 && lock_fd >= 0 && !still_named(p->dir_fd, lock_name, lock_fd))
+                r = error_printf(error, error_size, -EAGAIN,
+                                 "the lock of %s was removed by someone else meanwhile; the file is unchanged", p->path);
         if (r >= 0 && renameat(p->dir_fd, tmp, p->dir_fd, p->name) < 0) {
                 if (errno == EBUSY)
                         r = error_printf(error, error_size, -EBUSY,
@@ -395,15 +398,11 @@ static int lock_create(const FileLock *l) {
 }
 
 FileLock *file_lock_release(FileLock *l) {
-        struct stat mine, named;
-
         if (!l)
                 return NULL;
         if (l->lock_fd >= 0) {
                 /* Only our own lock: someone may have removed it and taken a new one. */
-                if (fstat(l->lock_fd, &mine) == 0 &&
-                    fstatat(l->target.dir_fd, l->lock_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    mine.st_ino == named.st_ino && mine.st_dev == named.st_dev)
+                if (still_named(l->target.dir_fd, l->lock_name, l->lock_fd))
                         (void) unlinkat(l->target.dir_fd, l->lock_name, 0);
                 close(l->lock_fd);  /* the flock only now, or the lock could look left over */
         }
@@ -485,20 +484,14 @@ int file_lock_replace(FileLock *l, const void *data, size_t size, mode_t mode, u
 }
 
 int file_lock_remove(FileLock *l, AtomicFileFlags flags, char *error, size_t error_size) {
-        struct stat mine, named;
-
         assert(l && l->lock_fd >= 0);
         if (l->target_fd < 0)
                 return 0;
         /* Only the file read under the lock, still under its name, and only while the lock is ours. */
-        if (fstat(l->target_fd, &mine) < 0)
-                return error_printf(error, error_size, negative_errno(), "cannot stat %s: %m", l->target.path);
-        if (fstatat(l->target.dir_fd, l->target.name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
-            named.st_ino != mine.st_ino || named.st_dev != mine.st_dev)
+        if (!still_named(l->target.dir_fd, l->target.name, l->target_fd))
                 return error_printf(error, error_size, -EAGAIN, "%s was replaced meanwhile; it is left as it is",
                                     l->target.path);
-        if (fstat(l->lock_fd, &mine) < 0 || fstatat(l->target.dir_fd, l->lock_name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
-            mine.st_ino != named.st_ino || mine.st_dev != named.st_dev)
+        if (!still_named(l->target.dir_fd, l->lock_name, l->lock_fd))
                 return error_printf(error, error_size, -EAGAIN,
                                     "the lock of %s was removed by someone else meanwhile; the file is left as it is",
                                     l->target.path);
