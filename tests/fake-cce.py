@@ -17,6 +17,18 @@ tests. Loopback only; it stops by itself after --lifetime seconds.
     status.phase). A project's clusters are made, renamed, hibernated, woken
     and deleted through the control API; a deleted cluster's clustercert
     call answers 404.
+  * CCE: POST /api/v3/projects/{project}/clusters/{cluster}/clustercertrevoke
+    (RevokeKubernetesClusterCert), authenticated the same way, body
+    {"userId": ID} or {"agencyId": ID} (exactly one): every certificate issued
+    to that identity for that cluster before the call is revoked. Each
+    caller has an identity, the CN of the certificates it gets: a user id
+    made from its access key, token or IAM user (or given in the accounts'
+    "user_ids"), and for keys from ECS metadata the agency id --agency-id.
+  * A stand-in for the clusters' API servers, on its own port, mutual TLS
+    with the cluster CA (the kubeconfigs' internal server): GET /version
+    answers 200 to a client certificate the fake issued and did not revoke,
+    401 (a Kubernetes Status) to one it revoked; a certificate it did not
+    sign fails the handshake.
   * IAM: POST /v3/auth/tokens (password -> X-Subject-Token).
   * ECS metadata, plain HTTP on its own port: PUT /meta-data/latest/api/token
     and GET /openstack/latest/securitykey (temporary keys).
@@ -29,7 +41,10 @@ tests. Loopback only; it stops by itself after --lifetime seconds.
     /_fake/requests (every clustercert call: cluster, time, fault),
     /_fake/issued (every certificate answered: cluster, serial, when the
     request came and when the answer was sent, its dates, the fault),
-    /_fake/secrets (every secret the fake was given or handed out).
+    /_fake/secrets (every secret the fake was given or handed out),
+    /_fake/revocations (every revocation: cluster, kind, id, time),
+    /_fake/valid (the serials of each cluster's certificates still valid now:
+    issued, not expired, not revoked).
 
 Accounts come from --accounts FILE (JSON):
   {"aksk": {"AK": "SK"}, "temporary": {"AK": {"sk": "SK", "token": "T"}},
@@ -38,14 +53,16 @@ Accounts come from --accounts FILE (JSON):
 
 Faults are queued per cluster id (or "*" for every cluster), one consumed per
 clustercert call, or kept with "sticky": true; for ListClusters under
-"list:PROJECT", for ShowCluster under "show:CLUSTER". A fault is a string:
+"list:PROJECT", for ShowCluster under "show:CLUSTER", for the revocation
+under "revoke:CLUSTER". A fault is a string:
   status:CODE[:SHAPE[:retry-after=N|retry-after-date=SECONDS_FROM_NOW]]
       SHAPE is cce, apigw, apig, iam, keystone, html or empty
   hang | slow:SECONDS | drop | reset-mid-body | truncated | invalid-json |
   wrong-types | oversized | deep-json | bad-base64 | non-pem | key-mismatch |
   expired | not-yet-valid | missing-ca | bad-extra-ca | http-server |
   duplicate-entries | missing-entries | empty-list
-(on ListClusters and ShowCluster: status, hang, slow, drop, truncated,
+(on the revocation: status, hang, slow, drop;
+on ListClusters and ShowCluster: status, hang, slow, drop, truncated,
 reset-mid-body, invalid-json, wrong-types, oversized, deep-json,
 duplicate-entries (an item twice), missing-entries (an item without its uid),
 empty-list (ListClusters: no item, though the project has clusters)).
@@ -189,11 +206,24 @@ def reset_state(args):
             "auth_failures": {},    # AK -> consecutive failures
             "locked_until": {},     # AK -> time
             "iam_tokens": {},       # token -> expiry (epoch)
+            "iam_token_users": {},  # token -> "domain/user"
             "temporary": {},        # AK -> (SK, security token, expiry epoch)
             "metadata_tokens": set(),
             "requests": [],         # every clustercert call: cluster id, time, fault
             "issued": [],           # every clustercert answer with a certificate
+            "serials": {},          # serial (int) -> {"cluster_id", "kind", "id", "issued", "not_after"}
+            "revocations": [],      # every revocation: cluster id, kind, id, time
+            "revoked_before": {},   # (cluster id, kind, id) -> time of the last revocation
         })
+        STATE["calls"]["revoke"] = {}
+
+
+def certificate_revoked(c):
+    """Whether a certificate the fake issued (its STATE["serials"] record)
+    was revoked: a revocation of its cluster and identity came after it.
+    Called with LOCK held."""
+    t = STATE["revoked_before"].get((c["cluster_id"], c["kind"], c["id"]))
+    return t is not None and c["issued"] < t
 
 
 def take_fault(cluster_id):
@@ -270,13 +300,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- authentication of CCE requests
 
+    def user_identity(self, what):
+        given = self.server.accounts.get("user_ids", {}).get(what)
+        return {"kind": "user", "id": given or hashlib.sha256(("user:" + what).encode()).hexdigest()[:32]}
+
     def authenticate(self, body):
+        """None when the request is authenticated (self.identity says who),
+        else the answer to send."""
         args = self.server.args
         token = self.headers.get("X-Auth-Token")
         if token:
             with LOCK:
                 exp = STATE["iam_tokens"].get(token)
+                user = STATE["iam_token_users"].get(token, token)
             if token in self.server.accounts.get("tokens", []) or (exp and exp > time.time()):
+                self.identity = self.user_identity(user)
                 return None
             return (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: token invalid or expired"})
         auth = self.headers.get("Authorization")
@@ -291,9 +329,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: access key locked"})
         sk = self.server.accounts.get("aksk", {}).get(ak)
         why = ""
+        identity = self.user_identity(ak)
         if sk is None:
             with LOCK:
                 tmp = STATE["temporary"].get(ak)
+            if tmp:  # from ECS metadata: an agency's
+                identity = {"kind": "agency", "id": args.agency_id}
             given = self.server.accounts.get("temporary", {}).get(ak)
             if given:
                 tmp = (given["sk"], given["token"], time.time() + 3600)
@@ -317,6 +358,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if ok:
                 with LOCK:
                     STATE["auth_failures"][ak] = 0
+                self.identity = identity
                 return None
         with LOCK:
             STATE["calls"]["auth_failures"] += 1
@@ -338,7 +380,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             not_before, not_after = t0 - datetime.timedelta(days=2), t0 - datetime.timedelta(days=1)
         if fault == "not-yet-valid":
             not_before, not_after = t0 + datetime.timedelta(days=1), t0 + datetime.timedelta(days=2)
-        key, cert = issue(srv.cluster_ca_key, srv.cluster_ca, "fake-iam-user-" + cluster_id[:8], not_before, not_after)
+        issued_at = time.time()
+        key, cert = issue(srv.cluster_ca_key, srv.cluster_ca, self.identity["id"], not_before, not_after)
+        with LOCK:
+            STATE["serials"][cert.serial_number] = {"cluster_id": cluster_id, "kind": self.identity["kind"],
+                                                    "id": self.identity["id"], "issued": issued_at,
+                                                    "not_after": not_after.timestamp()}
         cert_pem, key_pem = pem_cert(cert), pem_key(key)
         if fault == "key-mismatch":
             key_pem = pem_key(make_key())
@@ -351,12 +398,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with LOCK:
             shape = STATE["shapes"].get(cluster_id, "internal")
         port = srv.server_address[1]
-        internal = {"name": "internalCluster", "cluster": {"server": "https://127.0.0.1:%d" % port,
+        internal = {"name": "internalCluster", "cluster": {"server": "https://127.0.0.1:%d" % srv.apiserver_port,
                                                            "certificate-authority-data": ca_data}}
         if fault == "missing-ca":
             del internal["cluster"]["certificate-authority-data"]
         if fault == "http-server":
-            internal["cluster"]["server"] = "http://127.0.0.1:%d" % port
+            internal["cluster"]["server"] = "http://127.0.0.1:%d" % srv.apiserver_port
         clusters = [internal]
         contexts = [{"name": "internal", "context": {"cluster": "internalCluster", "user": "user"}}]
         current = "internal"
@@ -399,18 +446,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with LOCK:
             STATE["requests"].append({"cluster_id": cluster_id, "received": time.time(), "fault": fault})
 
-        if self.early_fault(fault):
+        if self.refused(fault, cluster_id, body):
             return
-
-        denied = self.authenticate(body)
-        if denied:
-            return self.send(*denied)
-        with LOCK:
-            deleted = cluster_id in STATE["deleted"]
-        if deleted or cluster_id in self.server.accounts.get("missing_clusters", []):
-            return self.send(404, {"errorCode": "CCE.01404001", "errorMessage": "cluster not found"})
-        if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
-            return self.send(400, {"errorCode": "CCE.01400006", "errorMessage": "content type not supported"})
         try:
             duration = json.loads(body)["duration"]
             if not isinstance(duration, int) or isinstance(duration, bool) or not (duration == -1 or 1 <= duration <= 1827):
@@ -430,12 +467,59 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         with LOCK:
             STATE["issued"].append({"cluster_id": cluster_id, "serial": "%x" % cert.serial_number,
+                                    "identity": "%s %s" % (self.identity["kind"], self.identity["id"]),
                                     "received": received, "answered": time.time(),
                                     "not_before": cert.not_valid_before.replace(tzinfo=datetime.timezone.utc).timestamp(),
                                     "not_after": cert.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp(),
                                     "fault": fault})
 
+    # -- RevokeKubernetesClusterCert
+
+    def revoke(self, project_id, cluster_id):
+        body = self.read_body()
+        with LOCK:
+            calls = STATE["calls"]["revoke"]
+            calls[cluster_id] = calls.get(cluster_id, 0) + 1
+        fault = take_fault("revoke:" + cluster_id)
+        if self.refused(fault, cluster_id, body):
+            return
+        try:
+            doc = json.loads(body)
+            if not isinstance(doc, dict) or len(doc) != 1:
+                raise ValueError
+            (field, ident), = doc.items()
+            if field not in ("userId", "agencyId") or not isinstance(ident, str) or not ident:
+                raise ValueError
+        except (ValueError, TypeError):
+            return self.send(400, {"errorCode": "CCE.01400001", "errorMessage": "give exactly one of userId, agencyId"})
+        kind = "user" if field == "userId" else "agency"
+        with LOCK:
+            t = time.time()
+            STATE["revocations"].append({"cluster_id": cluster_id, "kind": kind, "id": ident, "time": t})
+            STATE["revoked_before"][(cluster_id, kind, ident)] = t
+        self.send(200, {})
+
     # -- faults that every CCE call can get
+
+    def refused(self, fault, cluster_id, body):
+        """What a POST about one cluster meets before its body is read: the
+        fault's early answer, authentication, a deleted or missing cluster,
+        the content type. True when it was answered (or dropped)."""
+        if self.early_fault(fault):
+            return True
+        denied = self.authenticate(body)
+        if denied:
+            self.send(*denied)
+            return True
+        with LOCK:
+            deleted = cluster_id in STATE["deleted"]
+        if deleted or cluster_id in self.server.accounts.get("missing_clusters", []):
+            self.send(404, {"errorCode": "CCE.01404001", "errorMessage": "cluster not found"})
+            return True
+        if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
+            self.send(400, {"errorCode": "CCE.01400006", "errorMessage": "content type not supported"})
+            return True
+        return False
 
     def early_fault(self, fault):
         """The faults that come before authentication: an error status,
@@ -581,6 +665,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 exp = time.time() + self.server.args.token_seconds
                 with LOCK:
                     STATE["iam_tokens"][token] = exp
+                    STATE["iam_token_users"][token] = d + "/" + u
                 expires = datetime.datetime.fromtimestamp(exp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 return self.send(201, {"token": {"expires_at": expires, "methods": ["password"],
                                                  "user": {"name": u, "domain": {"name": d}}}},
@@ -603,6 +688,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "GET" and self.path == "/_fake/issued":
             with LOCK:
                 return self.send(200, STATE["issued"])
+        if self.command == "GET" and self.path == "/_fake/revocations":
+            with LOCK:
+                return self.send(200, STATE["revocations"])
+        if self.command == "GET" and self.path == "/_fake/valid":
+            now = time.time()
+            with LOCK:
+                valid = {}
+                for serial, c in STATE["serials"].items():
+                    if c["not_after"] > now and not certificate_revoked(c):
+                        valid.setdefault(c["cluster_id"], []).append("%x" % serial)
+            return self.send(200, valid)
         if self.command == "GET" and self.path == "/_fake/secrets":
             return self.send(200, self.known_secrets())
         body = json.loads(self.read_body() or b"{}")
@@ -663,6 +759,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "POST" and len(parts) == 7 and parts[:3] == ["api", "v3", "projects"] \
                 and parts[4] == "clusters" and parts[6] == "clustercert":
             return self.clustercert(parts[3], parts[5])
+        if self.command == "POST" and len(parts) == 7 and parts[:3] == ["api", "v3", "projects"] \
+                and parts[4] == "clusters" and parts[6] == "clustercertrevoke":
+            return self.revoke(parts[3], parts[5])
         if self.command == "GET" and len(parts) in (5, 6) and parts[:3] == ["api", "v3", "projects"] \
                 and parts[4] == "clusters":
             return self.list_clusters(parts[3], parts[5] if len(parts) == 6 else None)
@@ -672,6 +771,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.send(404, {"error_code": "APIGW.0101", "error_msg": "The API does not exist or has not been published in the environment"})
 
     do_GET = do_POST = do_PUT = do_DELETE = route
+
+
+class ApiServerHandler(http.server.BaseHTTPRequestHandler):
+    """The clusters' API servers: mutual TLS with the cluster CA (the
+    handshake refuses a certificate it did not sign), then 401 for a
+    certificate that was revoked, 200 for one that was not."""
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-kube-apiserver"
+    sys_version = ""
+
+    def log_message(self, fmt, *a):
+        if self.server.args.verbose:
+            sys.stderr.write("fake-apiserver: " + (fmt % a) + "\n")
+
+    def do_GET(self):
+        der = self.connection.getpeercert(binary_form=True)
+        serial = x509.load_der_x509_certificate(der).serial_number if der else None
+        with LOCK:
+            c = STATE["serials"].get(serial)
+            ok = c is not None and not certificate_revoked(c) and c["not_after"] > time.time()
+        if ok:
+            body = {"major": "1", "minor": "28", "gitVersion": "v1.28.3-fake", "platform": "linux/amd64"}
+            status = 200
+        else:
+            body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+            status = 401
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 class MetadataHandler(Handler):
@@ -733,6 +865,8 @@ def main():
     p.add_argument("--hang-seconds", type=float, default=120)
     p.add_argument("--skew-seconds", type=float, default=0)
     p.add_argument("--require-metadata-token", action="store_true")
+    p.add_argument("--agency-id", default="0fa1ce5e9a8b4c0d8e7f6a5b4c3d2e1f",
+                   help="the agency of the keys from ECS metadata (the CN of their certificates)")
     p.add_argument("--lifetime", type=float, default=900)
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
@@ -760,18 +894,30 @@ def main():
     # The handshake happens in the handler thread, so a stalled client blocks no one.
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
     meta = Server(("127.0.0.1", args.metadata_port), MetadataHandler)
-    for s in (httpd, meta):
+    apiserver = Server(("127.0.0.1", 0), ApiServerHandler)
+    api_key, api_cert = issue(cluster_ca_key, cluster_ca, "127.0.0.1", t, t + datetime.timedelta(days=30),
+                              server_names=["127.0.0.1", "localhost", "::1"], client=False)
+    with open(os.path.join(args.state_dir, "apiserver.pem"), "wb") as f:
+        f.write(pem_cert(api_cert) + pem_key(api_key))
+    api_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    api_ctx.load_cert_chain(os.path.join(args.state_dir, "apiserver.pem"))
+    api_ctx.verify_mode = ssl.CERT_REQUIRED
+    api_ctx.load_verify_locations(os.path.join(args.state_dir, "cluster-ca.pem"))
+    apiserver.socket = api_ctx.wrap_socket(apiserver.socket, server_side=True, do_handshake_on_connect=False)
+    httpd.apiserver_port = apiserver.server_address[1]
+    for s in (httpd, meta, apiserver):
         s.args = args
         s.accounts = accounts
         s.cluster_ca, s.cluster_ca_key = cluster_ca, cluster_ca_key
         threading.Thread(target=s.serve_forever, daemon=True).start()
 
-    info = {"port": httpd.server_address[1], "metadata_port": meta.server_address[1], "ca_file": ca_file,
+    info = {"port": httpd.server_address[1], "metadata_port": meta.server_address[1],
+            "apiserver_port": apiserver.server_address[1], "ca_file": ca_file,
             "cluster_ca_file": os.path.join(args.state_dir, "cluster-ca.pem"), "pid": os.getpid()}
     with open(os.path.join(args.state_dir, "ready.json.tmp"), "w") as f:
         json.dump(info, f)
     os.rename(os.path.join(args.state_dir, "ready.json.tmp"), os.path.join(args.state_dir, "ready.json"))
-    print("READY %d %d" % (info["port"], info["metadata_port"]), flush=True)
+    print("READY %d %d %d" % (info["port"], info["metadata_port"], info["apiserver_port"]), flush=True)
 
     # Stops by itself: after --lifetime, or when stdin closes (the test ended).
     deadline = time.time() + args.lifetime

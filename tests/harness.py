@@ -103,8 +103,8 @@ class Fake:
              "--day-seconds", str(day_seconds), "--lifetime", str(lifetime), "--hang-seconds", str(hang_seconds),
              "--skew-seconds", str(skew_seconds)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        _, port, metadata_port = self.proc.stdout.readline().split()
-        self.port, self.metadata_port = int(port), int(metadata_port)
+        _, port, metadata_port, apiserver_port = self.proc.stdout.readline().split()
+        self.port, self.metadata_port, self.apiserver_port = int(port), int(metadata_port), int(apiserver_port)
         self.ca = self.dir / "ca.pem"
         self.ctx = ssl.create_default_context(cafile=str(self.ca))
 
