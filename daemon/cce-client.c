@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The CCE calls on the event loop (clustercert, ListClusters, ShowCluster):
+/* The CCE calls on the event loop (clustercert, ListClusters, ShowCluster,
+ * RevokeKubernetesClusterCert):
  * credentials, signing, the request, and the validated answer or a
  * classified error. Writes no file. */
 
@@ -33,6 +34,7 @@ typedef enum CceCallKind {
         CALL_CLUSTERCERT,
         CALL_LIST_CLUSTERS,
         CALL_SHOW_CLUSTER,
+        CALL_REVOKE,
 } CceCallKind;
 
 struct CceCall {
@@ -40,6 +42,7 @@ struct CceCall {
         CceCallKind kind;
         const ClusterConfig *cluster;
         char *cluster_id;               /* ShowCluster's; the cluster's own otherwise */
+        CceIdentity revoke;             /* RevokeKubernetesClusterCert's */
         ClusterListReader *reader;      /* ListClusters: the answer, read as it arrives */
         IamProvider *provider;
         CceCallDone done;
@@ -222,6 +225,8 @@ static void on_answer(HttpRequest *req, const HttpResponse *resp, void *userdata
                               API_ERROR_BAD_RESPONSE : API_ERROR_TRANSIENT,
                               "%s", resp->body_too_large ? "answer larger than the limit" :
                               resp->headers_too_large ? "answer headers larger than the limit" : resp->error);
+        } else if (resp->status == 200 && call->kind == CALL_REVOKE) {
+                result.error.http_status = 200;  /* done; the body says nothing more */
         } else if (resp->status == 200 && call->kind == CALL_SHOW_CLUSTER) {
                 if (cce_parse_cluster(resp->body, resp->body_size, &result.cluster, &result.error) < 0 &&
                     result.error.klass == API_ERROR_NONE)
@@ -289,14 +294,17 @@ static int send_request(CceCall *call, const Auth *auth, ApiError *error) {
                 api_error_set(error, API_ERROR_INVALID_REQUEST, "api-endpoint %s is not a URL", base);
                 return r;
         }
-        const char *method = call->kind == CALL_CLUSTERCERT ? "POST" : "GET";
+        bool post = call->kind == CALL_CLUSTERCERT || call->kind == CALL_REVOKE;
+        const char *method = post ? "POST" : "GET";
         if ((call->kind == CALL_CLUSTERCERT ? cce_clustercert_path(cl->project_id, cl->cluster_id, &path) :
+             call->kind == CALL_REVOKE ? cce_revoke_path(cl->project_id, cl->cluster_id, &path) :
              call->kind == CALL_LIST_CLUSTERS ? cce_list_clusters_path(cl->project_id, &path) :
              cce_show_cluster_path(cl->project_id, call->cluster_id, &path)) < 0 ||
             asprintf(&full_path, "%s%s", prefix, path) < 0 ||
             signer_encode_path(full_path, &wire_path) < 0 ||
             asprintf(&url, "%.*s%s", (int) (prefix - base), base, wire_path) < 0 ||
             (call->kind == CALL_CLUSTERCERT ? cce_clustercert_body(cl->duration_days, &body) :
+             call->kind == CALL_REVOKE ? cce_revoke_body(&call->revoke, &body) :
              (body = strdup("")) ? 0 : -ENOMEM) < 0)
                 return -ENOMEM;
         if (call->kind == CALL_LIST_CLUSTERS) {
@@ -355,7 +363,7 @@ static int send_request(CceCall *call, const Auth *auth, ApiError *error) {
                 r = http_request_add_header(req, "X-Auth-Token", auth->token);
         if (r >= 0)
                 r = http_request_add_header(req, "Accept", "application/json");
-        if (r >= 0 && call->kind == CALL_CLUSTERCERT)
+        if (r >= 0 && post)
                 r = http_request_set_body(req, body, strlen(body));
         if (r >= 0 && cl->ca_file)
                 r = http_request_set_ca_file(req, cl->ca_file);
@@ -418,7 +426,7 @@ static int acquire_and_send(CceCall *call, ApiError *e) {
 }
 
 static int call_start(CceClient *c, CceCallKind kind, const ClusterConfig *cluster, const char *cluster_id,
-                      CceCallDone done, void *userdata, CceCall **ret, ApiError *error) {
+                      const CceIdentity *revoke, CceCallDone done, void *userdata, CceCall **ret, ApiError *error) {
         IamProvider *provider = NULL;
         CceCall *call;
         int r;
@@ -441,6 +449,8 @@ static int call_start(CceClient *c, CceCallKind kind, const ClusterConfig *clust
                 free(call);
                 return -ENOMEM;
         }
+        if (revoke)
+                call->revoke = *revoke;
         call->provider = provider;
         call->done = done;
         call->userdata = userdata;
@@ -463,17 +473,26 @@ static int call_start(CceClient *c, CceCallKind kind, const ClusterConfig *clust
 
 int cce_call_start(CceClient *c, const ClusterConfig *cluster, CceCallDone done, void *userdata,
                    CceCall **ret, ApiError *error) {
-        return call_start(c, CALL_CLUSTERCERT, cluster, NULL, done, userdata, ret, error);
+        return call_start(c, CALL_CLUSTERCERT, cluster, NULL, NULL, done, userdata, ret, error);
 }
 
 int cce_list_start(CceClient *c, const ClusterConfig *entry, CceCallDone done, void *userdata,
                    CceCall **ret, ApiError *error) {
-        return call_start(c, CALL_LIST_CLUSTERS, entry, NULL, done, userdata, ret, error);
+        return call_start(c, CALL_LIST_CLUSTERS, entry, NULL, NULL, done, userdata, ret, error);
 }
 
 int cce_show_start(CceClient *c, const ClusterConfig *entry, const char *cluster_id, CceCallDone done,
                    void *userdata, CceCall **ret, ApiError *error) {
-        return call_start(c, CALL_SHOW_CLUSTER, entry, cluster_id, done, userdata, ret, error);
+        return call_start(c, CALL_SHOW_CLUSTER, entry, cluster_id, NULL, done, userdata, ret, error);
+}
+
+int cce_revoke_start(CceClient *c, const ClusterConfig *cluster, const CceIdentity *who, CceCallDone done,
+                     void *userdata, CceCall **ret, ApiError *error) {
+        if (!cce_identity_id_valid(who->id)) {
+                api_error_set(error, API_ERROR_INVALID_REQUEST, "not an IAM user or agency id");
+                return -EINVAL;
+        }
+        return call_start(c, CALL_REVOKE, cluster, NULL, who, done, userdata, ret, error);
 }
 
 void cce_call_cancel(CceCall *call) {

@@ -66,6 +66,12 @@ int cce_list_start(CceClient *c, const ClusterConfig *entry, CceCallDone done, v
  * cluster that does not exist is a 404, class not-found. */
 int cce_show_start(CceClient *c, const ClusterConfig *entry, const char *cluster_id, CceCallDone done,
                    void *userdata, CceCall **ret, ApiError *error);
+/* RevokeKubernetesClusterCert for cluster: every certificate that who
+ * downloaded for it stops working. Success is a 200 (its body is not
+ * read); anything else an error as for cce_call_start(); an id that is not
+ * valid (cce_identity_id_valid()) fails to start, -EINVAL. */
+int cce_revoke_start(CceClient *c, const ClusterConfig *cluster, const CceIdentity *who, CceCallDone done,
+                     void *userdata, CceCall **ret, ApiError *error);
 /* Abandons a call; its callback is not called. Accepts NULL. */
 void cce_call_cancel(CceCall *call);
 

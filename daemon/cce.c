@@ -26,6 +26,28 @@ int cce_clustercert_body(int days, char **ret) {
         return asprintf(ret, "{\"duration\":%d}", days) < 0 ? -ENOMEM : 0;
 }
 
+bool cce_identity_id_valid(const char *id) {
+        size_t n = id ? strlen(id) : 0;
+        if (n == 0 || n > CCE_IDENTITY_ID_MAX)
+                return false;
+        for (const char *p = id; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '-' || *p == '_'))
+                        return false;
+        return true;
+}
+
+int cce_revoke_path(const char *project_id, const char *cluster_id, char **ret) {
+        return asprintf(ret, "/api/v3/projects/%s/clusters/%s/clustercertrevoke", project_id, cluster_id) < 0 ?
+                -ENOMEM : 0;
+}
+
+int cce_revoke_body(const CceIdentity *who, char **ret) {
+        if (!cce_identity_id_valid(who->id))
+                return -EINVAL;
+        return asprintf(ret, "{\"%s\":\"%s\"}", who->agency ? "agencyId" : "userId", who->id) < 0 ? -ENOMEM : 0;
+}
+
 CceKubeconfig *cce_kubeconfig_free(CceKubeconfig *k) {
         if (!k)
                 return NULL;

@@ -65,6 +65,21 @@ int cce_parse_kubeconfig(const char *body, size_t size, CceKubeconfig **ret, Api
  * context's user. On failure: -EBADMSG and e of class bad-response. */
 int cce_check_certificates(const CceKubeconfig *k, int64_t now, CertInfo *info, ApiError *e);
 
+/* RevokeKubernetesClusterCert: every certificate that one IAM user (or
+ * agency) downloaded for a cluster stops working. The id is the CN of such
+ * a certificate. */
+#define CCE_IDENTITY_ID_MAX 64
+typedef struct CceIdentity {
+        bool agency;                    /* sent as agencyId, else userId */
+        char id[CCE_IDENTITY_ID_MAX + 1];
+} CceIdentity;
+/* An id as IAM makes them (letters, digits, '-', '_'; 1 to 64): anything
+ * else in a certificate's CN is not sent. */
+bool cce_identity_id_valid(const char *id);
+int cce_revoke_path(const char *project_id, const char *cluster_id, char **ret);
+/* {"userId":"..."} or {"agencyId":"..."}; -EINVAL for an id that is not valid. */
+int cce_revoke_body(const CceIdentity *who, char **ret);
+
 CceKubeconfig *cce_kubeconfig_free(CceKubeconfig *k);
 static inline void cce_kubeconfig_freep(CceKubeconfig **k) {
         cce_kubeconfig_free(*k);

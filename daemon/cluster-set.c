@@ -24,6 +24,7 @@ Cluster *cluster_free(Cluster *c) {
         write_queue_remove(c->manager, c);
         cce_kubeconfig_free(c->pending);
         free(c->pending_request_id);
+        free(c->pending_serial);
         cluster_state_done(&c->state);
         free(c);
         return NULL;

@@ -58,6 +58,7 @@ uint64_t random_u64(void) {
 
 void log_context(const Cluster *c, int64_t not_after, LogContext *ctx) {
         ctx->error_class = NULL;
+        ctx->revoked_identity = NULL;
         ctx->discovered_by[0] = 0;
         if (c->config->discovered)
                 snprintf(ctx->discovered_by, sizeof(ctx->discovered_by), "%zu", c->config->discovered_by + 1);

@@ -120,6 +120,7 @@ enum {
         CRED_KEY_ECS_METADATA,
         CRED_KEY_IAM_PASSWORD,
         CRED_KEY_TOKEN,
+        CRED_KEY_IDENTITY,
         _CRED_KEY_MAX,
 };
 
@@ -130,6 +131,7 @@ static const char *const credential_keys[_CRED_KEY_MAX] = {
         [CRED_KEY_ECS_METADATA] = "ecs-metadata",
         [CRED_KEY_IAM_PASSWORD] = "iam-password",
         [CRED_KEY_TOKEN] = "token",
+        [CRED_KEY_IDENTITY] = "identity",
 };
 
 static const char *const credential_kind_names[_CREDENTIAL_KIND_MAX] = {
@@ -197,6 +199,15 @@ static void on_credential_key(Loader *l, size_t index, const YamlNode *key, cons
         case CRED_KEY_TOKEN:
                 parse_secret_ref(l, value, "token", &c->token);
                 break;
+        case CRED_KEY_IDENTITY: {
+                /* What the certificates' CN names, for a revocation. */
+                const char *s = scalar_text(l, value, "identity");
+                if (s && strcmp(s, "user") != 0 && strcmp(s, "agency") != 0)
+                        error_at(l, node_pos(value), "identity must be user or agency");
+                else if (s)
+                        c->identity = strcmp(s, "agency") == 0 ? CREDENTIAL_IDENTITY_AGENCY : CREDENTIAL_IDENTITY_USER;
+                break;
+        }
         case CRED_KEY_ECS_METADATA: {
                 static const char *const keys[] = { "endpoint" };
                 if (yaml_node_is_null(value))
@@ -273,6 +284,9 @@ static void parse_credential(Loader *l, const YamlNode *key, const YamlNode *val
                 if (w.seen[CRED_KEY_SECURITY_TOKEN])
                         c->kind = CREDENTIAL_TEMPORARY_AKSK;
         }
+        /* Keys from ECS metadata are an agency's. */
+        if (c->identity == CREDENTIAL_IDENTITY_DEFAULT)
+                c->identity = c->kind == CREDENTIAL_ECS_METADATA ? CREDENTIAL_IDENTITY_AGENCY : CREDENTIAL_IDENTITY_USER;
 }
 
 void credential_done(Credential *c) {

@@ -30,16 +30,9 @@ static int dump_secret(YamlNode *map, const char *key, const SecretRef *ref) {
         return yaml_mapping_append(map, key, v);
 }
 
-static int dump_credential(YamlNode *parent, const Credential *c) {
-        YamlNode *m, *sub;
+static int dump_credential_keys(YamlNode *m, const Credential *c) {
+        YamlNode *sub;
         int r;
-
-        r = yaml_node_new_collection(YAML_TREE_MAPPING, &m);
-        if (r < 0)
-                return r;
-        r = yaml_mapping_append(parent, c->name, m);
-        if (r < 0)
-                return r;
 
         switch (c->kind) {
         case CREDENTIAL_AKSK:
@@ -72,6 +65,19 @@ static int dump_credential(YamlNode *parent, const Credential *c) {
         default:
                 return -EINVAL;
         }
+}
+
+static int dump_credential(YamlNode *parent, const Credential *c) {
+        YamlNode *m;
+        int r;
+
+        r = yaml_node_new_collection(YAML_TREE_MAPPING, &m);
+        if (r < 0)
+                return r;
+        r = yaml_mapping_append(parent, c->name, m);
+        if (r < 0 || (r = dump_credential_keys(m, c)) < 0)
+                return r;
+        return yaml_mapping_append_string(m, "identity", c->identity == CREDENTIAL_IDENTITY_AGENCY ? "agency" : "user");
 }
 
 /* A list of strings (NULL-terminated), when there is one. */

@@ -41,6 +41,7 @@ const SettingRow setting_rows[_SETTING_MAX] = {
         ROW(SETTING_GROUP, "group", VALUE_STRING, parse_user_or_group, group, false),
         ROW(SETTING_ON_RENEW, "on-renew", VALUE_ARGV, parse_argv_value, on_renew, false),
         ROW(SETTING_ON_FAILURE, "on-failure", VALUE_ARGV, parse_argv_value, on_failure, false),
+        ROW(SETTING_REVOKE_PREVIOUS, "revoke-previous", VALUE_BOOL, parse_bool_value, revoke_previous, false),
 };
 
 static size_t value_size(ValueKind k) {
@@ -347,6 +348,7 @@ uint64_t cluster_config_fingerprint(const ClusterConfig *c) {
         if (c->credential) {
                 const Credential *k = c->credential;
                 h = fnv(h, &k->kind, sizeof(k->kind));
+                h = fnv(h, &k->identity, sizeof(k->identity));
                 h = fnv_secret(h, &k->access_key);
                 h = fnv_secret(h, &k->secret_key);
                 h = fnv_secret(h, &k->security_token);

@@ -52,10 +52,19 @@ typedef enum CredentialKind {
         _CREDENTIAL_KIND_INVALID = -1,
 } CredentialKind;
 
+/* Whose certificates a credential downloads: the CN of each is a user id
+ * or an agency id, and a revocation names it as one or the other. */
+typedef enum CredentialIdentity {
+        CREDENTIAL_IDENTITY_DEFAULT,    /* while loading: agency for ecs-metadata, user otherwise */
+        CREDENTIAL_IDENTITY_USER,
+        CREDENTIAL_IDENTITY_AGENCY,
+} CredentialIdentity;
+
 typedef struct Credential {
         char *name;
         ConfigPos pos;
         CredentialKind kind;
+        CredentialIdentity identity;
 
         SecretRef access_key, secret_key, security_token;       /* AK/SK kinds */
         char *metadata_endpoint;        /* ECS metadata: URL override, NULL = the standard address */
@@ -97,6 +106,7 @@ typedef enum ClusterSetting {
         SETTING_GROUP,
         SETTING_ON_RENEW,
         SETTING_ON_FAILURE,
+        SETTING_REVOKE_PREVIOUS,
         _SETTING_MAX,
 } ClusterSetting;
 
@@ -121,6 +131,7 @@ typedef struct ClusterConfig {
         mode_t file_mode;
         char *owner, *group;            /* as written; NULL = the daemon's own */
         char **on_renew, **on_failure;  /* hook argv (NULL-terminated), or NULL */
+        bool revoke_previous;           /* each rotation revokes this identity's earlier certificates first */
         uid_t uid;                      /* resolved owner, (uid_t) -1 when unset */
         gid_t gid;                      /* resolved group, (gid_t) -1 when unset */
 

@@ -96,7 +96,9 @@ void schedule(Manager *m, Cluster *c) {
         }
 
         /* A certificate fetched but not written counts as a failure: retry the write. */
-        c->due = sched_next_attempt(now, c->file.state == KUBECONFIG_OK,
+        /* A certificate revoked and no new one written yet is none. */
+        bool usable = c->file.state == KUBECONFIG_OK && !cluster_state_revoked_unwritten(&c->state);
+        c->due = sched_next_attempt(now, usable,
                                     c->file.certificate.not_before, c->file.certificate.not_after, c->state.last_success,
                                     c->pending ? MAX(c->state.failures, 1u) : c->state.failures, c->state.next_attempt,
                                     cl->renew_at_percent, cl->renew_before_sec, cl->cluster_id);
@@ -137,6 +139,8 @@ void once_finished(Manager *m, Cluster *c, bool failed) {
         heap_remove(m, c);
         if (failed)
                 m->exit_status = EXIT_ONCE_FAILED;
+        else if (c->revoke_failed && m->exit_status == EXIT_SUCCESS)
+                m->exit_status = REVOKE_EXIT_NOT_REVOKED;
         if (--m->once_remaining == 0 && !m->hooks)
                 sd_event_exit(m->event, m->exit_status);
 }

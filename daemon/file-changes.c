@@ -243,6 +243,13 @@ void state_file_changed(Manager *m, Cluster *c) {
                 cluster_state_done(&s);  /* written under other settings */
                 return;
         }
+        if (s.revoke_started > 0) {
+                /* The other one (a --revoke) is between a revocation and
+                 * its write: its next version follows, taken then. */
+                c->state_version = (StateVersion) {};
+                cluster_state_done(&s);
+                return;
+        }
         cluster_state_done(&c->state);
         c->state = s;
         kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));

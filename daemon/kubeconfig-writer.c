@@ -130,7 +130,9 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         int64_t old_not_after = c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0;
         c->restoring_damaged = false;
         char *hook_error = TAKE_PTR(c->state.last_hook_error);
-        int64_t last_attempt = c->state.last_attempt;
+        char *revoked_identity = TAKE_PTR(c->state.revoked_identity), *revoke_error = TAKE_PTR(c->state.revoke_error);
+        int64_t last_attempt = c->state.last_attempt, last_revocation = c->state.last_revocation;
+        bool after_revocation = c->state.revoke_started > 0;
         cluster_state_done(&c->state);
         c->file = (FileStatus) { .state = KUBECONFIG_OK, .certificate = c->pending_cert };
         c->state = (ClusterState) {
@@ -142,6 +144,11 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         };
         snprintf(c->state.cluster_id, sizeof(c->state.cluster_id), "%s", c->config->cluster_id);
         c->state.last_hook_error = hook_error;
+        /* A revocation before this certificate is over (revoke_started
+         * stays 0); what it did stays for --status and the metrics. */
+        c->state.last_revocation = last_revocation;
+        c->state.revoked_identity = revoked_identity;
+        c->state.revoke_error = revoke_error;
         kubeconfig_identity(c->config->kubeconfig, c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity));
         file_watch_written(m->watch, c->config->kubeconfig);
         c->pending = cce_kubeconfig_free(c->pending);
@@ -165,6 +172,15 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
                             "set tls-server-name to verify it against the cluster CA.",
                             c->config->kubeconfig, endpoint_choice_to_string(c->config->endpoint), c->config->name);
         }
+        if (m->options.revoke && c->selected) {
+                char from[32];
+                printf("%s: new certificate, serial %s, valid from %s to %s, %s %s\n", c->config->name,
+                       c->pending_serial ?: "?", format_iso8601_utc(c->pending_cert.not_before, from), ctx.not_after,
+                       r > 0 ? "written to" : "already in", c->config->kubeconfig);
+                fflush(stdout);
+        } else if (after_revocation)
+                log_cluster(c, LOG_INFO, NULL, &ctx, NULL, NULL, NULL,
+                            "%s: the revoked certificate in %s is replaced.", c->config->name, c->config->kubeconfig);
         free(c->pending_request_id);
         c->pending_request_id = NULL;
         discovery_rename_done(m, c);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "revocation.h"
 #include "state.h"
 #include "status.h"
 
@@ -27,6 +28,7 @@ typedef enum Action {
         ACTION_CHECK,
         ACTION_DUMP_CONFIG,
         ACTION_STATUS,
+        ACTION_REVOKE,
 } Action;
 
 static const char *arg_config = DEFAULT_CONFIG_FILE;
@@ -36,6 +38,8 @@ static size_t arg_n_clusters = 0;
 static bool arg_force = false;
 static bool arg_json = false;
 static bool arg_dry_run = false;
+static bool arg_all = false;
+static CceIdentity arg_revoke_identity = {};
 
 static void help(void) {
         printf("Usage: %s [OPTIONS]\n"
@@ -47,18 +51,25 @@ static void help(void) {
                "      --check          validate the configuration without touching the network\n"
                "      --dump-config    print the effective configuration, defaults applied\n"
                "      --once           renew what is due, then exit (for timers and scripts)\n"
-               "      --cluster NAME   with --once: only this cluster (repeatable)\n"
+               "      --cluster NAME   with --once or --revoke: this cluster (repeatable)\n"
                "      --force          with --once: renew even what is not due\n"
-               "      --dry-run        with --once: fetch and check, show what would change, write nothing\n"
+               "      --dry-run        with --once: fetch and check, show what would change, write nothing;\n"
+               "                       with --revoke: show what would be revoked, call nothing\n"
+               "      --revoke         revoke the certificates of the identity in each selected\n"
+               "                       cluster's kubeconfig, then renew and write them at once\n"
+               "      --all            with --revoke: every cluster\n"
+               "      --user-id ID, --agency-id ID\n"
+               "                       with --revoke: whose certificates, when the file is gone\n"
                "      --status [NAME]  show each cluster's certificate and renewal state\n"
                "      --json           with --status: print a JSON object\n"
                "  -h, --help           show this help\n"
                "      --version        show the version\n"
                "\n"
-               "Exit status: 0 success; 1 --once: a selected cluster is not fresh, --status:\n"
-               "a cluster is failing or parked; 2 --status: a certificate expired or is near\n"
-               "its end; 64 usage error; 73 the state directory cannot be used;\n"
-               "78 configuration error.\n"
+               "Exit status: 0 success; 1 --once: a selected cluster is not fresh, --revoke: a\n"
+               "new certificate was not written, --status: a cluster is failing or parked;\n"
+               "2 --status: a certificate expired, is near its end or was revoked; 3 --revoke:\n"
+               "a revocation failed (the new certificates were written); 64 usage error;\n"
+               "73 the state directory cannot be used; 78 configuration error.\n"
                "See cce-certd(8) and cce-certd.yaml(5).\n",
                program_invocation_short_name, DEFAULT_CONFIG_FILE);
 }
@@ -75,6 +86,10 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_JSON,
                 ARG_DRY_RUN,
                 ARG_VERSION,
+                ARG_REVOKE,
+                ARG_ALL,
+                ARG_USER_ID,
+                ARG_AGENCY_ID,
         };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
@@ -86,6 +101,10 @@ static int parse_argv(int argc, char *argv[]) {
                 { "status", no_argument, NULL, ARG_STATUS },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+                { "revoke", no_argument, NULL, ARG_REVOKE },
+                { "all", no_argument, NULL, ARG_ALL },
+                { "user-id", required_argument, NULL, ARG_USER_ID },
+                { "agency-id", required_argument, NULL, ARG_AGENCY_ID },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -102,13 +121,31 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_DUMP_CONFIG:
                 case ARG_ONCE:
                 case ARG_STATUS:
+                case ARG_REVOKE:
                         if (arg_action != ACTION_RUN) {
-                                fprintf(stderr, "%s: --check, --dump-config, --once and --status exclude each other\n",
+                                fprintf(stderr, "%s: --check, --dump-config, --once, --revoke and --status exclude each other\n",
                                         program_invocation_short_name);
                                 return -EINVAL;
                         }
                         arg_action = c == ARG_CHECK ? ACTION_CHECK : c == ARG_DUMP_CONFIG ? ACTION_DUMP_CONFIG :
-                                c == ARG_ONCE ? ACTION_ONCE : ACTION_STATUS;
+                                c == ARG_ONCE ? ACTION_ONCE : c == ARG_REVOKE ? ACTION_REVOKE : ACTION_STATUS;
+                        break;
+                case ARG_ALL:
+                        arg_all = true;
+                        break;
+                case ARG_USER_ID:
+                case ARG_AGENCY_ID:
+                        if (arg_revoke_identity.id[0]) {
+                                fprintf(stderr, "%s: give --user-id or --agency-id once\n", program_invocation_short_name);
+                                return -EINVAL;
+                        }
+                        if (!cce_identity_id_valid(optarg)) {
+                                fprintf(stderr, "%s: '%s' is not an IAM user or agency id (1 to %d letters, digits, '-', '_')\n",
+                                        program_invocation_short_name, optarg, CCE_IDENTITY_ID_MAX);
+                                return -EINVAL;
+                        }
+                        arg_revoke_identity.agency = c == ARG_AGENCY_ID;
+                        memcpy(arg_revoke_identity.id, optarg, strlen(optarg) + 1);
                         break;
                 case ARG_JSON:
                         arg_json = true;
@@ -148,8 +185,21 @@ static int parse_argv(int argc, char *argv[]) {
                 fprintf(stderr, "%s: --json goes with --status\n", program_invocation_short_name);
                 return -EINVAL;
         }
-        if ((arg_clusters || arg_force || arg_dry_run) && arg_action != ACTION_ONCE) {
-                fprintf(stderr, "%s: --cluster, --force and --dry-run go with --once\n", program_invocation_short_name);
+        if (arg_action == ACTION_REVOKE) {
+                if (arg_force) {
+                        fprintf(stderr, "%s: --force goes with --once (--revoke always renews)\n", program_invocation_short_name);
+                        return -EINVAL;
+                }
+                if (!arg_clusters == !arg_all) {
+                        fprintf(stderr, "%s: --revoke needs the clusters: --cluster NAME (repeatable), or --all\n",
+                                program_invocation_short_name);
+                        return -EINVAL;
+                }
+        } else if (arg_all || arg_revoke_identity.id[0]) {
+                fprintf(stderr, "%s: --all, --user-id and --agency-id go with --revoke\n", program_invocation_short_name);
+                return -EINVAL;
+        } else if ((arg_clusters || arg_force || arg_dry_run) && arg_action != ACTION_ONCE) {
+                fprintf(stderr, "%s: --cluster, --force and --dry-run go with --once or --revoke\n", program_invocation_short_name);
                 return -EINVAL;
         }
         /* --status takes cluster names as arguments. */
@@ -227,27 +277,41 @@ static void log_config_errors(const ConfigErrors *errors) {
         }
 }
 
-static int run_status(void) {
-        _cleanup_(config_freep) Config *config = NULL;
-        int r;
-
-        r = load_config_for_terminal(&config);
-        if (r != 0)
-                return r;
-        if (config->n_discover > 0) {
+/* With discover entries: the discovered clusters too, as the daemon's last
+ * listings found them (no call). */
+static void add_saved_discovered(Config **config) {
+        if ((*config)->n_discover > 0) {
                 /* The discovered clusters too, as the daemon's last listings found them. */
                 _cleanup_(json_node_freep) JsonNode *saved = NULL;
                 DiscoveredItem *items = NULL;
                 size_t n = 0;
                 Config *with = NULL;
-                if (state_load_discovered(manager_state_directory(config), &saved) >= 0 &&
-                    discovered_items_from_saved(config, saved, &items, &n) >= 0 &&
-                    config_with_discovered(config, items, n, NULL, NULL, &with) >= 0) {
-                        config_free(config);
-                        config = with;
+                if (state_load_discovered(manager_state_directory(*config), &saved) >= 0 &&
+                    discovered_items_from_saved(*config, saved, &items, &n) >= 0 &&
+                    config_with_discovered(*config, items, n, NULL, NULL, &with) >= 0) {
+                        config_free(*config);
+                        *config = with;
                 }
                 discovered_items_free(items, n);
         }
+}
+
+/* The configuration for --status and --revoke --dry-run: the file's
+ * clusters and the discovered ones. Returns 0, or the exit status. */
+static int load_config_with_discovered(Config **ret) {
+        int r = load_config_for_terminal(ret);
+        if (r == 0)
+                add_saved_discovered(ret);
+        return r;
+}
+
+static int run_status(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        int r;
+
+        r = load_config_with_discovered(&config);
+        if (r != 0)
+                return r;
         r = status_print(config, manager_state_directory(config), arg_clusters, arg_json, (int64_t) time(NULL), stdout);
         if (r == -ENOENT)
                 return EX_USAGE;
@@ -256,7 +320,24 @@ static int run_status(void) {
         return fflush(stdout) == 0 ? r : EX_IOERR;
 }
 
-/* The daemon, or one pass of it (--once). */
+/* --revoke --dry-run: what would be revoked, no call. */
+static int run_revoke_dry_run(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        int r;
+
+        r = load_config_with_discovered(&config);
+        if (r != 0)
+                return r;
+        for (char **name = arg_clusters; name && *name; name++)
+                if (!config_find_cluster(config, *name)) {
+                        fprintf(stderr, "No cluster named %s in %s.\n", *name, config->path);
+                        return EX_USAGE;
+                }
+        r = revocation_describe(config, arg_clusters, &arg_revoke_identity, stdout);
+        return fflush(stdout) == 0 ? r : EX_IOERR;
+}
+
+/* The daemon, or one pass of it (--once, --revoke). */
 static int run_manager(bool once) {
         _cleanup_(manager_freep) Manager *m = NULL;
         Config *config = NULL;
@@ -267,7 +348,11 @@ static int run_manager(bool once) {
                 .force = arg_force,
                 .only = arg_clusters,
                 .dry_run = arg_dry_run,
+                .revoke = arg_action == ACTION_REVOKE,
+                .revoke_identity = arg_revoke_identity,
         };
+        if (options.revoke)
+                options.force = true;  /* a new certificate, whatever the file holds */
         int r;
 
         r = config_load_file(arg_config, &config, &errors);
@@ -302,7 +387,8 @@ int main(int argc, char *argv[]) {
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
         r = parse_argv(argc, argv);
-        if (r > 0 && (arg_action == ACTION_ONCE || arg_action == ACTION_RUN))
+        if (r > 0 && (arg_action == ACTION_ONCE || arg_action == ACTION_RUN ||
+                      (arg_action == ACTION_REVOKE && !arg_dry_run)))
                 manager_block_signals();
         if (r < 0)
                 return EX_USAGE;
@@ -321,6 +407,9 @@ int main(int argc, char *argv[]) {
                 break;
         case ACTION_STATUS:
                 r = run_status();
+                break;
+        case ACTION_REVOKE:
+                r = arg_dry_run ? run_revoke_dry_run() : run_manager(true);
                 break;
         default:
                 r = run_manager(false);

@@ -84,6 +84,9 @@ typedef struct Cluster {
         bool kept;                      /* adopt_config(): carried into the new list */
         unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
         uint64_t renewals_total;        /* since start, for the metrics */
+        uint32_t revocations_total, revocation_failures_total;  /* since start */
+        bool revoke_failed;             /* --revoke: its revocation failed */
+        char *pending_serial;           /* --revoke: the new certificate's, for the report */
         uint64_t failures_total[_API_ERROR_CLASS_MAX];
         uint64_t file_changes_total[_FILE_CHANGE_MAX];
         unsigned restores;              /* restores of its file that followed each other */
@@ -193,6 +196,7 @@ typedef struct LogContext {
         char not_after[32], next[32], status[16];
         char discovered_by[24];         /* the discover entry (from 1) that found the cluster, "" for a configured one */
         const char *error_class;        /* of a failure, NULL otherwise */
+        const char *revoked_identity;   /* of a revocation ("user ID"), NULL otherwise */
 } LogContext;
 
 #define log_cluster(c, level, message_id, ctx, http_status, error_code, request_id, ...)                  \
@@ -207,7 +211,8 @@ typedef struct LogContext {
                               { "REQUEST_ID", request_id },                                              \
                               { "ERROR_CLASS", (ctx)->error_class },                                     \
                               { "CCE_DISCOVERED_BY", (ctx)->discovered_by[0] ? (ctx)->discovered_by : NULL }, \
-                              { "CCE_PROJECT_ID", (ctx)->discovered_by[0] ? (c)->config->project_id : NULL }), \
+                              { "CCE_PROJECT_ID", (ctx)->discovered_by[0] ? (c)->config->project_id : NULL }, \
+                              { "CCE_REVOKED_IDENTITY", (ctx)->revoked_identity }),                     \
                    __VA_ARGS__)
 
 /* ---- cluster.c: the cluster record ---- */

@@ -10,9 +10,14 @@
 
 #include <stdbool.h>
 
+#include "cce.h"
 #include "config.h"
 
 #define EXIT_ONCE_FAILED 1
+/* --revoke: every selected cluster got a new certificate, but for one at
+ * least the revocation failed (EXIT_ONCE_FAILED when a new certificate was
+ * not written). */
+#define REVOKE_EXIT_NOT_REVOKED 3
 
 typedef struct Manager Manager;
 
@@ -22,6 +27,8 @@ typedef struct ManagerOptions {
         bool force;                     /* --once: renew even what is not due */
         char **only;                    /* --once: these clusters (NULL-terminated), or NULL for all */
         bool dry_run;                   /* --once: fetch and check, print what would change, write nothing */
+        bool revoke;                    /* --revoke: each selected cluster revokes, then renews (with force) */
+        CceIdentity revoke_identity;    /* --revoke: --user-id or --agency-id, id "" when not given */
 } ManagerOptions;
 
 /* Takes ownership of config. */

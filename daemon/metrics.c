@@ -103,6 +103,26 @@ int metrics_format(const char *version, const MetricsCluster *clusters, size_t n
                 }
         }
 
+        header(f, "cce_certd_last_revocation_timestamp_seconds", "gauge",
+               "When the certificates of the cluster's identity were last revoked (Unix time).");
+        for (size_t i = 0; i < n; i++)
+                if (clusters[i].revocation && clusters[i].last_revocation > 0)
+                        gauge(f, "cce_certd_last_revocation_timestamp_seconds", &clusters[i], clusters[i].last_revocation);
+        header(f, "cce_certd_revocations_total", "counter", "Revocations done since the daemon started.");
+        for (size_t i = 0; i < n; i++)
+                if (clusters[i].revocation)
+                        gauge(f, "cce_certd_revocations_total", &clusters[i], clusters[i].revocations_total);
+        header(f, "cce_certd_revocation_failures_total", "counter",
+               "Revocations that failed since the daemon started (the certificate was renewed anyway).");
+        for (size_t i = 0; i < n; i++)
+                if (clusters[i].revocation)
+                        gauge(f, "cce_certd_revocation_failures_total", &clusters[i], clusters[i].revocation_failures_total);
+        header(f, "cce_certd_previous_certificate_not_revoked", "gauge",
+               "1 when the last revocation failed: the certificate before the current one still works.");
+        for (size_t i = 0; i < n; i++)
+                if (clusters[i].revocation)
+                        gauge(f, "cce_certd_previous_certificate_not_revoked", &clusters[i], clusters[i].previous_not_revoked);
+
         header(f, "cce_certd_renewals_total", "counter", "Certificates renewed and written since the daemon started.");
         for (size_t i = 0; i < n; i++)
                 gauge(f, "cce_certd_renewals_total", &clusters[i], (int64_t) clusters[i].renewals_total);

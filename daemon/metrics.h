@@ -11,7 +11,7 @@
 #include "api-error.h"
 
 /* The states a cluster's state gauge can be in. */
-#define METRICS_STATES "ok", "pending", "renewing", "failing", "parked", "expired", "unavailable"
+#define METRICS_STATES "ok", "pending", "renewing", "failing", "parked", "expired", "unavailable", "revoked"
 
 /* What someone else did to a cluster's kubeconfig, as the daemon saw it
  * (file-watch.h): the file or the entries gone (restored), damaged
@@ -44,6 +44,12 @@ typedef struct MetricsCluster {
         uint64_t failures_total[_API_ERROR_CLASS_MAX];
         uint64_t file_changes_total[_FILE_CHANGE_MAX];
         unsigned consecutive_failures;
+        /* Revocation: its series only for a cluster with revoke-previous
+         * or a revocation since the state began. */
+        bool revocation;
+        int64_t last_revocation;                /* 0: never */
+        uint32_t revocations_total, revocation_failures_total;  /* since the daemon started */
+        bool previous_not_revoked;              /* the last revocation failed */
 } MetricsCluster;
 
 /* How often the file is written even when nothing changed, so that its age

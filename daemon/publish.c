@@ -24,6 +24,8 @@ static const char *cluster_state_name(const Cluster *c, int64_t now) {
                 return "renewing";
         if (c->unavailable)
                 return "unavailable";
+        if (cluster_state_revoked_unwritten(&c->state))
+                return "revoked";  /* the file's certificate, and no new one written yet */
         if (c->due == INT64_MAX)
                 return "parked";
         if (c->file.state == KUBECONFIG_OK && c->file.certificate.not_after <= now)
@@ -82,6 +84,12 @@ void write_metrics(Manager *m, int64_t now) {
                         .last_success = c->state.last_success,
                         .renewals_total = c->renewals_total,
                         .consecutive_failures = c->state.failures,
+                        .revocation = c->config->revoke_previous || c->state.last_revocation > 0 ||
+                                c->state.revoke_error || c->revocations_total > 0 || c->revocation_failures_total > 0,
+                        .last_revocation = c->state.last_revocation,
+                        .revocations_total = c->revocations_total,
+                        .revocation_failures_total = c->revocation_failures_total,
+                        .previous_not_revoked = c->state.revoke_error != NULL,
                 };
                 memcpy(rows[i].failures_total, c->failures_total, sizeof(c->failures_total));
                 memcpy(rows[i].file_changes_total, c->file_changes_total, sizeof(c->file_changes_total));
@@ -117,15 +125,17 @@ static void write_in_flight(Manager *m) {
 }
 
 void update_status(Manager *m) {
-        unsigned ok = 0, failing = 0, parked = 0, renewing = 0, discovered = 0, unavailable = 0;
+        unsigned ok = 0, failing = 0, parked = 0, renewing = 0, discovered = 0, unavailable = 0, revoked = 0;
         const Cluster *worst = NULL, *next = m->n_heap > 0 ? m->heap[0] : NULL;
         int64_t now = now_realtime(m);
-        char text[720], renewing_text[32] = "", discovered_text[80] = "", next_text[160] = "", detail[320] = "";
+        char text[800], renewing_text[32] = "", discovered_text[80] = "", next_text[160] = "", detail[320] = "";
+        char revoked_text[64] = "";
         char a[32], b[32];
 
         for (size_t i = 0; i < m->n_clusters; i++) {
                 const Cluster *c = m->clusters[i];
                 discovered += c->config->discovered;
+                revoked += cluster_state_revoked_unwritten(&c->state);
                 if (c->phase == PHASE_CALLING)
                         renewing++;
                 else if (c->unavailable)
@@ -143,6 +153,8 @@ void update_status(Manager *m) {
         }
         if (renewing)
                 snprintf(renewing_text, sizeof(renewing_text), ", %u renewing", renewing);
+        if (revoked)  /* critical: those files hold certificates that no longer work */
+                snprintf(revoked_text, sizeof(revoked_text), ", %u REVOKED and not yet renewed", revoked);
         if (m->n_sources > 0)
                 snprintf(discovered_text, sizeof(discovered_text), "; %u discovered by %zu entr%s, %u not Available in CCE",
                          discovered, m->n_sources, m->n_sources == 1 ? "y" : "ies", unavailable);
@@ -164,8 +176,8 @@ void update_status(Manager *m) {
                          worst->due == INT64_MAX ? ", parked" : ", retry in ",
                          worst->due == INT64_MAX ? "" : relative_time(worst->due - now, b));
         }
-        snprintf(text, sizeof(text), "%zu clusters: %u ok, %u failing, %u parked%s%s%s%s",
-                 m->n_clusters, ok, failing, parked, renewing_text, discovered_text, next_text, detail);
+        snprintf(text, sizeof(text), "%zu clusters: %u ok, %u failing, %u parked%s%s%s%s%s",
+                 m->n_clusters, ok, failing, parked, renewing_text, revoked_text, discovered_text, next_text, detail);
         if (!m->options.once) {
                 sd_notifyf(false, "STATUS=%s", text);
                 write_metrics(m, now);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The renewal of one cluster from its start to its answer: the checks
- * before the call, the call, a failure (state, backoff, credential pause,
- * log, hook), a certificate handed to the writer; and dispatch, which starts
- * what is due within the cap on calls in flight. */
+ * before the call, the revocation that comes first (revoke-previous,
+ * --revoke), the call, a failure (state, backoff, credential pause, log,
+ * hook), a certificate handed to the writer; and dispatch, which starts what
+ * is due within the cap on calls in flight. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "manager-internal.h"
 #include "message-id.h"
 #include "parse-value.h"
+#include "revocation.h"
 #include "schedule.h"
 #include "time-util.h"
 
@@ -30,6 +32,8 @@ static int failure_priority(Cluster *c, int64_t now) {
         LogContext ctx;
         char when[32];
 
+        if (cluster_state_revoked_unwritten(&c->state))
+                return LOG_CRIT;  /* the file's certificate was revoked */
         if (c->file.state != KUBECONFIG_OK)
                 return LOG_ERR;  /* no usable certificate at all */
         unsigned level = expiry_level(cert, now);
@@ -55,9 +59,13 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
         c->state.last_http_status = e->http_status;
         snprintf(c->state.last_error_code, sizeof(c->state.last_error_code), "%s", e->code);
         state_set_text(&c->state.last_error, e->message);
-        c->state.next_attempt = sched_retry_time(now_realtime_ceil(m), c->state.failures, e,
-                                                 c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0,
-                                                 random_u64());
+        bool revoked = cluster_state_revoked_unwritten(&c->state);
+        if (revoked)  /* the file's certificate was revoked: soon, whatever its dates say */
+                c->state.next_attempt = sched_retry_time_revoked(now_realtime_ceil(m), c->state.failures, e, random_u64());
+        else
+                c->state.next_attempt = sched_retry_time(now_realtime_ceil(m), c->state.failures, e,
+                                                         c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0,
+                                                         random_u64());
         c->state.fingerprint = c->fingerprint;
         save_state(m, c);
 
@@ -73,7 +81,15 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
         ctx.error_class = api_error_class_to_string(e->klass);
         const char *http = status[0] ? status : NULL, *code = e->code[0] ? e->code : NULL;
         const char *rid = e->request_id[0] ? e->request_id : NULL;
-        if (c->due == INT64_MAX)
+        if (m->options.revoke && c->selected)
+                printf("%s: NO new certificate: %s; %s %s.\n", c->config->name, describe, c->config->kubeconfig,
+                       revoked ? "holds the revoked one until the daemon or another run renews it" : "is unchanged");
+        if (revoked && c->due != INT64_MAX)
+                log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
+                            "Renewal of %s failed after its certificates were revoked: %s; %s holds a revoked "
+                            "certificate until a new one is written; will retry at %s.",
+                            c->config->name, describe, c->config->kubeconfig, format_iso8601_utc(c->due, next));
+        else if (c->due == INT64_MAX)
                 log_cluster(c, priority, MESSAGE_ID_RENEWAL_FAILED, &ctx, http, code, rid,
                             "Renewal of %s failed: %s; parked until the configuration changes (reload after fixing it).",
                             c->config->name, describe);
@@ -126,6 +142,10 @@ static void on_call_done(CceCall *call, CceResult *result, void *userdata) {
         else {
                 c->pending = TAKE_PTR(result->kubeconfig);
                 c->pending_cert = (CertDates) { result->certificate.not_before, result->certificate.not_after };
+                if (m->options.revoke) {  /* for the report */
+                        free(c->pending_serial);
+                        c->pending_serial = strdup(result->certificate.serial);
+                }
                 free(c->pending_request_id);
                 c->pending_request_id = strdup(result->request_id);  /* for the log: NULL is no harm */
                 write_pending(m, c);
@@ -133,10 +153,139 @@ static void on_call_done(CceCall *call, CceResult *result, void *userdata) {
         dispatch(m);
 }
 
-static void start_renewal(Manager *m, Cluster *c) {
+static void call_started(Manager *m, Cluster *c) {
+        c->phase = PHASE_CALLING;
+        c->call_ref = m->configs;
+        c->call_ref->users++;
+        m->in_flight++;
+        m->in_flight_changed = true;  /* written with the status, for --status */
+        status_changed(m);
+}
+
+/* The clustercert call. */
+static void start_mint(Manager *m, Cluster *c) {
         ApiError e = {};
         int r;
 
+        heap_remove(m, c);  /* a call in flight is never due as well, whatever the checks before scheduled */
+        r = cce_call_start(m->client, c->config, on_call_done, c, &c->call, &e);
+        if (r < 0) {
+                if (e.klass == API_ERROR_NONE)
+                        api_error_set(&e, API_ERROR_TRANSIENT, "cannot start the request: %s", strerror(-r));
+                renewal_failed(m, c, &e);
+                return;
+        }
+        call_started(m, c);
+}
+
+/* ---- revocation before the call ---------------------------------------------- */
+
+/* Revoke first? --revoke: always; revoke-previous: unless a revocation
+ * began and no certificate was written since (never a second one before a
+ * write). */
+static bool wants_revocation(Manager *m, const Cluster *c) {
+        if (m->options.dry_run)
+                return false;
+        if (m->options.revoke)
+                return c->selected;
+        return c->config->revoke_previous && c->state.revoke_started == 0;
+}
+
+/* The revocation failed (or could not be made): said, counted, remembered;
+ * the certificate is renewed anyway, and the revocation not tried again
+ * before the next rotation. */
+static void revocation_failed(Manager *m, Cluster *c, const ApiError *e, const char *why) {
+        char describe[700], status[24] = "";
+        LogContext ctx;
+
+        if (e)
+                api_error_describe(e, describe, sizeof(describe));
+        else
+                snprintf(describe, sizeof(describe), "%s", why);
+        c->revocation_failures_total++;
+        c->revoke_failed = true;
+        state_set_text(&c->state.revoke_error, describe);
+        save_state(m, c);
+        if (e && e->http_status > 0)
+                snprintf(status, sizeof(status), "%ld", e->http_status);
+        log_context(c, c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0, &ctx);
+        ctx.revoked_identity = c->state.revoked_identity;
+        ctx.error_class = e ? api_error_class_to_string(e->klass) : NULL;
+        log_cluster(c, LOG_WARNING, MESSAGE_ID_NOT_REVOKED, &ctx, status[0] ? status : NULL,
+                    e && e->code[0] ? e->code : NULL, e && e->request_id[0] ? e->request_id : NULL,
+                    "The previous certificate of %s was not revoked: %s; renewing anyway (it keeps working until it "
+                    "expires; not tried again before the next rotation).", c->config->name, describe);
+        if (m->options.revoke)
+                printf("%s: NOT revoked: %s\n", c->config->name, describe);
+        status_changed(m);
+}
+
+static void on_revoke_done(CceCall *call, CceResult *result, void *userdata) {
+        Cluster *c = userdata;
+        Manager *m = c->manager;
+        LogContext ctx;
+
+        release_call(m, c);
+        if (result->error.klass != API_ERROR_NONE)
+                revocation_failed(m, c, &result->error, NULL);
+        else {
+                c->revocations_total++;
+                c->state.last_revocation = now_realtime(m);
+                state_set_text(&c->state.revoke_error, NULL);
+                save_state(m, c);
+                log_context(c, c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0, &ctx);
+                ctx.revoked_identity = c->state.revoked_identity;
+                log_cluster(c, LOG_NOTICE, MESSAGE_ID_REVOKED, &ctx, NULL, NULL,
+                            result->request_id[0] ? result->request_id : NULL,
+                            "Revoked every certificate of %s for %s; asking for a new one now.",
+                            c->state.revoked_identity, c->config->name);
+                status_changed(m);
+        }
+        start_mint(m, c);
+        dispatch(m);
+}
+
+/* Starts the revocation that comes before the call; false when there is
+ * none to make (nothing of ours on disk to retire) or it failed to start:
+ * then the certificate is asked for at once. */
+static bool start_revocation(Manager *m, Cluster *c) {
+        const CceIdentity *given = m->options.revoke_identity.id[0] ? &m->options.revoke_identity : NULL;
+        char how[REVOCATION_HOW_MAX], who_text[CCE_IDENTITY_ID_MAX + 8];
+        CceIdentity who;
+        ApiError e = {};
+        int r;
+
+        r = revocation_identity(c->config, given, &who, how);
+        if (r == -ENOENT && !m->options.revoke)
+                return false;  /* revoke-previous: no certificate of ours yet, nothing to retire */
+        if (r < 0) {
+                if (m->options.revoke && r == -ENOENT)
+                        strncat(how, "; give --user-id or --agency-id", REVOCATION_HOW_MAX - strlen(how) - 1);
+                revocation_failed(m, c, NULL, how);
+                return false;
+        }
+        /* Recorded (durably) before the call: a restart after it, whatever
+         * its outcome, renews at once and does not revoke again. */
+        c->state.revoke_started = now_realtime(m);
+        state_set_text(&c->state.revoked_identity, revocation_identity_text(&who, who_text));
+        state_set_text(&c->state.revoke_error, NULL);
+        save_state(m, c);
+        if (m->options.revoke)
+                printf("%s: revoking every certificate of %s for cluster %s (id: %s)\n", c->config->name, who_text,
+                       c->config->cluster_id, how);
+        heap_remove(m, c);
+        r = cce_revoke_start(m->client, c->config, &who, on_revoke_done, c, &c->call, &e);
+        if (r < 0) {
+                if (e.klass == API_ERROR_NONE)
+                        api_error_set(&e, API_ERROR_TRANSIENT, "cannot start the request: %s", strerror(-r));
+                revocation_failed(m, c, &e, NULL);
+                return false;
+        }
+        call_started(m, c);
+        return true;
+}
+
+static void start_renewal(Manager *m, Cluster *c) {
         c->state.last_attempt = now_realtime(m);
         if (c->pending) {
                 write_pending(m, c);
@@ -146,20 +295,9 @@ static void start_renewal(Manager *m, Cluster *c) {
                 return;
         if (file_certificate_adopted(m, c))
                 return;
-        heap_remove(m, c);  /* a call in flight is never due as well, whatever the checks above scheduled */
-        r = cce_call_start(m->client, c->config, on_call_done, c, &c->call, &e);
-        if (r < 0) {
-                if (e.klass == API_ERROR_NONE)
-                        api_error_set(&e, API_ERROR_TRANSIENT, "cannot start the request: %s", strerror(-r));
-                renewal_failed(m, c, &e);
+        if (wants_revocation(m, c) && start_revocation(m, c))
                 return;
-        }
-        c->phase = PHASE_CALLING;
-        c->call_ref = m->configs;
-        c->call_ref->users++;
-        m->in_flight++;
-        m->in_flight_changed = true;  /* written with the status, for --status */
-        status_changed(m);
+        start_mint(m, c);
 }
 
 /* Starts what is due, within the cap on renewals in flight. */

@@ -65,6 +65,14 @@ int64_t sched_retry_time(int64_t now, unsigned failures, const ApiError *error,
         return now + (int64_t) delay;
 }
 
+int64_t sched_retry_time_revoked(int64_t now, unsigned failures, const ApiError *error, uint64_t random) {
+        int64_t when = sched_retry_time(now, failures, error, 0, random);
+
+        if (failures == 1 && when != INT64_MAX && error->klass != API_ERROR_AUTHENTICATION && !error->has_retry_after)
+                when = MIN(when, now + SCHED_REVOKED_FIRST_RETRY_SEC);
+        return when;
+}
+
 int64_t sched_next_attempt(int64_t now, bool have_certificate, int64_t not_before, int64_t not_after,
                            int64_t obtained, unsigned failures, int64_t next_attempt,
                            unsigned renew_at_percent, uint64_t renew_before_sec, const char *cluster_id) {

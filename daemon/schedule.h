@@ -41,6 +41,14 @@ int64_t sched_renewal_time(int64_t not_before, int64_t not_after,
 int64_t sched_retry_time(int64_t now, unsigned failures, const ApiError *error,
                          int64_t not_after, uint64_t random);
 
+/* The next attempt after a failure to renew a cluster whose certificates
+ * were just revoked (the file holds one that no longer works): as
+ * sched_retry_time() with no certificate, but the first retry within
+ * SCHED_REVOKED_FIRST_RETRY_SEC, well within 10 s (unless the API asked for a longer wait, or
+ * the credentials were refused: an access key locks after 5 failures). */
+#define SCHED_REVOKED_FIRST_RETRY_SEC 5
+int64_t sched_retry_time_revoked(int64_t now, unsigned failures, const ApiError *error, uint64_t random);
+
 /* The next attempt for a cluster, from what is known of it: INT64_MAX when
  * parked (next_attempt INT64_MAX), the stored next attempt while backing off
  * (failures > 0), now when there is no usable certificate (have_certificate

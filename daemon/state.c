@@ -66,6 +66,8 @@ int state_directory_prepare(const char *dir, char *error, size_t error_size) {
 void cluster_state_done(ClusterState *s) {
         free(s->last_error);
         free(s->last_hook_error);
+        free(s->revoked_identity);
+        free(s->revoke_error);
         *s = (ClusterState) {};
 }
 
@@ -112,14 +114,16 @@ static int directory_of(const char *path, const char **ret_name, char *error, si
         return directories[i].fd;
 }
 
-/* Atomic, not durable: after a power loss an old or unreadable state only
- * means the kubeconfig is read afresh (fsyncs cost throughput). */
-static int write_state_file(const char *path, const void *data, size_t size, char *error, size_t error_size) {
+/* Atomic, not durable unless asked (flags of atomic_file_write_at()): after
+ * a power loss an old or unreadable state only means the kubeconfig is read
+ * afresh (fsyncs cost throughput). */
+static int write_state_file(const char *path, const void *data, size_t size, unsigned flags, char *error,
+                            size_t error_size) {
         const char *name;
         int fd = directory_of(path, &name, error, error_size);
         if (fd < 0)
                 return fd;
-        return atomic_file_write_at(fd, name, path, data, size, 0600, 0, error, error_size);
+        return atomic_file_write_at(fd, name, path, data, size, 0600, flags, error, error_size);
 }
 
 static int remove_state_file(const char *path) {
@@ -205,6 +209,10 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
         s.not_after = get_int(root, "not-after");
         get_text(root, "kubeconfig-identity", s.kubeconfig_identity, sizeof(s.kubeconfig_identity));
         s.paused_until = get_int(root, "paused-until");
+        s.revoke_started = get_int(root, "revoke-started");
+        s.last_revocation = get_int(root, "last-revocation");
+        state_set_text(&s.revoked_identity, json_get_string(root, "revoked-identity"));
+        state_set_text(&s.revoke_error, json_get_string(root, "revoke-error"));
         *ret = s;
         return 0;
 }
@@ -241,12 +249,18 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         json_gen_int(g, "not-after", s->not_after);
         json_gen_string(g, "kubeconfig-identity", s->kubeconfig_identity);
         json_gen_int(g, "paused-until", s->paused_until);
+        json_gen_int(g, "revoke-started", s->revoke_started);
+        json_gen_int(g, "last-revocation", s->last_revocation);
+        json_gen_string(g, "revoked-identity", s->revoked_identity ?: "");
+        json_gen_string(g, "revoke-error", s->revoke_error ?: "");
         yajl_gen_map_close(g);
         if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
                 yajl_gen_free(g);
                 return error_printf(error, error_size, -EINVAL, "cannot format the state of %s", name);
         }
-        r = write_state_file(path, buf, len, error, error_size);
+        /* A revocation under way is kept across a power loss: forgotten, the
+         * revoked certificate in the file would look good until its renewal. */
+        r = write_state_file(path, buf, len, s->revoke_started > 0 ? ATOMIC_FILE_DURABLE : 0, error, error_size);
         yajl_gen_free(g);
         return r;
 }
@@ -337,7 +351,7 @@ int state_save_in_flight(const char *dir, const char *const *names, size_t n, ch
                 yajl_gen_free(g);
                 return error_printf(error, error_size, -EINVAL, "cannot format the requests in flight");
         }
-        r = write_state_file(path, buf, len, error, error_size);
+        r = write_state_file(path, buf, len, 0, error, error_size);
         yajl_gen_free(g);
         return r;
 }
@@ -407,7 +421,7 @@ int state_save_discovered(const char *dir, const char *json, size_t size, char *
         int r = discovered_path(dir, &path);
         if (r < 0)
                 return r;
-        return write_state_file(path, json, size, error, error_size);
+        return write_state_file(path, json, size, 0, error, error_size);
 }
 
 int state_load_discovered(const char *dir, JsonNode **ret) {

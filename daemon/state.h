@@ -27,7 +27,20 @@ typedef struct ClusterState {
         char *last_hook_error;          /* the last hook that failed, NULL after one that worked */
         char kubeconfig_identity[96];   /* of the file as last written, kubeconfig_identity(); "" unknown */
         int64_t paused_until;           /* its credentials' identity was refused: no call before then (0 none) */
+        /* Revocation (revoke-previous, --revoke): a revocation began at
+         * revoke_started and no certificate was written since, so the file
+         * may hold a revoked one: a new one is asked for at once, and never
+         * a second revocation first (0 none). Saved durably. */
+        int64_t revoke_started;
+        int64_t last_revocation;        /* when a revocation last succeeded (0 never) */
+        char *revoked_identity;         /* whose certificates it revoked: "user ID" or "agency ID", or NULL */
+        char *revoke_error;             /* why the last revocation failed (the previous certificate still works), or NULL */
 } ClusterState;
+
+/* The file holds a certificate that may be revoked, and no new one yet. */
+static inline bool cluster_state_revoked_unwritten(const ClusterState *s) {
+        return s->revoke_started > 0 && !s->revoke_error;
+}
 
 /* Frees the texts and empties the state. */
 void cluster_state_done(ClusterState *s);

@@ -25,6 +25,7 @@ typedef enum ClusterHealth {
         HEALTH_PARKED,
         HEALTH_EXPIRED,
         HEALTH_UNAVAILABLE,     /* discovered, and CCE does not call it Available: not renewed */
+        HEALTH_REVOKED,         /* its certificate was revoked and no new one is written yet */
         _HEALTH_MAX,
 } ClusterHealth;
 
@@ -36,6 +37,7 @@ static const char *const health_names[_HEALTH_MAX] = {
         [HEALTH_PARKED] = "parked",
         [HEALTH_EXPIRED] = "expired",
         [HEALTH_UNAVAILABLE] = "unavailable",
+        [HEALTH_REVOKED] = "revoked",
 };
 
 typedef struct Row {
@@ -48,6 +50,7 @@ typedef struct Row {
         bool expired;
         int64_t next;
         bool paused;            /* next is a pause of its credentials (another entry's failure with the same key) */
+        bool revoked;           /* cluster_state_revoked_unwritten() */
         int lock;               /* file_lock_describe() */
         char lock_text[480];
 } Row;
@@ -73,7 +76,8 @@ static void evaluate(Row *r, const char *state_dir, char **in_flight, Kubeconfig
                 cluster_state_done(&r->state);
 
         bool have_cert = r->file.state == KUBECONFIG_OK;
-        r->next = sched_next_attempt(now, have_cert, cert->not_before, cert->not_after, r->state.last_success,
+        r->revoked = cluster_state_revoked_unwritten(&r->state);
+        r->next = sched_next_attempt(now, have_cert && !r->revoked, cert->not_before, cert->not_after, r->state.last_success,
                                      r->state.failures, r->state.next_attempt,
                                      cl->renew_at_percent, cl->renew_before_sec, cl->cluster_id);
         /* Its credentials' identity was refused: the daemon waits that long (see manager.c). */
@@ -84,7 +88,9 @@ static void evaluate(Row *r, const char *state_dir, char **in_flight, Kubeconfig
         r->expiring = have_cert && cert->not_after > now && cert->not_after - now < lifetime / 10;
 
         r->expired = have_cert && cert->not_after <= now;
-        if (listed(in_flight, cl->name))
+        if (r->revoked)
+                r->health = HEALTH_REVOKED;
+        else if (listed(in_flight, cl->name))
                 r->health = HEALTH_RENEWING;
         else if (r->expired)
                 r->health = HEALTH_EXPIRED;
@@ -110,7 +116,10 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
 
                 if (have_cert && r->file.certificate.not_after > now)
                         format_duration((uint64_t) (r->file.certificate.not_after - now), left);
-                if (r->state.last_error)
+                if (r->revoked)
+                        snprintf(err, sizeof(err), "revoked (%s), new certificate not written yet",
+                                 r->state.revoked_identity ?: "?");
+                else if (r->state.last_error)
                         snprintf(err, sizeof(err), "%s%s%s%s%s", api_error_class_to_string(r->state.last_error_class),
                                  r->state.last_error_code[0] ? " " : "", r->state.last_error_code, ": ", r->state.last_error);
                 else if (r->lock == 2)
@@ -121,6 +130,8 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
                         snprintf(err, sizeof(err), "%s", r->file.reason);
                 else if (r->state.last_hook_error)
                         snprintf(err, sizeof(err), "hook: %s", r->state.last_hook_error);
+                else if (r->state.revoke_error)
+                        snprintf(err, sizeof(err), "previous certificate not revoked: %s", r->state.revoke_error);
                 fprintf(out, "%-20s %-11s %-21s %-8s %-21s %-8u %s\n", r->config->name, health_names[r->health],
                         have_cert ? format_iso8601_utc(r->file.certificate.not_after, na) : "-", left,
                         r->next == INT64_MAX ? "parked" : format_iso8601_utc(r->next, next), r->state.failures, err);
@@ -181,6 +192,14 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
                 } else
                         yajl_gen_null(g);
                 json_gen_string(g, "last-hook-error", r->state.last_hook_error);
+                json_gen_key(g, "revocation");
+                yajl_gen_map_open(g);
+                json_gen_bool(g, "revoke-previous", r->config->revoke_previous);
+                json_gen_bool(g, "revoked-not-renewed", r->revoked);
+                gen_time(g, "last-revocation", r->state.last_revocation);
+                json_gen_string(g, "identity", r->state.revoked_identity);
+                json_gen_string(g, "previous-not-revoked", r->state.revoke_error);
+                yajl_gen_map_close(g);
                 json_gen_string(g, "lock", r->lock > 0 ? r->lock_text : NULL);
                 json_gen_bool(g, "lock-blocks-kubectl", r->lock == 2);
                 yajl_gen_map_close(g);
@@ -219,7 +238,7 @@ int status_print(const Config *config, const char *state_dir, char **names, bool
                         continue;
                 rows[n].config = cl;
                 evaluate(&rows[n], state_dir, in_flight, &reading, now);
-                if (rows[n].expired || rows[n].expiring)
+                if (rows[n].expired || rows[n].expiring || rows[n].revoked)
                         exit_status = STATUS_EXIT_EXPIRING;
                 else if (rows[n].health != HEALTH_OK && rows[n].health != HEALTH_UNAVAILABLE &&
                          exit_status == STATUS_EXIT_OK &&

@@ -26,7 +26,7 @@ def test_rules(d):
         return
     p = subprocess.run([PROMTOOL, "check", "rules", str(RULES)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=60)
-    check("promtool check rules accepts the rule file", p.returncode == 0 and "SUCCESS: 6 rules found" in p.stdout,
+    check("promtool check rules accepts the rule file", p.returncode == 0 and "SUCCESS: 8 rules found" in p.stdout,
           p.stdout)
     # promtool resolves rule_files relative to the test file: run it on a copy
     # next to a copy of the rules, so the test does not depend on the cwd.
@@ -43,6 +43,7 @@ def test_rules(d):
     text = RULES.read_text()
     for name, old, new in (("the expiry alert a day later", "< 86400)", "< 2 * 86400)"),
                            ("the failing alert sooner", "for: 30m", "for: 20m"),
+                           ("the revoked alert sooner", "for: 2m", "for: 1m"),
                            ("the down alert across an upgrade", "unless on (instance, job)", "unless")):
         assert old in text, old
         (d / "conf" / RULES.name).write_text(text.replace(old, new, 1))

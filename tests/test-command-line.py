@@ -117,7 +117,8 @@ discover:
 def main():
     p = run("--help")
     check("--help exits 0", p.returncode == 0, p.stderr)
-    for opt in ("--config", "--check", "--dump-config", "--once", "--cluster", "--force", "--help", "--version"):
+    for opt in ("--config", "--check", "--dump-config", "--once", "--cluster", "--force", "--help", "--version",
+                "--revoke", "--all", "--user-id", "--agency-id"):
         check(f"--help mentions {opt}", opt in p.stdout)
     check("--help names the default configuration", "/cce-certd/config.yaml" in p.stdout)
     check("-h is --help", run("-h").stdout == p.stdout)
@@ -127,7 +128,10 @@ def main():
     check("--version prints the version", re.fullmatch(r"cce-certd \d+\.\d+\.\d+\n", p.stdout), p.stdout)
 
     for args in (["--bogus"], ["-x"], ["-c"], ["--config"], ["extra"], ["--check", "--dump-config"],
-                 ["--once", "--check"], ["--cluster"]):
+                 ["--once", "--check"], ["--cluster"], ["--revoke"], ["--revoke", "--once", "--all"],
+                 ["--revoke", "--all", "--cluster", "a"], ["--revoke", "--all", "--force"], ["--all"],
+                 ["--once", "--user-id", "abc"], ["--revoke", "--all", "--user-id", "a", "--agency-id", "b"],
+                 ["--revoke", "--all", "--user-id", "not an id"], ["--revoke", "--all", "--user-id", "x" * 65]):
         p = run(*args)
         check(f"usage error {' '.join(args)} exits 64", p.returncode == 64, f"{p.returncode} {p.stderr}")
         check(f"usage error {' '.join(args)} says why", p.stderr.strip() != "" and p.stdout == "")

@@ -62,7 +62,7 @@ def test_scrape(d):
     textfile.mkdir()
     (textfile / "cce-certd.prom").symlink_to(d / "run/metrics.prom")
     metrics = d / "run/metrics.prom"
-    config = write_config(d, fake, [(1, ""), (2, ""), (3, "")], extra=f"metrics-file: {metrics}")
+    config = write_config(d, fake, [(1, ""), (2, ""), (3, ", revoke-previous: true")], extra=f"metrics-file: {metrics}")
     port = free_port()
     exporter = subprocess.Popen([NODE_EXPORTER, "--collector.disable-defaults", "--collector.textfile",
                                  f"--collector.textfile.directory={textfile}", f"--web.listen-address=127.0.0.1:{port}"],

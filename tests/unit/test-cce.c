@@ -34,6 +34,29 @@ TEST(endpoints) {
         ASSERT_STREQ(max, "{\"duration\":-1}");
 }
 
+TEST(revoke_request) {
+        _cleanup_free_ char *p = NULL, *user = NULL, *agency = NULL, *bad = NULL;
+        CceIdentity who = { .id = "0a1b2c3d4e5f60718293a4b5c6d7e8f9" };
+
+        ASSERT_EQ(cce_revoke_path("p1", "c1", &p), 0);
+        ASSERT_STREQ(p, "/api/v3/projects/p1/clusters/c1/clustercertrevoke");
+        ASSERT_EQ(cce_revoke_body(&who, &user), 0);
+        ASSERT_STREQ(user, "{\"userId\":\"0a1b2c3d4e5f60718293a4b5c6d7e8f9\"}");
+        who.agency = true;
+        ASSERT_EQ(cce_revoke_body(&who, &agency), 0);
+        ASSERT_STREQ(agency, "{\"agencyId\":\"0a1b2c3d4e5f60718293a4b5c6d7e8f9\"}");
+        /* A CN that is no IAM id is never sent (nor could it break the JSON). */
+        ASSERT(cce_identity_id_valid("ab-C_9"));
+        ASSERT(!cce_identity_id_valid(""));
+        ASSERT(!cce_identity_id_valid("a\"b"));
+        ASSERT(!cce_identity_id_valid("user name"));
+        ASSERT(!cce_identity_id_valid("x/../y"));
+        ASSERT(!cce_identity_id_valid("0123456789012345678901234567890123456789012345678901234567890123456789"));
+        snprintf(who.id, sizeof(who.id), "a\"}");
+        ASSERT_EQ(cce_revoke_body(&who, &bad), -EINVAL);
+        ASSERT_NULL(bad);
+}
+
 TEST(internal_only) {
         _cleanup_(cce_kubeconfig_freep) CceKubeconfig *k = NULL;
         const char *s = ANSWER(INTERNAL_CLUSTER, USER, INTERNAL_CONTEXT, "internal");
@@ -133,4 +156,4 @@ TEST(caps) {
         ASSERT(strstr(e.message, "larger than"));
 }
 
-RUN_TESTS(T(endpoints), T(internal_only), T(internal_and_external), T(invalid_answers), T(caps))
+RUN_TESTS(T(endpoints), T(revoke_request), T(internal_only), T(internal_and_external), T(invalid_answers), T(caps))

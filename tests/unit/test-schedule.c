@@ -114,6 +114,26 @@ TEST(retry_classes) {
         ASSERT_EQ(sched_retry_time(now, 1, &t, 0, 0), now + 1);
 }
 
+TEST(retry_after_revocation) {
+        const int64_t now = 1000000;
+        ApiError e = err(API_ERROR_TRANSIENT), auth = err(API_ERROR_AUTHENTICATION), nf = err(API_ERROR_NOT_FOUND);
+        /* The first retry within SCHED_REVOKED_FIRST_RETRY_SEC, whatever the jitter ... */
+        for (uint64_t r = 0; r < 5000; r++) {
+                int64_t t = sched_retry_time_revoked(now, 1, &e, r * 7919);
+                ASSERT(t >= now + 1 && t <= now + SCHED_REVOKED_FIRST_RETRY_SEC);
+        }
+        ASSERT(SCHED_REVOKED_FIRST_RETRY_SEC < 10);
+        /* ... then the usual backoff. */
+        ASSERT_EQ(sched_retry_time_revoked(now, 3, &e, 119), sched_retry_time(now, 3, &e, 0, 119));
+        /* A refused key still waits for its lock to end; parking classes park. */
+        ASSERT(sched_retry_time_revoked(now, 1, &auth, 0) >= now + SCHED_AUTH_RETRY_MIN_SEC);
+        ASSERT_EQ(sched_retry_time_revoked(now, 1, &nf, 0), INT64_MAX);
+        ApiError t = err(API_ERROR_THROTTLED);
+        t.has_retry_after = true;
+        t.retry_after_sec = 120;  /* the API asked for a wait */
+        ASSERT_EQ(sched_retry_time_revoked(now, 1, &t, 0), now + 120);
+}
+
 TEST(never_right_after_obtaining) {
         const int64_t t = 1000000;
         /* renew-before 58 s of a 60 s certificate dated back a second: its
@@ -194,4 +214,5 @@ TEST(clock_steps) {
         ASSERT_EQ(sched_after_clock_step(100, -3600), 1);
 }
 
-RUN_TESTS(T(renewal_time), T(never_right_after_obtaining), T(restores_back_off), T(clock_steps), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes))
+RUN_TESTS(T(renewal_time), T(never_right_after_obtaining), T(restores_back_off), T(clock_steps), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes),
+          T(retry_after_revocation))
