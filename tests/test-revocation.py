@@ -116,6 +116,34 @@ def test_revoke_command(d):
     fake.stop()
 
 
+def test_revoke_beside_daemon(d):
+    """--revoke beside a running daemon: the daemon takes the new
+    certificates from the files, with no call of its own, and its status
+    agrees."""
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    config = write_config(d, fake, [(0, ""), (1, "")], extra=f"metrics-file: {d}/metrics.prom")
+    daemon = Daemon(d, config, notify)
+    check("the daemon writes both clusters", wait_for(lambda: fake.calls()["clustercert_total"] == 2 and
+                                                      (d / "kube/c1").exists(), 10), daemon.log())
+    time.sleep(1)
+    code, out, err = run_revoke(config, "--all")
+    check("--revoke --all beside the daemon: exit 0", code == 0, (code, out, err))
+    total = fake.calls()["clustercert_total"]
+    newest = {i["cluster_id"]: i["not_after"] for i in fake.issued()}
+    check("the daemon's metrics show the new certificates",
+          wait_for(lambda: all(metric(parse_metrics((d / "metrics.prom").read_text()),
+                                      "cce_certd_certificate_not_after_timestamp_seconds", name=f"c{i}")
+                               == int(newest[cluster_id(i)]) for i in range(2)), 5))
+    time.sleep(2)
+    check("and it made no call of its own", fake.calls()["clustercert_total"] == total == 4
+          and fake.calls()["revoke"] == {cluster_id(0): 1, cluster_id(1): 1}, fake.calls())
+    check("both files work", [handshake(d / f"kube/c{i}", f"c{i}") for i in range(2)] == ["ok", "ok"])
+    check("exit 0 on SIGTERM", daemon.stop() == 0, daemon.log())
+    notify.close()
+    fake.stop()
+
+
 def test_revoke_identity_given(d):
     """The file gone: --user-id names the identity; without it the
     revocation fails (exit 3) and a new certificate is still written."""
@@ -147,7 +175,7 @@ def test_revoke_failures(d):
     fake = Fake(d, day_seconds=3600)
     config = write_config(d, fake, [(0, "")])
     check("--once writes c0", run_once(config)[0] == 0)
-    for fault in ("status:403", "status:404", "status:400", "status:503"):
+    for fault in ("status:403", "status:404", "status:400", "status:503", "hang"):
         before_calls, before_issued = revoke_calls(fake, 0), len(fake.issued())
         fake.control("/_fake/faults", {"cluster_id": "revoke:" + cluster_id(0), "faults": [fault]})
         code, out, err = run_revoke(config, "--cluster", "c0")
@@ -227,10 +255,19 @@ def test_revoke_previous(d):
           metric(series, "cce_certd_previous_certificate_not_revoked", name="c0") == 1
           and metric(series, "cce_certd_revocation_failures_total", name="c0") == 1, series)
 
-    # The next rotation revokes (and works); its mint fails once: retried within 10 s.
+    # The next rotation revokes (and works); its mint fails: critical until
+    # a certificate is written; the first retry within 10 s.
     fake.fault(0, "status:503")
     revoke_before = revoke_calls(fake, 0)
+    since = time.time()
     check("the next rotation revokes again", wait_for(lambda: revoke_calls(fake, 0) > revoke_before, 10))
+    check("STATUS= says the cluster holds a revoked certificate",
+          wait_for(lambda: notify.find("1 REVOKED and not yet renewed", since), 3), notify.messages[-3:])
+    check("the metrics say revoked", wait_for(lambda: metric(parse_metrics((d / "metrics.prom").read_text()),
+                                                             "cce_certd_cluster_state", name="c0", state="revoked") == 1, 3))
+    crit = [r for r in journal.find(CCE_CLUSTER="c0") if r.get("PRIORITY") == "2"]
+    check("the journal says so at priority crit", crit and "after its certificates were revoked" in crit[-1]["MESSAGE"],
+          crit)
     check("its mint fails, then is retried", wait_for(lambda: len(fake.requests(0)) >= 2 and
                                                        fake.requests(0)[-1]["fault"] is None and
                                                        fake.requests(0)[-2]["fault"] == "status:503", 15))
@@ -299,5 +336,5 @@ def test_agency_identity(d):
 
 
 if __name__ == "__main__":
-    sys.exit(run_tests([test_revoke_command, test_revoke_identity_given, test_revoke_failures, test_revoke_previous,
+    sys.exit(run_tests([test_revoke_command, test_revoke_beside_daemon, test_revoke_identity_given, test_revoke_failures, test_revoke_previous,
                         test_kill_between_revoke_and_write, test_agency_identity]))
