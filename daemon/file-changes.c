@@ -122,6 +122,32 @@ static void shared_file_changed(Manager *m, SharedFile *shared, const char *iden
         snprintf(shared->identity, sizeof(shared->identity), "%s", identity);
 }
 
+/* A fetched certificate whose write waited (the file was locked): when the
+ * file now holds a newer certificate of this cluster that someone else
+ * wrote meanwhile (a --revoke beside the daemon, whose revocation may have
+ * ended the one held here), that one is adopted and ours dropped. Returns
+ * true when it was. */
+bool pending_superseded(Manager *m, Cluster *c) {
+        char identity[sizeof(c->state.kubeconfig_identity)];
+        KubeconfigStatus file;
+
+        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
+        if (!identity[0] || strcmp(identity, c->shared ? c->shared->identity : c->state.kubeconfig_identity) == 0)
+                return false;
+        kubeconfig_inspect(c->config, &file);
+        if (file.state != KUBECONFIG_OK || file.certificate.not_before <= c->pending_cert.not_before)
+                return false;
+        CceKubeconfig *held = TAKE_PTR(c->pending);
+        if (!adopt_certificate(m, c, &file, identity)) {
+                c->pending = held;
+                return false;
+        }
+        cce_kubeconfig_free(held);
+        log_info("%s: the certificate fetched before is dropped, unwritten: the one in %s is newer.", c->config->name,
+                 c->config->kubeconfig);
+        return true;
+}
+
 /* Before a certificate is asked for: is the file still the version the
  * daemon last wrote or read? Another writer (a --once beside the daemon, a
  * copy from another host) may have put another certificate of this cluster

@@ -267,6 +267,7 @@ void write_queue_remove(Manager *m, Cluster *c);
 bool cannot_write(const Cluster *c, KubeconfigState s);
 bool path_still_blocked(Manager *m, Cluster *c);
 bool file_certificate_adopted(Manager *m, Cluster *c);
+bool pending_superseded(Manager *m, Cluster *c);
 void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *file, const char *identity);
 void state_file_changed(Manager *m, Cluster *c);
 

@@ -288,7 +288,8 @@ static bool start_revocation(Manager *m, Cluster *c) {
 static void start_renewal(Manager *m, Cluster *c) {
         c->state.last_attempt = now_realtime(m);
         if (c->pending) {
-                write_pending(m, c);
+                if (!pending_superseded(m, c))
+                        write_pending(m, c);
                 return;
         }
         if (cannot_write(c, c->file.state) && path_still_blocked(m, c))

@@ -144,6 +144,49 @@ def test_revoke_beside_daemon(d):
     fake.stop()
 
 
+def test_locked_write_superseded(d):
+    """The daemon's write of a fetched certificate waits for a lock (kubectl's,
+    or a --revoke's), and meanwhile someone writes a newer certificate of the
+    cluster (a --revoke, whose revocation ends the one the daemon holds): the
+    daemon takes the newer one and never writes its own over it."""
+    fake = Fake(d, day_seconds=3600)
+    journal = Journal(d)
+    config = write_config(d, fake, [(0, "")])
+    daemon = Daemon(d, config, journal=journal)
+    check("the daemon writes c0", wait_for(lambda: (d / "kube/c0").exists(), 10), daemon.log())
+    time.sleep(0.5)
+    lock = d / "kube/c0.lock"
+    lock.write_text("")  # as kubectl takes it
+    (d / "kube/c0").unlink()
+    blocked = wait_for(lambda: [r for r in journal.find(CCE_CLUSTER="c0") if "locked" in r.get("MESSAGE", "")], 10)
+    check("its restore is fetched, and its write waits for the lock", blocked and fake.count(0) == 2, daemon.log())
+    time.sleep(1.2)  # a later notBefore (whole seconds)
+    # Someone else, holding the lock: a newer certificate of c0 into the file.
+    other = d / "other"
+    other.mkdir()
+    text = config.read_text().replace(f"{d}/state", f"{other}/state").replace(f"{d}/kube/c0", f"{other}/c0")
+    (other / "config.yaml").write_text(text)
+    status, err = run_once(other / "config.yaml", "--force")
+    check("another run fetches a newer certificate", status == 0, err)
+    os.rename(other / "c0", d / "kube/c0")
+    newer = certificate_of(d / "kube/c0")
+    lock.unlink()
+    adopted = wait_for(lambda: journal.find(CCE_CLUSTER="c0", MESSAGE_ID="2b5a942c055e4f819fef8e6e9c1ea471"), 10)
+    check("the daemon adopts the newer certificate when the lock goes", adopted, daemon.log())
+    time.sleep(1)
+    check("and never writes the one it held over it", certificate_of(d / "kube/c0") == newer and fake.count(0) == 3,
+          fake.count(0))
+    daemon.stop()
+    journal.close()
+    fake.stop()
+
+
+def certificate_of(path):
+    import yaml
+    doc = yaml.safe_load(path.read_text())
+    return doc["users"][0]["user"]["client-certificate-data"]
+
+
 def test_revoke_identity_given(d):
     """The file gone: --user-id names the identity; without it the
     revocation fails (exit 3) and a new certificate is still written."""
@@ -336,5 +379,6 @@ def test_agency_identity(d):
 
 
 if __name__ == "__main__":
-    sys.exit(run_tests([test_revoke_command, test_revoke_beside_daemon, test_revoke_identity_given, test_revoke_failures, test_revoke_previous,
+    sys.exit(run_tests([test_revoke_command, test_revoke_beside_daemon, test_locked_write_superseded,
+                        test_revoke_identity_given, test_revoke_failures, test_revoke_previous,
                         test_kill_between_revoke_and_write, test_agency_identity]))
