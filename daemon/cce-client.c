@@ -43,6 +43,8 @@ struct CceCall {
         const ClusterConfig *cluster;
         char *cluster_id;               /* ShowCluster's; the cluster's own otherwise */
         CceIdentity revoke;             /* RevokeKubernetesClusterCert's */
+        bool whole_days;                /* clustercert: duration in days, never expire_at */
+        bool asked_expire_at;           /* clustercert: the request sent expire_at */
         ClusterListReader *reader;      /* ListClusters: the answer, read as it arrives */
         IamProvider *provider;
         CceCallDone done;
@@ -180,6 +182,7 @@ static void finish(CceCall *call, CceResult *result) {
         for (size_t i = 0; i < ELEMENTSOF(call->redact); i++)
                 api_error_redact(&result->error, call->redact[i]);
         result->attempts = call->attempts;
+        result->asked_expire_at = call->asked_expire_at;
         call->done(call, result, call->userdata);
         cce_kubeconfig_free(result->kubeconfig);
         cce_cluster_list_done(&result->clusters);
@@ -303,10 +306,12 @@ static int send_request(CceCall *call, const Auth *auth, ApiError *error) {
             asprintf(&full_path, "%s%s", prefix, path) < 0 ||
             signer_encode_path(full_path, &wire_path) < 0 ||
             asprintf(&url, "%.*s%s", (int) (prefix - base), base, wire_path) < 0 ||
-            (call->kind == CALL_CLUSTERCERT ? cce_clustercert_body(cl->duration_days, &body) :
+            (call->kind == CALL_CLUSTERCERT ? cce_clustercert_body(cl->lifetime_sec, call->whole_days, now_sec(), &body) :
              call->kind == CALL_REVOKE ? cce_revoke_body(&call->revoke, &body) :
              (body = strdup("")) ? 0 : -ENOMEM) < 0)
                 return -ENOMEM;
+        call->asked_expire_at = call->kind == CALL_CLUSTERCERT && !call->whole_days &&
+                !cce_lifetime_whole_days(cl->lifetime_sec);
         if (call->kind == CALL_LIST_CLUSTERS) {
                 /* A new reader for each attempt: a retried 401 starts over. */
                 call->reader = cluster_list_reader_free(call->reader);
@@ -426,7 +431,8 @@ static int acquire_and_send(CceCall *call, ApiError *e) {
 }
 
 static int call_start(CceClient *c, CceCallKind kind, const ClusterConfig *cluster, const char *cluster_id,
-                      const CceIdentity *revoke, CceCallDone done, void *userdata, CceCall **ret, ApiError *error) {
+                      const CceIdentity *revoke, bool whole_days, CceCallDone done, void *userdata, CceCall **ret,
+                      ApiError *error) {
         IamProvider *provider = NULL;
         CceCall *call;
         int r;
@@ -451,6 +457,7 @@ static int call_start(CceClient *c, CceCallKind kind, const ClusterConfig *clust
         }
         if (revoke)
                 call->revoke = *revoke;
+        call->whole_days = whole_days;
         call->provider = provider;
         call->done = done;
         call->userdata = userdata;
@@ -471,19 +478,19 @@ static int call_start(CceClient *c, CceCallKind kind, const ClusterConfig *clust
         return 0;
 }
 
-int cce_call_start(CceClient *c, const ClusterConfig *cluster, CceCallDone done, void *userdata,
+int cce_call_start(CceClient *c, const ClusterConfig *cluster, bool whole_days, CceCallDone done, void *userdata,
                    CceCall **ret, ApiError *error) {
-        return call_start(c, CALL_CLUSTERCERT, cluster, NULL, NULL, done, userdata, ret, error);
+        return call_start(c, CALL_CLUSTERCERT, cluster, NULL, NULL, whole_days, done, userdata, ret, error);
 }
 
 int cce_list_start(CceClient *c, const ClusterConfig *entry, CceCallDone done, void *userdata,
                    CceCall **ret, ApiError *error) {
-        return call_start(c, CALL_LIST_CLUSTERS, entry, NULL, NULL, done, userdata, ret, error);
+        return call_start(c, CALL_LIST_CLUSTERS, entry, NULL, NULL, false, done, userdata, ret, error);
 }
 
 int cce_show_start(CceClient *c, const ClusterConfig *entry, const char *cluster_id, CceCallDone done,
                    void *userdata, CceCall **ret, ApiError *error) {
-        return call_start(c, CALL_SHOW_CLUSTER, entry, cluster_id, NULL, done, userdata, ret, error);
+        return call_start(c, CALL_SHOW_CLUSTER, entry, cluster_id, NULL, false, done, userdata, ret, error);
 }
 
 int cce_revoke_start(CceClient *c, const ClusterConfig *cluster, const CceIdentity *who, CceCallDone done,
@@ -492,7 +499,7 @@ int cce_revoke_start(CceClient *c, const ClusterConfig *cluster, const CceIdenti
                 api_error_set(error, API_ERROR_INVALID_REQUEST, "not an IAM user or agency id");
                 return -EINVAL;
         }
-        return call_start(c, CALL_REVOKE, cluster, NULL, who, done, userdata, ret, error);
+        return call_start(c, CALL_REVOKE, cluster, NULL, who, false, done, userdata, ret, error);
 }
 
 void cce_call_cancel(CceCall *call) {

@@ -33,6 +33,7 @@ typedef struct CceResult {
         int64_t server_date;            /* the answer's Date, 0 when absent */
         int64_t clock_skew_sec;         /* server_date minus our clock at arrival */
         unsigned attempts;              /* HTTP requests made (2 after a retried 401) */
+        bool asked_expire_at;           /* clustercert: the lifetime was asked with expire_at */
 } CceResult;
 
 /* The call is freed after the callback returns. */
@@ -50,11 +51,13 @@ static inline void cce_client_freep(CceClient **c) {
  * keep their cache. */
 int cce_client_set_config(CceClient *c, const Config *config);
 
-/* Starts a call for cluster (borrowed until done or cancelled); done is
- * called later, never from inside this call. A failure to start (no such
- * credentials, a secret file that cannot be read) returns a negative errno
- * with *error filled, and done is not called. */
-int cce_call_start(CceClient *c, const ClusterConfig *cluster, CceCallDone done, void *userdata,
+/* Starts a clustercert call for cluster (borrowed until done or
+ * cancelled); done is called later, never from inside this call. The
+ * lifetime is asked as cce_clustercert_body() says, with whole_days: in
+ * days, rounded up (for an endpoint that refused expire_at). A failure to
+ * start (no such credentials, a secret file that cannot be read) returns a
+ * negative errno with *error filled, and done is not called. */
+int cce_call_start(CceClient *c, const ClusterConfig *cluster, bool whole_days, CceCallDone done, void *userdata,
                    CceCall **ret, ApiError *error);
 /* ListClusters of the project of entry, with its endpoint, credentials and
  * CA (a cluster's settings; its cluster id is not used): result->clusters.

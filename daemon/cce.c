@@ -6,11 +6,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base64.h"
 #include "cce.h"
 #include "json.h"
 #include "macro.h"
+#include "parse-value.h"
 #include "secure-memory.h"
 
 int cce_endpoint_for_region(const char *region, char **ret) {
@@ -22,8 +24,30 @@ int cce_clustercert_path(const char *project_id, const char *cluster_id, char **
         return asprintf(ret, "/api/v3/projects/%s/clusters/%s/clustercert", project_id, cluster_id) < 0 ? -ENOMEM : 0;
 }
 
-int cce_clustercert_body(int days, char **ret) {
-        return asprintf(ret, "{\"duration\":%d}", days) < 0 ? -ENOMEM : 0;
+bool cce_lifetime_whole_days(int64_t lifetime_sec) {
+        return lifetime_sec == CERT_LIFETIME_UNLIMITED || lifetime_sec % 86400 == 0;
+}
+
+int cce_lifetime_days(int64_t lifetime_sec) {
+        if (lifetime_sec == CERT_LIFETIME_UNLIMITED)
+                return -1;
+        return (int) MAX((lifetime_sec + 86399) / 86400, (int64_t) 1);
+}
+
+const char *cce_expire_at(int64_t t, char buf[static CCE_EXPIRE_AT_SIZE]) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+        if (!gmtime_r(&tt, &tm) || strftime(buf, CCE_EXPIRE_AT_SIZE, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm) == 0)
+                buf[0] = 0;
+        return buf;
+}
+
+int cce_clustercert_body(int64_t lifetime_sec, bool whole_days, int64_t now, char **ret) {
+        char at[CCE_EXPIRE_AT_SIZE];
+
+        if (whole_days || cce_lifetime_whole_days(lifetime_sec))
+                return asprintf(ret, "{\"duration\":%d}", cce_lifetime_days(lifetime_sec)) < 0 ? -ENOMEM : 0;
+        return asprintf(ret, "{\"expire_at\":\"%s\"}", cce_expire_at(now + lifetime_sec, at)) < 0 ? -ENOMEM : 0;
 }
 
 bool cce_identity_id_valid(const char *id) {

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api-error.h"
 #include "cert.h"
@@ -48,8 +49,19 @@ typedef struct CceKubeconfig {
 int cce_endpoint_for_region(const char *region, char **ret);
 /* The decoded request path. */
 int cce_clustercert_path(const char *project_id, const char *cluster_id, char **ret);
-/* {"duration":N}; days = -1 for the maximum. */
-int cce_clustercert_body(int days, char **ret);
+/* The certificate's lifetime (ClusterConfig.lifetime_sec) as the request
+ * asks for it: a whole number of days (or the maximum) with duration, which
+ * every cluster version takes; anything else with expire_at, an absolute
+ * end ("2025-01-01 16:00:00 +0000 UTC"), the only way to ask for less than
+ * a day. */
+bool cce_lifetime_whole_days(int64_t lifetime_sec);
+/* The duration to send: whole days rounded up (at least 1), -1 for the maximum. */
+int cce_lifetime_days(int64_t lifetime_sec);
+#define CCE_EXPIRE_AT_SIZE 32
+const char *cce_expire_at(int64_t t, char buf[static CCE_EXPIRE_AT_SIZE]);
+/* {"duration":N}, or {"expire_at":"..."} for now + lifetime when that is
+ * not whole days (unless whole_days: then duration rounded up). */
+int cce_clustercert_body(int64_t lifetime_sec, bool whole_days, int64_t now, char **ret);
 
 /* Reads and validates a 200 answer: kind Config, apiVersion v1, every
  * array and field with its type, names unique, references resolved, base64

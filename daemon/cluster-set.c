@@ -52,8 +52,10 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, KubeconfigReading **
         if (r < 0 || strcmp(c->state.cluster_id, cl->cluster_id) != 0)
                 cluster_state_done(&c->state);
         else if (c->state.fingerprint != c->fingerprint) {
-                /* The settings changed: what was parked or backing off may work now. */
+                /* The settings changed: what was parked or backing off may
+                 * work now, and expire_at is tried again. */
                 c->state.failures = 0;
+                c->state.expire_at_refused = 0;
                 c->state.next_attempt = 0;
                 c->state.last_error_class = API_ERROR_NONE;
                 state_set_text(&c->state.last_error, NULL);

@@ -113,13 +113,13 @@ void check_credentials(Loader *l, ClusterConfig *c, const char *label) {
 }
 
 void check_lifetime(Loader *l, const ClusterConfig *c, const char *label) {
-        if (c->renew_before_sec > 0 && c->duration_days != CERT_DAYS_UNLIMITED &&
-            c->renew_before_sec >= (uint64_t) c->duration_days * 86400) {
+        if (c->renew_before_sec > 0 && c->lifetime_sec != CERT_LIFETIME_UNLIMITED &&
+            c->renew_before_sec >= (uint64_t) c->lifetime_sec) {
                 char a[32], b[32];
                 error_at(l, setting_pos(c, SETTING_RENEW_BEFORE),
                          "%s: renew-before %s is not shorter than duration %s: every certificate would be renewed at once",
                          label, format_duration(c->renew_before_sec, a),
-                         format_duration((uint64_t) c->duration_days * 86400, b));
+                         format_duration((uint64_t) c->lifetime_sec, b));
         }
 }
 

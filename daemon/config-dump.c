@@ -4,6 +4,7 @@
  * file. */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,11 +110,14 @@ static int dump_setting(YamlNode *m, const ClusterConfig *c, ClusterSetting s) {
                 const char *v = *(char *const *) field;
                 return v ? yaml_mapping_append_string(m, row->key, v) : 0;
         }
-        case VALUE_DAYS: {
-                int d = *(const int *) field;
-                if (d == CERT_DAYS_UNLIMITED)
+        case VALUE_LIFETIME: {
+                int64_t t = *(const int64_t *) field;
+                if (t == CERT_LIFETIME_UNLIMITED)
                         return yaml_mapping_append_plain(m, row->key, "max");
-                snprintf(buf, sizeof(buf), "%d", d);
+                if (t % 86400 == 0)  /* days, as a number */
+                        snprintf(buf, sizeof(buf), "%" PRId64, t / 86400);
+                else
+                        format_duration((uint64_t) t, buf);
                 return yaml_mapping_append_plain(m, row->key, buf);
         }
         case VALUE_PERCENT: {

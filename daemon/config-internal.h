@@ -27,7 +27,7 @@ typedef void (*PairHandler)(Loader *l, size_t index, const YamlNode *key, const 
 
 typedef enum ValueKind {
         VALUE_STRING,   /* char *, duplicated when inherited */
-        VALUE_DAYS,
+        VALUE_LIFETIME,
         VALUE_PERCENT,
         VALUE_DURATION,
         VALUE_BOOL,
@@ -88,7 +88,7 @@ int parse_credentials_name(Loader *l, const YamlNode *v, const char *key, void *
 int parse_entry_name(Loader *l, const YamlNode *v, const char *key, void *field);
 int parse_hostname(Loader *l, const YamlNode *v, const char *key, void *field);
 int parse_user_or_group(Loader *l, const YamlNode *v, const char *key, void *field);
-int parse_days_value(Loader *l, const YamlNode *v, const char *key, void *field);
+int parse_lifetime_value(Loader *l, const YamlNode *v, const char *key, void *field);
 int parse_percent_value(Loader *l, const YamlNode *v, const char *key, void *field);
 int parse_duration_value(Loader *l, const YamlNode *v, const char *key, void *field);
 int parse_bool_value(Loader *l, const YamlNode *v, const char *key, void *field);

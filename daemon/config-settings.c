@@ -25,7 +25,7 @@ const SettingRow setting_rows[_SETTING_MAX] = {
         ROW(SETTING_IAM_ENDPOINT, "iam-endpoint", VALUE_STRING, parse_https_url, iam_endpoint, false),
         ROW(SETTING_CA_FILE, "ca-file", VALUE_STRING, parse_path, ca_file, false),
         ROW(SETTING_CREDENTIALS, "credentials", VALUE_STRING, parse_credentials_name, credentials, false),
-        ROW(SETTING_DURATION, "duration", VALUE_DAYS, parse_days_value, duration_days, false),
+        ROW(SETTING_DURATION, "duration", VALUE_LIFETIME, parse_lifetime_value, lifetime_sec, false),
         ROW(SETTING_RENEW_AT, "renew-at", VALUE_PERCENT, parse_percent_value, renew_at_percent, false),
         ROW(SETTING_RENEW_BEFORE, "renew-before", VALUE_DURATION, parse_duration_value, renew_before_sec, false),
         ROW(SETTING_KUBECONFIG, "kubeconfig", VALUE_STRING, parse_path, kubeconfig, false),
@@ -48,8 +48,8 @@ static size_t value_size(ValueKind k) {
         switch (k) {
         case VALUE_STRING:
                 return sizeof(char *);
-        case VALUE_DAYS:
-                return sizeof(int);
+        case VALUE_LIFETIME:
+                return sizeof(int64_t);
         case VALUE_PERCENT:
                 return sizeof(unsigned);
         case VALUE_DURATION:
@@ -298,7 +298,7 @@ int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d) {
         }
 
         if (!c->set[SETTING_DURATION])
-                c->duration_days = DEFAULT_CERT_DAYS;
+                c->lifetime_sec = (int64_t) DEFAULT_CERT_DAYS * 86400;
         if (!c->set[SETTING_RENEW_AT] && !c->set[SETTING_RENEW_BEFORE])
                 c->renew_at_percent = DEFAULT_RENEW_AT_PERCENT;
         if (!c->set[SETTING_FILE_MODE])

@@ -204,13 +204,13 @@ int parse_user_or_group(Loader *l, const YamlNode *v, const char *key, void *fie
         return set_string(l, field, s);  /* resolved after defaults are applied */
 }
 
-int parse_days_value(Loader *l, const YamlNode *v, const char *key, void *field) {
+int parse_lifetime_value(Loader *l, const YamlNode *v, const char *key, void *field) {
         const char *s = scalar_text(l, v, key);
         if (!s)
                 return -EINVAL;
-        if (parse_cert_days(s, field) < 0)
-                return error_at(l, node_pos(v), "%s '%s' must be a number of days from 1 to %d, or max",
-                                key, s, CERT_DAYS_MAX);
+        if (parse_cert_lifetime(s, field) < 0)
+                return error_at(l, node_pos(v), "%s '%s' must be a number of days from 1 to %d, a length from 15m "
+                                "to %dd with a unit (90m, 4h, 7d), or max", key, s, CERT_DAYS_MAX, CERT_DAYS_MAX);
         return 0;
 }
 

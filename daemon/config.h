@@ -119,7 +119,7 @@ typedef struct ClusterConfig {
         char *iam_endpoint;             /* https URL, or NULL */
         char *ca_file;                  /* CA bundle for the API, or NULL = system store */
         char *credentials;              /* name of a Credential */
-        int duration_days;              /* 1..CERT_DAYS_MAX or CERT_DAYS_UNLIMITED */
+        int64_t lifetime_sec;           /* duration: seconds (CERT_LIFETIME_MIN_SEC..MAX_SEC) or CERT_LIFETIME_UNLIMITED */
         unsigned renew_at_percent;      /* 0 when renew_before_sec is used */
         uint64_t renew_before_sec;      /* 0 when renew_at_percent is used */
         char *kubeconfig;               /* absolute path */

@@ -132,6 +132,7 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         char *hook_error = TAKE_PTR(c->state.last_hook_error);
         char *revoked_identity = TAKE_PTR(c->state.revoked_identity), *revoke_error = TAKE_PTR(c->state.revoke_error);
         int64_t last_attempt = c->state.last_attempt, last_revocation = c->state.last_revocation;
+        int64_t expire_at_refused = c->state.expire_at_refused;
         bool after_revocation = c->state.revoke_started > 0;
         cluster_state_done(&c->state);
         c->file = (FileStatus) { .state = KUBECONFIG_OK, .certificate = c->pending_cert };
@@ -149,6 +150,7 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         c->state.last_revocation = last_revocation;
         c->state.revoked_identity = revoked_identity;
         c->state.revoke_error = revoke_error;
+        c->state.expire_at_refused = expire_at_refused;
         kubeconfig_identity(c->config->kubeconfig, c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity));
         file_watch_written(m->watch, c->config->kubeconfig);
         c->pending = cce_kubeconfig_free(c->pending);

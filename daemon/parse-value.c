@@ -124,20 +124,29 @@ int parse_file_mode(const char *s, mode_t *ret) {
         return 0;
 }
 
-int parse_cert_days(const char *s, int *ret) {
+int parse_cert_lifetime(const char *s, int64_t *ret) {
         uint64_t v;
         int r;
 
         if (strcmp(s, "max") == 0) {
-                *ret = CERT_DAYS_UNLIMITED;
+                *ret = CERT_LIFETIME_UNLIMITED;
                 return 0;
         }
-        r = parse_unsigned(s, CERT_DAYS_MAX, &v);
+        if (*s >= '0' && *s <= '9' && s[strspn(s, "0123456789")] == 0) {  /* days */
+                r = parse_unsigned(s, CERT_DAYS_MAX, &v);
+                if (r < 0)
+                        return r;
+                if (v < 1)
+                        return -ERANGE;
+                *ret = (int64_t) v * 86400;
+                return 0;
+        }
+        r = parse_duration(s, &v);
         if (r < 0)
                 return r;
-        if (v < 1)
+        if (v < CERT_LIFETIME_MIN_SEC || v > (uint64_t) CERT_LIFETIME_MAX_SEC)
                 return -ERANGE;
-        *ret = (int) v;
+        *ret = (int64_t) v;
         return 0;
 }
 

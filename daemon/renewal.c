@@ -132,12 +132,46 @@ void release_call(Manager *m, Cluster *c) {
         free_retired_configs(m);
 }
 
+/* An endpoint that refused expire_at is asked in days for this long. */
+#define EXPIRE_AT_RETRY_SEC (7 * 24 * 3600)
+
+static void start_mint(Manager *m, Cluster *c);
+
+/* Its endpoint answered 400 to a lifetime asked with expire_at (older
+ * regions and clusters do not take it): asked again at once in whole days,
+ * the one extra call, and in days until its settings change or a week has
+ * passed. */
+static void expire_at_refused(Manager *m, Cluster *c, const ApiError *e) {
+        char describe[700], lifetime[32], status[24];
+        LogContext ctx;
+        int days = cce_lifetime_days(c->config->lifetime_sec);
+
+        c->state.expire_at_refused = now_realtime(m);
+        save_state(m, c);
+        api_error_describe(e, describe, sizeof(describe));
+        snprintf(status, sizeof(status), "%ld", e->http_status);
+        log_context(c, c->file.state == KUBECONFIG_OK ? c->file.certificate.not_after : 0, &ctx);
+        log_cluster(c, LOG_WARNING, MESSAGE_ID_EXPIRE_AT_REFUSED, &ctx, status, e->code[0] ? e->code : NULL,
+                    e->request_id[0] ? e->request_id : NULL,
+                    "The API endpoint of %s does not take expire_at (%s): asking again for %d day%s instead of %s; "
+                    "its renewals ask in days until its settings change or a week has passed.", c->config->name,
+                    describe, days, days == 1 ? "" : "s", format_duration((uint64_t) c->config->lifetime_sec, lifetime));
+}
+
+/* Ask in whole days: the endpoint refused expire_at less than a week ago. */
+static bool ask_whole_days(Manager *m, const Cluster *c) {
+        return c->state.expire_at_refused > 0 && now_realtime(m) - c->state.expire_at_refused < EXPIRE_AT_RETRY_SEC;
+}
+
 static void on_call_done(CceCall *call, CceResult *result, void *userdata) {
         Cluster *c = userdata;
         Manager *m = c->manager;
 
         release_call(m, c);
-        if (result->error.klass != API_ERROR_NONE)
+        if (result->error.klass != API_ERROR_NONE && result->asked_expire_at && result->error.http_status == 400) {
+                expire_at_refused(m, c, &result->error);
+                start_mint(m, c);
+        } else if (result->error.klass != API_ERROR_NONE)
                 renewal_failed(m, c, &result->error);
         else {
                 c->pending = TAKE_PTR(result->kubeconfig);
@@ -168,7 +202,7 @@ static void start_mint(Manager *m, Cluster *c) {
         int r;
 
         heap_remove(m, c);  /* a call in flight is never due as well, whatever the checks before scheduled */
-        r = cce_call_start(m->client, c->config, on_call_done, c, &c->call, &e);
+        r = cce_call_start(m->client, c->config, ask_whole_days(m, c), on_call_done, c, &c->call, &e);
         if (r < 0) {
                 if (e.klass == API_ERROR_NONE)
                         api_error_set(&e, API_ERROR_TRANSIENT, "cannot start the request: %s", strerror(-r));

@@ -213,6 +213,7 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
         s.last_revocation = get_int(root, "last-revocation");
         state_set_text(&s.revoked_identity, json_get_string(root, "revoked-identity"));
         state_set_text(&s.revoke_error, json_get_string(root, "revoke-error"));
+        s.expire_at_refused = get_int(root, "expire-at-refused");
         *ret = s;
         return 0;
 }
@@ -253,6 +254,7 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         json_gen_int(g, "last-revocation", s->last_revocation);
         json_gen_string(g, "revoked-identity", s->revoked_identity ?: "");
         json_gen_string(g, "revoke-error", s->revoke_error ?: "");
+        json_gen_int(g, "expire-at-refused", s->expire_at_refused);
         yajl_gen_map_close(g);
         if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
                 yajl_gen_free(g);

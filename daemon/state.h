@@ -35,6 +35,7 @@ typedef struct ClusterState {
         int64_t last_revocation;        /* when a revocation last succeeded (0 never) */
         char *revoked_identity;         /* whose certificates it revoked: "user ID" or "agency ID", or NULL */
         char *revoke_error;             /* why the last revocation failed (the previous certificate still works), or NULL */
+        int64_t expire_at_refused;      /* when its endpoint answered 400 to expire_at: asked in days since (0 never) */
 } ClusterState;
 
 /* The file holds a certificate that may be revoked, and no new one yet. */

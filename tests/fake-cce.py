@@ -9,7 +9,9 @@ tests. Loopback only; it stops by itself after --lifetime seconds.
     with their X-Security-Token, or X-Auth-Token tokens; more than 5 failures
     in a row lock an access key for --lockout-seconds. Each call issues a real
     client certificate and key signed by a per-run cluster CA, valid for
-    `duration` "days" of --day-seconds seconds each.
+    `duration` "days" of --day-seconds seconds each, or until `expire_at`
+    (YYYY-MM-DD hh:mm:ss +0000 UTC, 15 minutes to 5 years ahead; it wins
+    over duration), the time to it scaled the same way.
   * CCE: GET /api/v3/projects/{project}/clusters (ListClusters) and
     GET /api/v3/projects/{project}/clusters/{cluster} (ShowCluster, 404 for
     one that does not exist), authenticated the same way, answering items
@@ -38,7 +40,9 @@ tests. Loopback only; it stops by itself after --lifetime seconds.
     phase Available unless given), /_fake/clusters/delete ({"project_id",
     "cluster_id"}); GET /_fake/clusters (the projects); GET /_fake/calls (and
     /_fake/calls/total: the clustercert total alone, for polling),
-    /_fake/requests (every clustercert call: cluster, time, fault),
+    /_fake/requests (every clustercert call: cluster, time, fault, body),
+    /_fake/no-expire-at ({"cluster_id"}: its clustercert answers 400 to
+    expire_at, as older cluster versions may),
     /_fake/issued (every certificate answered: cluster, serial, when the
     request came and when the answer was sent, its dates, the fault),
     /_fake/secrets (every secret the fake was given or handed out),
@@ -214,6 +218,7 @@ def reset_state(args):
             "serials": {},          # serial (int) -> {"cluster_id", "kind", "id", "issued", "not_after"}
             "revocations": [],      # every revocation: cluster id, kind, id, time
             "revoked_before": {},   # (cluster id, kind, id) -> time of the last revocation
+            "no_expire_at": set(),  # cluster ids whose clustercert refuses expire_at (older versions)
         })
         STATE["calls"]["revoke"] = {}
 
@@ -370,12 +375,43 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- clustercert
 
-    def kubeconfig(self, cluster_id, duration, fault):
+    def requested_lifetime(self, body, cluster_id):
+        """The lifetime a clustercert body asks for, in real seconds (a "day"
+        lasts --day-seconds), or None and why it is refused: expire_at
+        ("2025-01-01 16:00:00 +0000 UTC", 15 minutes to 5 years ahead) wins
+        over duration (days 1..1827, or -1 for five years)."""
+        try:
+            doc = json.loads(body)
+            if not isinstance(doc, dict):
+                raise ValueError
+        except ValueError:
+            return None, "invalid request body"
+        day = self.server.args.day_seconds
+        if "expire_at" in doc:
+            with LOCK:
+                refused = cluster_id in STATE["no_expire_at"]
+            if refused:
+                return None, "expire_at is not supported for this cluster version"
+            at = doc["expire_at"]
+            try:
+                if not isinstance(at, str) or not at.endswith(" +0000 UTC"):
+                    raise ValueError
+                t = datetime.datetime.strptime(at[:-len(" +0000 UTC")], "%Y-%m-%d %H:%M:%S")
+            except ValueError:
+                return None, "invalid expire_at: want YYYY-MM-DD hh:mm:ss +0000 UTC"
+            ahead = t.replace(tzinfo=datetime.timezone.utc).timestamp() - time.time()
+            if not (15 * 60 - 60 <= ahead <= 5 * 366 * 86400):
+                return None, "expire_at must be 15 minutes to 5 years ahead"
+            return ahead * day / 86400, None
+        duration = doc.get("duration")
+        if not isinstance(duration, int) or isinstance(duration, bool) or not (duration == -1 or 1 <= duration <= 1827):
+            return None, "invalid duration"
+        return (1826 if duration == -1 else duration) * day, None
+
+    def kubeconfig(self, cluster_id, lifetime, fault):
         srv = self.server
-        day = srv.args.day_seconds
-        days = 1826 if duration == -1 else duration
         t0 = now_utc() - datetime.timedelta(seconds=1)
-        not_before, not_after = t0, t0 + datetime.timedelta(seconds=days * day)
+        not_before, not_after = t0, t0 + datetime.timedelta(seconds=lifetime)
         if fault == "expired":
             not_before, not_after = t0 - datetime.timedelta(days=2), t0 - datetime.timedelta(days=1)
         if fault == "not-yet-valid":
@@ -444,16 +480,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             c.setdefault("first_clustercert_at", time.time())
         fault = take_fault(cluster_id)
         with LOCK:
-            STATE["requests"].append({"cluster_id": cluster_id, "received": time.time(), "fault": fault})
+            STATE["requests"].append({"cluster_id": cluster_id, "received": time.time(), "fault": fault,
+                                      "body": body.decode(errors="replace")})
 
         if self.refused(fault, cluster_id, body):
             return
-        try:
-            duration = json.loads(body)["duration"]
-            if not isinstance(duration, int) or isinstance(duration, bool) or not (duration == -1 or 1 <= duration <= 1827):
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            return self.send(400, {"errorCode": "CCE.01400001", "errorMessage": "invalid duration"})
+        lifetime, why = self.requested_lifetime(body, cluster_id)
+        if lifetime is None:
+            return self.send(400, {"errorCode": "CCE.01400001", "errorMessage": why})
 
         if fault == "invalid-json":
             return self.send(200, '{"kind": "Config", "apiVersion": ')
@@ -462,7 +496,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault == "deep-json":
             return self.send(200, "[" * 10000 + "]" * 10000)
         received = time.time()
-        doc_obj, cert = self.kubeconfig(cluster_id, duration, fault)
+        doc_obj, cert = self.kubeconfig(cluster_id, lifetime, fault)
         if not self.send_document(doc_obj, fault, {"Port-ID": "port-" + cluster_id[:8]}):
             return
         with LOCK:
@@ -710,6 +744,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/_fake/clear-faults":
             with LOCK:
                 STATE["faults"].clear()
+            return self.send(200, {})
+        if self.path == "/_fake/no-expire-at":
+            with LOCK:
+                STATE["no_expire_at"].add(body["cluster_id"])
             return self.send(200, {})
         if self.path == "/_fake/shape":
             with LOCK:

@@ -264,7 +264,7 @@ static void run_until(const Outcome *o, unsigned n) {
 static Outcome call(const char *name) {
         Outcome o = {};
         ApiError e = {};
-        ASSERT_EQ(cce_call_start(client, cluster(name), on_done, &o, NULL, &e), 0);
+        ASSERT_EQ(cce_call_start(client, cluster(name), false, on_done, &o, NULL, &e), 0);
         ASSERT(!o.done);  /* never called back from inside the start */
         run_until(&o, 1);
         return o;
@@ -452,7 +452,7 @@ TEST(tls_is_verified) {
         c.ca_file = NULL;
         Outcome o = {};
         ApiError e = {};
-        ASSERT_EQ(cce_call_start(client, &c, on_done, &o, NULL, &e), 0);
+        ASSERT_EQ(cce_call_start(client, &c, false, on_done, &o, NULL, &e), 0);
         run_until(&o, 1);
         ASSERT_EQ(o.error.klass, API_ERROR_TRANSIENT);
         ASSERT_EQ(o.error.http_status, 0);
@@ -510,7 +510,7 @@ TEST(secrets_never_in_errors) {
         char sk_path[512];
         snprintf(sk_path, sizeof(sk_path), "%s/sk", dir);
         ASSERT_EQ(chmod(sk_path, 0644), 0);
-        ASSERT(cce_call_start(client, c, on_done, &never, NULL, &e) < 0);
+        ASSERT(cce_call_start(client, c, false, on_done, &never, NULL, &e) < 0);
         ASSERT_EQ(e.klass, API_ERROR_AUTHENTICATION);
         ASSERT(strstr(e.message, "accessible by group or others"));
         ASSERT(strstr(e.message, sk_path));
@@ -532,7 +532,7 @@ TEST(fifty_concurrent_calls) {
 
         max_running_seen = 0;
         for (size_t i = 0; i < 50; i++)
-                ASSERT_EQ(cce_call_start(client, cluster(names[i % 5]), on_done, &o[i], NULL, &e), 0);
+                ASSERT_EQ(cce_call_start(client, cluster(names[i % 5]), false, on_done, &o[i], NULL, &e), 0);
         ASSERT(http_client_n_queued(http) > 0);  /* the cap holds the rest back */
         run_until(o, 50);
         for (size_t i = 0; i < 50; i++) {
@@ -557,7 +557,7 @@ TEST(revoked_token_fetched_once_for_many) {
         ApiError e = {};
         free(control("/_fake/reset", "{}"));
         for (size_t i = 0; i < 10; i++)
-                ASSERT_EQ(cce_call_start(client, cluster("iam"), on_done, &o[i], NULL, &e), 0);
+                ASSERT_EQ(cce_call_start(client, cluster("iam"), false, on_done, &o[i], NULL, &e), 0);
         run_until(o, 10);
         for (size_t i = 0; i < 10; i++) {
                 ASSERT_EQ(o[i].error.klass, API_ERROR_NONE);

@@ -28,10 +28,35 @@ TEST(endpoints) {
         ASSERT_STREQ(b, "https://cce.eu-west-101.myhuaweicloud.eu");
         ASSERT_EQ(cce_clustercert_path("p1", "c1", &p), 0);
         ASSERT_STREQ(p, "/api/v3/projects/p1/clusters/c1/clustercert");
-        ASSERT_EQ(cce_clustercert_body(30, &body), 0);
+        ASSERT_EQ(cce_clustercert_body(30 * 86400, false, 1000, &body), 0);
         ASSERT_STREQ(body, "{\"duration\":30}");
-        ASSERT_EQ(cce_clustercert_body(-1, &max), 0);
+        ASSERT_EQ(cce_clustercert_body(-1, false, 1000, &max), 0);
         ASSERT_STREQ(max, "{\"duration\":-1}");
+}
+
+TEST(lifetime_request) {
+        _cleanup_free_ char *hours = NULL, *days = NULL, *rounded = NULL, *short_rounded = NULL, *day = NULL;
+        char at[CCE_EXPIRE_AT_SIZE];
+        /* 2025-01-01 12:00:00 UTC */
+        const int64_t now = 1735732800;
+
+        ASSERT_STREQ(cce_expire_at(now, at), "2025-01-01 12:00:00 +0000 UTC");
+        ASSERT_STREQ(cce_expire_at(now + 4 * 3600 + 61, at), "2025-01-01 16:01:01 +0000 UTC");
+        /* Not whole days: expire_at = now + lifetime, and no duration. */
+        ASSERT_EQ(cce_clustercert_body(4 * 3600, false, now, &hours), 0);
+        ASSERT_STREQ(hours, "{\"expire_at\":\"2025-01-01 16:00:00 +0000 UTC\"}");
+        /* Whole days: duration, which every cluster version takes. */
+        ASSERT_EQ(cce_clustercert_body(7 * 86400, false, now, &days), 0);
+        ASSERT_STREQ(days, "{\"duration\":7}");
+        /* The fallback: days, rounded up, at least one. */
+        ASSERT_EQ(cce_clustercert_body(36 * 3600, true, now, &rounded), 0);
+        ASSERT_STREQ(rounded, "{\"duration\":2}");
+        ASSERT_EQ(cce_clustercert_body(3600, true, now, &short_rounded), 0);
+        ASSERT_STREQ(short_rounded, "{\"duration\":1}");
+        ASSERT_EQ(cce_clustercert_body(86400, true, now, &day), 0);
+        ASSERT_STREQ(day, "{\"duration\":1}");
+        ASSERT(cce_lifetime_whole_days(-1) && cce_lifetime_whole_days(86400) && !cce_lifetime_whole_days(90 * 60));
+        ASSERT_EQ(cce_lifetime_days(-1), -1);
 }
 
 TEST(revoke_request) {
@@ -156,4 +181,4 @@ TEST(caps) {
         ASSERT(strstr(e.message, "larger than"));
 }
 
-RUN_TESTS(T(endpoints), T(revoke_request), T(internal_only), T(internal_and_external), T(invalid_answers), T(caps))
+RUN_TESTS(T(endpoints), T(revoke_request), T(lifetime_request), T(internal_only), T(internal_and_external), T(invalid_answers), T(caps))

@@ -84,7 +84,7 @@ TEST(minimal_and_defaults) {
         ASSERT_NULL(a->setting_pos);  /* where settings were written: for errors while loading only */
         ASSERT_EQ(a->renew_before_sec, 10 * 86400);
         ASSERT_EQ(a->renew_at_percent, 0);
-        ASSERT_EQ(a->duration_days, DEFAULT_CERT_DAYS);
+        ASSERT_EQ(a->lifetime_sec, DEFAULT_CERT_DAYS * 86400);
         ASSERT_EQ(a->file_mode, 0640);
         ASSERT_EQ(a->endpoint, ENDPOINT_AUTO);
         ASSERT(!a->merge);
@@ -99,7 +99,7 @@ TEST(minimal_and_defaults) {
         ASSERT_EQ(b->renew_at_percent, 50);
         ASSERT_EQ(b->renew_before_sec, 0);
         ASSERT_STREQ(b->region, "eu-west-101");
-        ASSERT_EQ(b->duration_days, CERT_DAYS_UNLIMITED);
+        ASSERT_EQ(b->lifetime_sec, CERT_LIFETIME_UNLIMITED);
         ASSERT_NULL(config_find_cluster(c, "c"));
 }
 
@@ -124,7 +124,7 @@ TEST(builtin_defaults) {
                 "    group: \"0\"\n"
                 "    context-name: ctx\n");
         const ClusterConfig *a = &c->clusters[0];
-        ASSERT_EQ(a->duration_days, 30);
+        ASSERT_EQ(a->lifetime_sec, 30 * 86400);
         ASSERT_EQ(a->renew_at_percent, 66);
         ASSERT_EQ(a->file_mode, 0600);
         ASSERT_EQ(a->uid, 0);
@@ -150,7 +150,7 @@ TEST(all_errors_in_one_run) {
         ASSERT_CONTAINS(out, "test.yaml:6:3: name cannot be set in defaults");
         ASSERT_CONTAINS(out, "test.yaml:7:3: unknown key 'regoin' in defaults; did you mean 'region'?");
         ASSERT_CONTAINS(out, "test.yaml:12:17: kubeconfig 'relative/path' must be an absolute path");
-        ASSERT_CONTAINS(out, "test.yaml:13:15: duration '0' must be a number of days from 1 to 1827, or max");
+        ASSERT_CONTAINS(out, "test.yaml:13:15: duration '0' must be a number of days from 1 to 1827, a length from 15m to 1827d with a unit (90m, 4h, 7d), or max");
         ASSERT_CONTAINS(out, "test.yaml:14:15: renew-at '100%' must be a percentage");
         ASSERT_CONTAINS(out, "test.yaml:15:18: cluster 'a': no credentials named 'opz'; did you mean 'ops'?");
         ASSERT_CONTAINS(out, "test.yaml:17:5: duplicate key 'region' in cluster #1 (first at line 16 column 5)");
@@ -528,7 +528,7 @@ TEST(discover) {
         cluster_config_done(&found);
         ASSERT_EQ(d->interval_sec, 30);
         ASSERT(d->settings.merge);
-        ASSERT_EQ(d->settings.duration_days, CERT_DAYS_UNLIMITED);
+        ASSERT_EQ(d->settings.lifetime_sec, CERT_LIFETIME_UNLIMITED);
         ASSERT_NULL(d->match);
 
         /* A file with discover entries needs no clusters list; one with neither is refused. */

@@ -94,21 +94,39 @@ TEST(file_mode) {
         ASSERT_EQ(parse_file_mode("", &m), -EINVAL);
 }
 
-TEST(cert_days) {
-        int d;
-        ASSERT_EQ(parse_cert_days("30", &d), 0);
-        ASSERT_EQ(d, 30);
-        ASSERT_EQ(parse_cert_days("1", &d), 0);
-        ASSERT_EQ(d, 1);
-        ASSERT_EQ(parse_cert_days("1827", &d), 0);
-        ASSERT_EQ(d, 1827);
-        ASSERT_EQ(parse_cert_days("max", &d), 0);
-        ASSERT_EQ(d, CERT_DAYS_UNLIMITED);
-        ASSERT_EQ(parse_cert_days("0", &d), -ERANGE);
-        ASSERT_EQ(parse_cert_days("1828", &d), -ERANGE);
-        ASSERT_EQ(parse_cert_days("-1", &d), -EINVAL);
-        ASSERT_EQ(parse_cert_days("30d", &d), -EINVAL);
-        ASSERT_EQ(parse_cert_days("MAX", &d), -EINVAL);
+TEST(cert_lifetime) {
+        int64_t t;
+        /* A number is days, as before. */
+        ASSERT_EQ(parse_cert_lifetime("30", &t), 0);
+        ASSERT_EQ(t, 30 * 86400);
+        ASSERT_EQ(parse_cert_lifetime("1", &t), 0);
+        ASSERT_EQ(t, 86400);
+        ASSERT_EQ(parse_cert_lifetime("1827", &t), 0);
+        ASSERT_EQ(t, 1827 * INT64_C(86400));
+        ASSERT_EQ(parse_cert_lifetime("max", &t), 0);
+        ASSERT_EQ(t, CERT_LIFETIME_UNLIMITED);
+        ASSERT_EQ(parse_cert_lifetime("0", &t), -ERANGE);
+        ASSERT_EQ(parse_cert_lifetime("1828", &t), -ERANGE);
+        ASSERT_EQ(parse_cert_lifetime("-1", &t), -EINVAL);
+        ASSERT_EQ(parse_cert_lifetime("MAX", &t), -EINVAL);
+        /* A length with units, from 15 minutes to 1827 days. */
+        ASSERT_EQ(parse_cert_lifetime("90m", &t), 0);
+        ASSERT_EQ(t, 90 * 60);
+        ASSERT_EQ(parse_cert_lifetime("4h", &t), 0);
+        ASSERT_EQ(t, 4 * 3600);
+        ASSERT_EQ(parse_cert_lifetime("7d", &t), 0);
+        ASSERT_EQ(t, 7 * 86400);
+        ASSERT_EQ(parse_cert_lifetime("1d12h", &t), 0);
+        ASSERT_EQ(t, 36 * 3600);
+        ASSERT_EQ(parse_cert_lifetime("15m", &t), 0);
+        ASSERT_EQ(t, 15 * 60);
+        ASSERT_EQ(parse_cert_lifetime("1827d", &t), 0);
+        ASSERT_EQ(parse_cert_lifetime("10m", &t), -ERANGE);
+        ASSERT_EQ(parse_cert_lifetime("14m59s", &t), -ERANGE);
+        ASSERT_EQ(parse_cert_lifetime("1828d", &t), -ERANGE);
+        ASSERT_EQ(parse_cert_lifetime("6y", &t), -EINVAL);
+        ASSERT_EQ(parse_cert_lifetime("4 h", &t), -EINVAL);
+        ASSERT_EQ(parse_cert_lifetime("", &t), -EINVAL);
 }
 
 TEST(bool_and_unsigned) {
@@ -171,4 +189,4 @@ TEST(iso8601) {
         ASSERT_EQ(t, 1234567890);
 }
 
-RUN_TESTS(T(http_date), T(iso8601), T(duration), T(format_duration), T(percent), T(file_mode), T(cert_days), T(bool_and_unsigned))
+RUN_TESTS(T(http_date), T(iso8601), T(duration), T(format_duration), T(percent), T(file_mode), T(cert_lifetime), T(bool_and_unsigned))

@@ -134,6 +134,38 @@ TEST(retry_after_revocation) {
         ASSERT_EQ(sched_retry_time_revoked(now, 1, &t, 0), now + 120);
 }
 
+/* Every rule holds for certificates that live minutes (duration: 1h, 90m,
+ * 15m): renewal point, jitter, floor, the tenth-of-the-lifetime rule,
+ * backoff caps. */
+TEST(lifetimes_of_minutes) {
+        const int64_t t = 1000000;
+        static const int64_t lifetimes[] = { 15 * 60, 90 * 60, 3600, 4 * 3600 };
+
+        for (size_t i = 0; i < ELEMENTSOF(lifetimes); i++) {
+                int64_t life = lifetimes[i], na = t + life;
+                for (uint64_t seed = 0; seed < 5000; seed += 7) {
+                        /* 66%, less a jitter of at most 5% of the lifetime */
+                        int64_t at = sched_renewal_time(t, na, 66, 0, seed);
+                        ASSERT(at <= t + life * 66 / 100 && at >= t + life * 61 / 100 - 1);
+                        /* renew-before 5m: 5 minutes before the end, less the jitter, or the floor */
+                        int64_t before = sched_renewal_time(t, na, 0, 300, seed);
+                        ASSERT(before <= na - 300 && before >= na - MAX(300 + life / 20, life / 10) - 1);
+                        /* never later than the floor (10% of the lifetime, under 30 minutes) */
+                        ASSERT(sched_renewal_time(t, na, 99, 0, seed) <= na - life / 10);
+                }
+                /* Not sooner than a tenth of the lifetime after it was obtained. */
+                ASSERT(sched_next_attempt(t + 1, true, t - 5, na, t, 0, 0, 0, (uint64_t) life, "id") >= t + life / 10);
+                /* Backoff never waits past a quarter of what is left. */
+                ApiError e = { .klass = API_ERROR_TRANSIENT };
+                for (uint64_t r = 0; r < 2000; r++) {
+                        int64_t now = t + life * 70 / 100;
+                        ASSERT(sched_retry_time(now, 20, &e, na, r * 7919) <= now + (na - now) / 4);
+                }
+        }
+        /* 1 h renewed at 66%: about 36 calls a day (24 h / (0.63 h .. 0.66 h)). */
+        ASSERT(86400 / (3600 * 66 / 100) == 36);
+}
+
 TEST(never_right_after_obtaining) {
         const int64_t t = 1000000;
         /* renew-before 58 s of a 60 s certificate dated back a second: its
@@ -215,4 +247,4 @@ TEST(clock_steps) {
 }
 
 RUN_TESTS(T(renewal_time), T(never_right_after_obtaining), T(restores_back_off), T(clock_steps), T(jitter_seed_is_stable_and_spread), T(retry_backoff), T(retry_near_expiry), T(retry_classes),
-          T(retry_after_revocation))
+          T(retry_after_revocation), T(lifetimes_of_minutes))
