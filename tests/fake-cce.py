@@ -90,7 +90,7 @@ import urllib.parse
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 LOCK = threading.Lock()
@@ -103,7 +103,9 @@ def now_utc():
 
 # ---- certificates -----------------------------------------------------------
 
-def make_key():
+def make_key(kind="ec"):
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ec.generate_private_key(ec.SECP256R1())
 
 
@@ -119,8 +121,8 @@ def make_ca(cn):
     return key, cert
 
 
-def issue(ca_key, ca_cert, cn, not_before, not_after, server_names=None, client=True):
-    key = make_key()
+def issue(ca_key, ca_cert, cn, not_before, not_after, server_names=None, client=True, key_kind="ec"):
+    key = make_key(key_kind)
     b = (x509.CertificateBuilder()
          .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
          .issuer_name(ca_cert.subject).public_key(key.public_key())
@@ -138,6 +140,16 @@ def issue(ca_key, ca_cert, cn, not_before, not_after, server_names=None, client=
     if client:
         b = b.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     return key, b.sign(ca_key, hashes.SHA256())
+
+
+def answer_document(cert_data, key_data, ca_data, server):
+    """A clustercert answer as CCE gives it, with one internal endpoint
+    (base64 data as given)."""
+    return {"kind": "Config", "apiVersion": "v1", "preferences": {},
+            "clusters": [{"name": "internalCluster", "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+            "users": [{"name": "user", "user": {"client-certificate-data": cert_data, "client-key-data": key_data}}],
+            "contexts": [{"name": "internal", "context": {"cluster": "internalCluster", "user": "user"}}],
+            "current-context": "internal"}
 
 
 def pem_cert(c):

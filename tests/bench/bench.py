@@ -18,9 +18,16 @@ and the fake service's own ceiling: clustercert calls/s it serves to a
 minimal client (curl over 1, 2, 4, 8 and 16 keep-alive connections, the
 best), so the daemon's throughput can be read as a share of it. The daemon
 runs with parallel-requests one above the best number of connections (or
---parallel): the fake, one Python process, serves fewer calls/s the more
-requests it has at once, and one request more keeps it as busy while the
-daemon writes an answer.
+--parallel): the Python fake serves fewer calls/s the more requests it has
+at once, and one request more keeps it as busy while the daemon writes an
+answer.
+
+The fake service is fast-fake (--fake fast, the default: C, answers minted
+before the runs by answer-pool.py with the Python fake's code, over 10,000
+calls/s here, so that what is measured is the daemon) or the Python fake
+(--fake python: every answer minted and every request authenticated when
+asked, 700-1,000 calls/s). Discovery (--discover) always uses the Python
+fake: only it lists projects.
 
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 100,1000,10000
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 1000 --merge   # one shared file
@@ -60,6 +67,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 FAKE = HERE.parent / "fake-cce.py"
+ANSWER_POOL = HERE / "answer-pool.py"
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 TOKEN = "MIIbench-static-token"
 CLK = os.sysconf("SC_CLK_TCK")
@@ -70,6 +78,9 @@ def cluster_id(i):
 
 
 class Fake:
+    """The Python fake (tests/fake-cce.py): every answer minted when asked,
+    every request authenticated; serves 700-1,000 calls/s here."""
+
     def __init__(self, d):
         (d / "accounts.json").write_text(json.dumps({"tokens": [TOKEN]}))
         self.proc = subprocess.Popen(["/usr/bin/python3", str(FAKE), "--state-dir", str(d / "fake"),
@@ -104,6 +115,31 @@ class Fake:
             self.conn.close()
         self.proc.stdin.close()
         self.proc.wait(timeout=10)
+
+
+class FastFake(Fake):
+    """fast-fake (C): answers from a pool minted before by answer-pool.py,
+    no authentication; over 10,000 calls/s here, so that the daemon is what
+    is measured. Only clustercert and the call count."""
+    binary = None   # set by main()
+    pool = None     # the directory answer-pool.py filled
+
+    def __init__(self, d):
+        self.proc = subprocess.Popen([self.binary, "--pool", str(self.pool / "answers.jsonl"),
+                                      "--cert", str(self.pool / "server.pem"), "--lifetime", "3600"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline().split()[1])
+        self.ca = self.pool / "ca.pem"
+        self.ctx = ssl.create_default_context(cafile=str(self.ca))
+
+    @classmethod
+    def prepare(cls, binary, parent, count):
+        """Mints the pool (count answers, every one distinct) once, in parent."""
+        cls.binary = binary
+        cls.pool = pathlib.Path(parent) / "answer-pool"
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, str(ANSWER_POOL), "--dir", str(cls.pool), "--count", str(count)], check=True)
+        return time.monotonic() - t0
 
 
 def write_config(d, fake, n, merge=False, parallel=16, duration=30, renew_before=None):
@@ -261,13 +297,13 @@ def renew_all(daemon, config, d, fake, n, merge):
             "cpu_ms_per_1000": cpu * 1000 / n * 1000, "calls_per_renewal": fake.total() / n, "rss_kib": hwm}
 
 
-def one_run(daemon, n, idle_seconds, merge, parallel, parent):
+def one_run(daemon, n, idle_seconds, merge, parallel, parent, fake_class):
     """One run in a new directory under parent, which is removed only when
     the benchmark ends: on ext4 without a journal, every file created skips
     over the inodes deleted in the last minutes, so removing a run's
     thousands of files would slow the next run's file creation."""
     d = pathlib.Path(tempfile.mkdtemp(prefix="run-", dir=parent))
-    fake = Fake(d)
+    fake = fake_class(d)
     config = write_config(d, fake, n, merge, parallel)
     r = {}
     try:
@@ -368,7 +404,7 @@ def discovery_run(daemon, n, projects, parallel, parent):
     return r
 
 
-def fake_ceiling(requests, parallel):
+def fake_ceiling(requests, parallel, fake_class):
     """The fake's own rate: curl (a C client, keep-alive) asking for
     requests certificates over p connections, for each p in parallel.
     Returns {p: calls/s}. The fake is one Python process whose threads
@@ -377,7 +413,7 @@ def fake_ceiling(requests, parallel):
     rates = {}
     with tempfile.TemporaryDirectory(prefix="cce-certd-bench-fake-") as tmp:
         d = pathlib.Path(tmp)
-        fake = Fake(d)
+        fake = fake_class(d)
         try:
             for p in parallel:
                 urls = d / "urls"
@@ -427,12 +463,34 @@ def main():
     ap.add_argument("--parallel", type=int, help="the daemon's parallel-requests (default: the fake's best p + 1)")
     ap.add_argument("--discover", metavar="P[,P...]",
                     help="the clusters discovered in P projects (each P in turn), not configured")
+    ap.add_argument("--fake", choices=("fast", "python"), default="fast",
+                    help="fast: tests/bench/fast-fake (C, answers minted before; the default); python: tests/fake-cce.py")
+    ap.add_argument("--fast-fake", help="the fast-fake binary (default: tests/fast-fake next to the daemon's build)")
     args = ap.parse_args()
     daemon = os.path.abspath(args.daemon)
     if args.discover:
         return discovery_main(args, daemon)
 
-    rates = fake_ceiling(args.ceiling_requests, (1, 2, 4, 8, 16))
+    fake_class = Fake
+    pool_parent = tempfile.mkdtemp(prefix="cce-certd-bench-pool-")
+    try:
+        if args.fake == "fast":
+            binary = args.fast_fake or str(pathlib.Path(daemon).parent.parent / "tests" / "fast-fake")
+            sizes = [int(x) for x in args.sizes.split(",")]
+            count = max(2000, max(sizes) * 6 // 5, args.ceiling_requests)
+            seconds = FastFake.prepare(binary, pool_parent, count)
+            print(f"fake service: fast-fake, {count} answers minted in {seconds:.1f} s by answer-pool.py "
+                  f"(EC P-256, every 64th RSA 2048), each served once per turn of the pool")
+            fake_class = FastFake
+        else:
+            print("fake service: tests/fake-cce.py (mints every answer when asked)")
+        return measure(args, daemon, fake_class)
+    finally:
+        shutil.rmtree(pool_parent, ignore_errors=True)
+
+
+def measure(args, daemon, fake_class):
+    rates = fake_ceiling(args.ceiling_requests, (1, 2, 4, 8, 16), fake_class)
     parallel, ceiling = max(rates.items(), key=lambda item: item[1])
     parallel = args.parallel or parallel + 1
     print(f"fake service ceiling: {ceiling:.0f} clustercert calls/s (curl, {args.ceiling_requests} requests over "
@@ -453,7 +511,7 @@ def main():
             and med.get("steady_calls_per_renewal", 1) == 1
 
     ok = median_rows([int(x) for x in args.sizes.split(",")], args.runs,
-                     lambda n, parent: one_run(daemon, n, args.idle, args.merge, parallel, parent), report)
+                     lambda n, parent: one_run(daemon, n, args.idle, args.merge, parallel, parent, fake_class), report)
     if not ok:
         print("FAILED: not exactly one API call per renewal, or restarts made calls")
     return 0 if ok else 1
