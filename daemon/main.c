@@ -191,7 +191,8 @@ static int parse_argv(int argc, char *argv[]) {
                         return -EINVAL;
                 }
                 if (!arg_clusters == !arg_all) {
-                        fprintf(stderr, "%s: --revoke needs the clusters: --cluster NAME (repeatable), or --all\n",
+                        fprintf(stderr, arg_all ? "%s: --revoke takes --cluster NAME or --all, not both\n" :
+                                "%s: --revoke needs the clusters: --cluster NAME (repeatable), or --all\n",
                                 program_invocation_short_name);
                         return -EINVAL;
                 }
