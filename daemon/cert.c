@@ -7,6 +7,7 @@
 #include <openssl/asn1t.h>
 #include <openssl/bio.h>
 #include <openssl/decoder.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -72,6 +73,50 @@ static void certificate_free(Certificate *c) {
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Certificate *, certificate_free)
+/* An EC private key as SEC 1 (C.4) lays it out ("EC PRIVATE KEY"), with
+ * its curve named (explicit parameters are left to OpenSSL's decoder), and
+ * a SubjectPublicKeyInfo: for OpenSSL's ASN.1 decoder, so that an EC key is
+ * checked against its certificate by computing its public point on a group
+ * made once (see ec_key_matches()), without the decoders, which build the
+ * curve's group for every key. */
+typedef struct Sec1Key {
+        ASN1_INTEGER *version;
+        ASN1_OCTET_STRING *private_key;
+        ASN1_OBJECT *curve;
+        ASN1_BIT_STRING *public_key;
+} Sec1Key;
+
+ASN1_SEQUENCE(Sec1Key) = {
+        ASN1_SIMPLE(Sec1Key, version, ASN1_INTEGER),
+        ASN1_SIMPLE(Sec1Key, private_key, ASN1_OCTET_STRING),
+        ASN1_EXP_OPT(Sec1Key, curve, ASN1_OBJECT, 0),
+        ASN1_EXP_OPT(Sec1Key, public_key, ASN1_BIT_STRING, 1),
+} static_ASN1_SEQUENCE_END(Sec1Key)
+
+typedef struct PublicKeyInfo {
+        X509_ALGOR *algorithm;
+        ASN1_BIT_STRING *key;
+} PublicKeyInfo;
+
+ASN1_SEQUENCE(PublicKeyInfo) = {
+        ASN1_SIMPLE(PublicKeyInfo, algorithm, X509_ALGOR),
+        ASN1_SIMPLE(PublicKeyInfo, key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(PublicKeyInfo)
+
+static void sec1_key_free(Sec1Key *k) {
+        if (k && k->private_key)
+                OPENSSL_cleanse(k->private_key->data, (size_t) k->private_key->length);
+        ASN1_item_free((ASN1_VALUE *) k, ASN1_ITEM_rptr(Sec1Key));
+}
+
+static void public_key_info_free(PublicKeyInfo *k) {
+        ASN1_item_free((ASN1_VALUE *) k, ASN1_ITEM_rptr(PublicKeyInfo));
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(Sec1Key *, sec1_key_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(PublicKeyInfo *, public_key_info_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_clear_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(EC_POINT *, EC_POINT_clear_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free)
 
@@ -248,6 +293,120 @@ static EVP_PKEY *decode_key(KeyDecoder *d, const unsigned char *data, size_t siz
         return TAKE_PTR(d->decoded);
 }
 
+/* The groups of the curves seen, made once each (the daemon is
+ * single-threaded), and a BN_CTX for the arithmetic. */
+static struct {
+        int nid;
+        EC_GROUP *group;
+} groups[4];
+static BN_CTX *bn_ctx;
+
+static void groups_free(void) {
+        for (size_t i = 0; i < ELEMENTSOF(groups); i++)
+                EC_GROUP_free(groups[i].group);
+        BN_CTX_free(bn_ctx);
+}
+
+static const EC_GROUP *group_of(int nid) {
+        size_t i;
+        for (i = 0; i < ELEMENTSOF(groups) && groups[i].group; i++)
+                if (groups[i].nid == nid)
+                        return groups[i].group;
+        if (i == ELEMENTSOF(groups))
+                return NULL;
+        if (!bn_ctx) {
+                if (!(bn_ctx = BN_CTX_new()))
+                        return NULL;
+                atexit(groups_free);
+        }
+        groups[i].group = EC_GROUP_new_by_curve_name(nid);
+        groups[i].nid = nid;
+        return groups[i].group;
+}
+
+/* Whether the EC private key in key_pem matches the certificate's public
+ * key (spki): 1 it does (d·G is the certificate's point), 0 it does not,
+ * -1 when this cannot tell and OpenSSL's decoders are to (another form or
+ * more than one PEM block, explicit curve parameters, an unusual curve, a
+ * scalar out of range, out of memory). Only one PEM block, "EC PRIVATE
+ * KEY", unencrypted, with text before it allowed: what CCE answers. */
+static int ec_key_matches(const unsigned char *key_pem, size_t key_size, const ASN1_STRING *spki) {
+        _cleanup_(BIO_freep) BIO *bio = BIO_new_mem_buf(key_pem, (int) key_size);
+        _cleanup_(sec1_key_freep) Sec1Key *k = NULL;
+        _cleanup_(public_key_info_freep) PublicKeyInfo *pub = NULL;
+        _cleanup_(BN_clear_freep) BIGNUM *d = NULL;
+        _cleanup_(EC_POINT_clear_freep) EC_POINT *mine = NULL, *theirs = NULL;
+        char *name = NULL, *header = NULL;
+        unsigned char *der = NULL;
+        long length = 0;
+        int r = -1;
+
+        if (!bio || PEM_read_bio(bio, &name, &header, &der, &length) != 1) {
+                ERR_clear_error();
+                return -1;
+        }
+        bool usable = strcmp(name, "EC PRIVATE KEY") == 0 && header[0] == 0;
+        if (usable) {
+                const unsigned char *p = der;
+                k = (Sec1Key *) ASN1_item_d2i(NULL, &p, length, ASN1_ITEM_rptr(Sec1Key));
+                usable = k && p == der + length;
+        }
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_clear_free(der, (size_t) length);
+        /* One block only: with more, the decoders say which is the key. */
+        char *more_name = NULL, *more_header = NULL;
+        unsigned char *more = NULL;
+        if (usable && PEM_read_bio(bio, &more_name, &more_header, &more, &length) == 1) {
+                OPENSSL_free(more_name);
+                OPENSSL_free(more_header);
+                OPENSSL_clear_free(more, (size_t) length);
+                usable = false;
+        }
+        ERR_clear_error();
+        if (!usable || ASN1_INTEGER_get(k->version) != 1 || !k->curve)
+                return -1;
+
+        int nid = OBJ_obj2nid(k->curve);
+        const EC_GROUP *group = nid != NID_undef ? group_of(nid) : NULL;
+        if (!group)
+                return -1;
+        d = BN_bin2bn(k->private_key->data, k->private_key->length, NULL);
+        if (!d || BN_is_zero(d) || BN_cmp(d, EC_GROUP_get0_order(group)) >= 0)
+                return -1;
+
+        /* The certificate's key: an EC key on the same curve, or no match. */
+        const unsigned char *p = ASN1_STRING_get0_data(spki);
+        pub = (PublicKeyInfo *) ASN1_item_d2i(NULL, &p, ASN1_STRING_length(spki), ASN1_ITEM_rptr(PublicKeyInfo));
+        if (!pub) {
+                ERR_clear_error();
+                return -1;
+        }
+        int param_type;
+        const void *param;
+        const ASN1_OBJECT *algorithm;
+        X509_ALGOR_get0(&algorithm, &param_type, &param, pub->algorithm);
+        if (OBJ_obj2nid(algorithm) != NID_X9_62_id_ecPublicKey)
+                return 0;  /* an EC key cannot match it */
+        if (param_type != V_ASN1_OBJECT)
+                return -1;  /* explicit parameters */
+        if (OBJ_obj2nid(param) != nid)
+                return 0;
+
+        mine = EC_POINT_new(group);
+        theirs = EC_POINT_new(group);
+        if (!mine || !theirs || EC_POINT_mul(group, mine, d, NULL, NULL, bn_ctx) != 1)
+                goto done;
+        if (EC_POINT_oct2point(group, theirs, pub->key->data, (size_t) pub->key->length, bn_ctx) != 1) {
+                r = 0;  /* not a point on the curve: no key matches it */
+                goto done;
+        }
+        r = EC_POINT_cmp(group, mine, theirs, bn_ctx) == 0;
+done:
+        ERR_clear_error();
+        return r;
+}
+
 int cert_check_answer(const char *client_certificate_b64, const char *client_key_b64, const char *ca_b64,
                       int64_t now, CertInfo *info, char *error, size_t error_size) {
         _cleanup_free_ unsigned char *cert_pem = NULL, *ca_pem = NULL;
@@ -280,6 +439,11 @@ int cert_check_answer(const char *client_certificate_b64, const char *client_key
         r = decode(client_key_b64, "client-key-data", &key_pem, &key_size, error, error_size);
         if (r < 0)
                 return r;
+        r = ec_key_matches(key_pem, key_size, cert->body->public_key);
+        if (r == 0)
+                return fail(error, error_size, "the private key does not match the client certificate");
+        if (r > 0)
+                goto key_checked;
         key = decode_key(&private_keys, key_pem, key_size);
         if (!key)
                 return fail(error, error_size, "client-key-data is not a PEM private key");
@@ -292,6 +456,7 @@ int cert_check_answer(const char *client_certificate_b64, const char *client_key
         if (EVP_PKEY_eq(cert_key, key) != 1)
                 return fail(error, error_size, "the private key does not match the client certificate");
 
+key_checked:
         if (!ca_b64)
                 return fail(error, error_size, "the answer has no certificate-authority-data");
         r = decode(ca_b64, "certificate-authority-data", &ca_pem, &ca_size, error, error_size);

@@ -192,6 +192,64 @@ TEST(key_forms_in_any_order) {
                 }
 }
 
+/* An "EC PRIVATE KEY" (SEC 1, P-256) made of the private scalar of one key
+ * and the public point of another. */
+static char *sec1_key_b64(EVP_PKEY *scalar_of, EVP_PKEY *point_of) {
+        BIGNUM *d = NULL;
+        unsigned char der[121], pub[65];
+        size_t pub_len = 0;
+        static const unsigned char prime256v1[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+        char *data, *out;
+
+        ASSERT(EVP_PKEY_get_bn_param(scalar_of, "priv", &d) == 1);
+        ASSERT(EVP_PKEY_get_octet_string_param(point_of, "pub", pub, sizeof(pub), &pub_len) == 1);
+        ASSERT_EQ(pub_len, 65);
+        size_t n = 0;
+        memcpy(der + n, (const unsigned char[]) { 0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20 }, 7);
+        n += 7;
+        ASSERT(BN_bn2binpad(d, der + n, 32) == 32);
+        n += 32;
+        der[n++] = 0xa0;
+        der[n++] = sizeof(prime256v1);
+        memcpy(der + n, prime256v1, sizeof(prime256v1));
+        n += sizeof(prime256v1);
+        memcpy(der + n, (const unsigned char[]) { 0xa1, 0x44, 0x03, 0x42, 0x00 }, 5);
+        n += 5;
+        memcpy(der + n, pub, 65);
+        n += 65;
+        ASSERT_EQ(n, sizeof(der));
+        BIO *b = BIO_new(BIO_s_mem());
+        ASSERT(b && PEM_write_bio(b, "EC PRIVATE KEY", "", der, (long) n) > 0);
+        long len = BIO_get_mem_data(b, &data);
+        ASSERT_EQ(base64_encode(data, (size_t) len, &out), 0);
+        BIO_free(b);
+        BN_clear_free(d);
+        return out;
+}
+
+/* An EC key is checked by its private scalar: d·G must be the certificate's
+ * point, whatever public point the key file carries. */
+TEST(ec_key_checked_by_its_scalar) {
+        Fixture f = fixture(false, NOW - 60, NOW + 86400);
+        EVP_PKEY *k = fixture_key(false), *other = fixture_key(false);
+        X509 *x = fixture_cert(k, k, NOW - 60, NOW + 86400, "user");
+        _cleanup_free_ char *cert = fixture_cert_b64(x, NULL), *good = sec1_key_b64(k, k),
+                *forged = sec1_key_b64(other, k), *wrong = sec1_key_b64(other, other);
+
+        expect(&f, cert, good, f.ca, 0, NULL);
+        /* The certificate's public point, another key's scalar: refused. */
+        expect(&f, cert, forged, f.ca, -EBADMSG, "does not match");
+        expect(&f, cert, wrong, f.ca, -EBADMSG, "does not match");
+        /* An RSA certificate: no EC key matches it. */
+        Fixture r = fixture(true, NOW - 60, NOW + 86400);
+        expect(&r, NULL, good, r.ca, -EBADMSG, "does not match");
+        fixture_done(&r);
+        fixture_done(&f);
+        X509_free(x);
+        EVP_PKEY_free(k);
+        EVP_PKEY_free(other);
+}
+
 TEST(error_messages_hold_no_key_material) {
         Fixture a = fixture(false, NOW - 60, NOW + 86400), b = fixture(false, NOW - 60, NOW + 86400);
         CertInfo info;
@@ -208,5 +266,5 @@ TEST(format_time) {
         ASSERT_STREQ(cert_format_time(NOW, buf), "2023-11-14 22:13:20 UTC");
 }
 
-RUN_TESTS(T(valid_rsa_and_ec), T(validity), T(mismatch_and_garbage), T(certificate_structure), T(key_forms_in_any_order),
+RUN_TESTS(T(valid_rsa_and_ec), T(validity), T(mismatch_and_garbage), T(certificate_structure), T(key_forms_in_any_order), T(ec_key_checked_by_its_scalar),
           T(error_messages_hold_no_key_material), T(format_time))
