@@ -133,6 +133,7 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         char *revoked_identity = TAKE_PTR(c->state.revoked_identity), *revoke_error = TAKE_PTR(c->state.revoke_error);
         int64_t last_attempt = c->state.last_attempt, last_revocation = c->state.last_revocation;
         int64_t expire_at_refused = c->state.expire_at_refused;
+        uint64_t kubeconfig_digest = r >= 0 ? c->state.kubeconfig_digest : 0;
         bool after_revocation = c->state.revoke_started > 0;
         cluster_state_done(&c->state);
         c->file = (FileStatus) { .state = KUBECONFIG_OK, .certificate = c->pending_cert };
@@ -151,6 +152,7 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         c->state.revoked_identity = revoked_identity;
         c->state.revoke_error = revoke_error;
         c->state.expire_at_refused = expire_at_refused;
+        c->state.kubeconfig_digest = kubeconfig_digest;
         kubeconfig_identity(c->config->kubeconfig, c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity));
         file_watch_written(m->watch, c->config->kubeconfig);
         c->pending = cce_kubeconfig_free(c->pending);
@@ -253,10 +255,11 @@ void write_pending(Manager *m, Cluster *c) {
         }
         if (!c->config->merge) {
                 KubeconfigWrite w = { .cl = c->config, .answer = c->pending, .replace_damaged = c->restoring_damaged,
-                                      .retire = retired_here(m, c) };
+                                      .retire = retired_here(m, c), .plain_hash = c->state.kubeconfig_digest };
                 bool sweep = c->sweeps_directory;
                 c->sweeps_directory = false;
                 kubeconfig_update_many(&w, 1, sweep, NULL, 0);
+                c->state.kubeconfig_digest = w.result >= 0 ? w.written_plain_hash : 0;
                 write_done(m, c, w.result, w.error, w.insecure);
                 return;
         }

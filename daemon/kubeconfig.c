@@ -4,6 +4,8 @@
  * file back for the scheduler. Makes no API call. */
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -675,6 +677,54 @@ static int fail_rest(KubeconfigWrite *w, size_t n, int r, const char *error) {
         return r;
 }
 
+static EVP_MD *sha256;
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free)
+
+static void sha256_free(void) {
+        EVP_MD_free(sha256);
+}
+
+uint64_t kubeconfig_content_hash(const ClusterConfig *cl, const char *data, size_t size) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        char settings[1024];
+        uint64_t h = 0;
+
+        if (!sha256) {
+                sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+                if (!sha256)
+                        return 0;
+                atexit(sha256_free);
+        }
+        /* What the rendering of its entries depends on, besides the answer. */
+        int n = snprintf(settings, sizeof(settings), "%s%c%s%c%s%c%s%c%s%c%s%c%d%c%s%c%d", cl->name, 0, cl->cluster_id, 0,
+                         cl->kubeconfig, 0, cl->context_name, 0, cl->cluster_entry_name, 0, cl->user_entry_name, 0,
+                         (int) cl->endpoint, 0, cl->tls_server_name ?: "", 0, (int) cl->merge);
+        if (n < 0 || (size_t) n >= sizeof(settings) || !(ctx = EVP_MD_CTX_new()) ||
+            EVP_DigestInit_ex(ctx, sha256, NULL) != 1 || EVP_DigestUpdate(ctx, settings, (size_t) n + 1) != 1 ||
+            EVP_DigestUpdate(ctx, data, size) != 1 || EVP_DigestFinal_ex(ctx, digest, NULL) != 1)
+                return 0;
+        memcpy(&h, digest, sizeof(h));
+        OPENSSL_cleanse(digest, sizeof(digest));
+        return h > KUBECONFIG_NOT_PLAIN ? h : h + 2;  /* never 0 or KUBECONFIG_NOT_PLAIN */
+}
+
+/* Whether content, the whole new content of an own file, holds nothing but
+ * what cce-certd makes for this cluster: rendering the answer with no file
+ * gives the same bytes. */
+static bool own_file_plain(const ClusterConfig *cl, const CceKubeconfig *answer, const char *content, size_t size) {
+        _cleanup_(yaml_node_freep) YamlNode *fresh = NULL;
+        _cleanup_free_wiped_ char *text = NULL;
+        size_t text_size = 0;
+        char error[256];
+        bool insecure;
+
+        if (apply_entries(&fresh, cl, answer, &insecure, error, sizeof(error)) < 0 ||
+            yaml_tree_emit(fresh, &text, &text_size) < 0)
+                return false;
+        return text_size == size && memcmp(text, content, size) == 0;
+}
+
 int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, char *ret_identity_read,
                            size_t identity_size) {
         _cleanup_(file_lock_releasep) FileLock *lock = NULL;
@@ -692,7 +742,10 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, 
                 w[i].result = KUBECONFIG_WRITE_PENDING;
                 w[i].insecure = false;
                 w[i].error[0] = 0;
+                w[i].written_plain_hash = 0;
         }
+        /* An own file, alone: may skip the parse of a file as it was written. */
+        bool own = n == 1 && !first->merge && !w[0].retire;
 
         r = file_lock_acquire(first->kubeconfig, &lock, error, sizeof(error));
         if (r < 0)
@@ -714,7 +767,11 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, 
                          r == -EFBIG ? "larger than 4 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
         if (r < 0 && r != -ENOENT)
                 return fail_rest(w, n, r, error);
-        r = parse_existing(first, old, old_size, &root, error, sizeof(error));
+        /* Still the content last written, which held only this cluster's
+         * entries: nothing of it is kept, so it need not be parsed. */
+        bool as_written = own && old && w[0].plain_hash > KUBECONFIG_NOT_PLAIN &&
+                kubeconfig_content_hash(first, old, old_size) == w[0].plain_hash;
+        r = as_written ? 0 : parse_existing(first, old, old_size, &root, error, sizeof(error));
         if (r == -EBADMSG && n == 1 && !first->merge && w[0].replace_damaged)
                 r = 0;  /* the daemon's own file, damaged: written whole again */
         if (r < 0)
@@ -744,6 +801,12 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, 
         r = yaml_tree_emit(root, &new, &new_size);
         if (r < 0)
                 return fail_rest(w, n, r, "out of memory");
+        /* Whether what is written now holds only this cluster's entries:
+         * checked by a second rendering when the file had more, until one
+         * write found it still has (then not again while the daemon runs). */
+        bool plain = own && w[0].result == KUBECONFIG_WRITE_PENDING &&
+                (!old || as_written ||
+                 (w[0].plain_hash != KUBECONFIG_NOT_PLAIN && own_file_plain(first, w[0].answer, new, new_size)));
         if (old && old_size == new_size && memcmp(old, new, new_size) == 0)
                 r = 0;
         else {
@@ -756,6 +819,8 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, 
         for (size_t i = 0; i < n; i++)
                 if (w[i].result == KUBECONFIG_WRITE_PENDING)
                         w[i].result = r;
+        if (own && w[0].result >= 0)
+                w[0].written_plain_hash = plain ? kubeconfig_content_hash(first, new, new_size) : KUBECONFIG_NOT_PLAIN;
         return (int) applied;
 }
 

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cce.h"
@@ -151,6 +152,13 @@ typedef struct KubeconfigWrite {
         /* The same cluster under its earlier name (renamed in CCE), whose
          * entries are in this file: taken out in the same write. */
         const ClusterConfig *retire;
+        /* Own file (alone in a write): the hash (kubeconfig_content_hash())
+         * of the content last written when that held nothing but this
+         * cluster's entries; 0 not known, KUBECONFIG_NOT_PLAIN it held more.
+         * A file still of that content is written anew without being
+         * parsed (nothing of it is kept). */
+        uint64_t plain_hash;
+        uint64_t written_plain_hash;    /* out: the same for what was written now (0: not an own file, or failed) */
         int result;                     /* as kubeconfig_update() returns */
         bool insecure;
         char error[768];                /* when result < 0 */
@@ -167,5 +175,12 @@ typedef struct KubeconfigWrite {
  * read, parsed or written. ret_identity_read (when not NULL) gets the
  * identity (kubeconfig_identity()) of the file as it was read under the
  * lock: "" when there was none. */
+/* The first 64 bits of the SHA-256 of a file's content and of the settings
+ * of cl that its entries depend on (names, cluster id, path, endpoint),
+ * never 0 or KUBECONFIG_NOT_PLAIN (0 when it cannot be computed): tells the
+ * content cce-certd wrote under these settings from any other, and says
+ * nothing of the key in it. */
+uint64_t kubeconfig_content_hash(const ClusterConfig *cl, const char *data, size_t size);
+#define KUBECONFIG_NOT_PLAIN UINT64_C(1)
 int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, char *ret_identity_read,
                            size_t identity_size);

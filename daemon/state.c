@@ -214,6 +214,8 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
         state_set_text(&s.revoked_identity, json_get_string(root, "revoked-identity"));
         state_set_text(&s.revoke_error, json_get_string(root, "revoke-error"));
         s.expire_at_refused = get_int(root, "expire-at-refused");
+        get_text(root, "kubeconfig-digest", number, sizeof(number));
+        s.kubeconfig_digest = strtoull(number, NULL, 16);
         *ret = s;
         return 0;
 }
@@ -255,6 +257,8 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         json_gen_string(g, "revoked-identity", s->revoked_identity ?: "");
         json_gen_string(g, "revoke-error", s->revoke_error ?: "");
         json_gen_int(g, "expire-at-refused", s->expire_at_refused);
+        snprintf(number, sizeof(number), "%016" PRIx64, s->kubeconfig_digest);
+        json_gen_string(g, "kubeconfig-digest", number);
         yajl_gen_map_close(g);
         if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
                 yajl_gen_free(g);

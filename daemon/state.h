@@ -36,6 +36,7 @@ typedef struct ClusterState {
         char *revoked_identity;         /* whose certificates it revoked: "user ID" or "agency ID", or NULL */
         char *revoke_error;             /* why the last revocation failed (the previous certificate still works), or NULL */
         int64_t expire_at_refused;      /* when its endpoint answered 400 to expire_at: asked in days since (0 never) */
+        uint64_t kubeconfig_digest;     /* own file: KubeconfigWrite.written_plain_hash of the last write, 0 none */
 } ClusterState;
 
 /* The file holds a certificate that may be revoked, and no new one yet. */

@@ -789,6 +789,79 @@ TEST(remove_files) {
         cce_kubeconfig_free(a);
 }
 
+static char *slurp(const char *path, size_t *size) {
+        FILE *f = fopen(path, "re");
+        ASSERT(f);
+        char *buf = malloc(65536);
+        ASSERT(buf);
+        *size = fread(buf, 1, 65535, f);
+        buf[*size] = 0;
+        fclose(f);
+        return buf;
+}
+
+/* An own file still as cce-certd wrote it (its content's hash, when it held
+ * only this cluster's entries) is written anew without a parse, to the same
+ * bytes a parse would give; one that someone edited meanwhile is parsed and
+ * keeps the edit; one that holds more than this cluster's entries is known
+ * so and never taken for plain. */
+TEST(own_file_as_written) {
+        char path[256], other[256];
+        snprintf(path, sizeof(path), "%s/as-written", dir);
+        snprintf(other, sizeof(other), "%s/as-written-parsed", dir);
+        _cleanup_(config_freep) Config *c = load("", path);
+        _cleanup_(config_freep) Config *d = load("", other);
+        CceKubeconfig *a = fixture_answer(SHAPE_INTERNAL, now - 60, now + 86400);
+        CceKubeconfig *b = fixture_answer(SHAPE_INTERNAL, now - 30, now + 2 * 86400);
+        KubeconfigWrite w = { .cl = &c->clusters[0], .answer = a };
+        size_t size, size2;
+
+        /* A new file: plain, its hash given back. */
+        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+        ASSERT_EQ(w.result, 1);
+        _cleanup_free_ char *first = slurp(path, &size);
+        ASSERT_EQ(w.written_plain_hash, kubeconfig_content_hash(&c->clusters[0], first, size));
+        /* Under other entry names the same content is not "as written". */
+        ASSERT(kubeconfig_content_hash(&d->clusters[0], first, size) != w.written_plain_hash);
+
+        /* Written again over it with that hash (no parse), and the same
+         * write without it (parsed) elsewhere: the same bytes. */
+        uint64_t h = w.written_plain_hash;
+        w = (KubeconfigWrite) { .cl = &c->clusters[0], .answer = b, .plain_hash = h };
+        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+        write_file(other, first);
+        KubeconfigWrite p = { .cl = &d->clusters[0], .answer = b };
+        ASSERT_EQ(kubeconfig_update_many(&p, 1, false, NULL, 0), 1);
+        _cleanup_free_ char *fast = slurp(path, &size), *parsed = slurp(other, &size2);
+        ASSERT(size == size2 && memcmp(fast, parsed, size) == 0);
+        ASSERT(w.written_plain_hash > KUBECONFIG_NOT_PLAIN && p.written_plain_hash > KUBECONFIG_NOT_PLAIN);
+        ASSERT_EQ(w.written_plain_hash, kubeconfig_content_hash(&c->clusters[0], parsed, size2));
+
+        /* Someone sets a namespace meanwhile: the stale hash no longer
+         * matches, the file is parsed and the edit kept; not plain now. */
+        h = w.written_plain_hash;
+        _cleanup_free_ char *edited = NULL;
+        ASSERT(asprintf(&edited, "%s", fast) > 0);
+        char *ctx = strstr(edited, "    user: ");
+        ASSERT(ctx);
+        _cleanup_free_ char *with_ns = NULL;
+        ASSERT(asprintf(&with_ns, "%.*s    namespace: team-a\n%s", (int) (ctx - edited), edited, ctx) > 0);
+        write_file(path, with_ns);
+        w = (KubeconfigWrite) { .cl = &c->clusters[0], .answer = a, .plain_hash = h };
+        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+        _cleanup_free_ char *kept = slurp(path, &size);
+        ASSERT(strstr(kept, "namespace: team-a"));
+        ASSERT_EQ(w.written_plain_hash, KUBECONFIG_NOT_PLAIN);
+        /* Known so: the next write parses (and keeps it) without checking again. */
+        w = (KubeconfigWrite) { .cl = &c->clusters[0], .answer = b, .plain_hash = KUBECONFIG_NOT_PLAIN };
+        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+        _cleanup_free_ char *still = slurp(path, &size);
+        ASSERT(strstr(still, "namespace: team-a"));
+        ASSERT_EQ(w.written_plain_hash, KUBECONFIG_NOT_PLAIN);
+        cce_kubeconfig_free(a);
+        cce_kubeconfig_free(b);
+}
+
 /* A cluster renamed in CCE, whose file stays the same: the entries of its
  * earlier name go in the same write as the new ones come, in a merged file
  * and in an own one (which would otherwise refuse them as another's). */
@@ -831,7 +904,7 @@ int main(int argc, char **argv) {
                 T(inspect_shared_reads_once),
                 T(inspect_unwritable),
                 T(own_file_keeps_edits),
-                T(removal_rules), T(remove_files), T(rename_in_one_write),
+                T(removal_rules), T(remove_files), T(rename_in_one_write), T(own_file_as_written),
         };
         int r;
 
