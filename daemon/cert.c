@@ -374,6 +374,7 @@ static int ec_key_matches(const unsigned char *key_pem, size_t key_size, const A
         d = BN_bin2bn(k->private_key->data, k->private_key->length, NULL);
         if (!d || BN_is_zero(d) || BN_cmp(d, EC_GROUP_get0_order(group)) >= 0)
                 return -1;
+        BN_set_flags(d, BN_FLG_CONSTTIME);  /* a secret */
 
         /* The certificate's key: an EC key on the same curve, or no match. */
         const unsigned char *p = ASN1_STRING_get0_data(spki);

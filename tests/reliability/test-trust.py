@@ -292,8 +292,10 @@ def test_owner_under_the_system_units_sandbox(d):
           filters["shipped"] != filters["without @chown"])
     d.chmod(0o755)
     # Copies the daemon's user can reach wherever the checkout is (a CI
-    # clone may be in a 0700 directory).
-    helper, daemon = d / "run-with-syscall-filter.py", d / "cce-certd"
+    # clone may be in a 0700 directory); "programs" is not swept for secrets.
+    (d / "programs").mkdir()
+    (d / "programs").chmod(0o755)
+    helper, daemon = d / "programs/run-with-syscall-filter.py", d / "programs/cce-certd"
     shutil.copy(pathlib.Path(os.environ["TESTS_DIR"]) / "run-with-syscall-filter.py", helper)
     shutil.copy(DAEMON, daemon)
     helper.chmod(0o755)
