@@ -408,12 +408,34 @@ done:
         return r;
 }
 
+/* The private key in key_pem parses and matches the certificate's public
+ * key (spki): an "EC PRIVATE KEY" by ec_key_matches(), any other form
+ * through OpenSSL's decoders. */
+static int check_key(const unsigned char *key_pem, size_t key_size, const ASN1_STRING *spki, char *error,
+                     size_t error_size) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL, *cert_key = NULL;
+        int r = ec_key_matches(key_pem, key_size, spki);
+
+        if (r >= 0)
+                return r > 0 ? 0 : fail(error, error_size, "the private key does not match the client certificate");
+        key = decode_key(&private_keys, key_pem, key_size);
+        if (!key)
+                return fail(error, error_size, "client-key-data is not a PEM private key");
+        if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA && EVP_PKEY_base_id(key) != EVP_PKEY_EC)
+                return fail(error, error_size, "client-key-data is neither an RSA nor an EC key");
+        cert_key = decode_key(&public_keys, ASN1_STRING_get0_data(spki), (size_t) ASN1_STRING_length(spki));
+        if (!cert_key)
+                return fail(error, error_size, "the public key of the client certificate does not parse");
+        if (EVP_PKEY_eq(cert_key, key) != 1)
+                return fail(error, error_size, "the private key does not match the client certificate");
+        return 0;
+}
+
 int cert_check_answer(const char *client_certificate_b64, const char *client_key_b64, const char *ca_b64,
                       int64_t now, CertInfo *info, char *error, size_t error_size) {
         _cleanup_free_ unsigned char *cert_pem = NULL, *ca_pem = NULL;
         _cleanup_free_wiped_ unsigned char *key_pem = NULL;
         _cleanup_(certificate_freep) Certificate *cert = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL, *cert_key = NULL;
         size_t cert_size, key_size, ca_size;
         char a[32], b[32];
         int r;
@@ -440,24 +462,10 @@ int cert_check_answer(const char *client_certificate_b64, const char *client_key
         r = decode(client_key_b64, "client-key-data", &key_pem, &key_size, error, error_size);
         if (r < 0)
                 return r;
-        r = ec_key_matches(key_pem, key_size, cert->body->public_key);
-        if (r == 0)
-                return fail(error, error_size, "the private key does not match the client certificate");
-        if (r > 0)
-                goto key_checked;
-        key = decode_key(&private_keys, key_pem, key_size);
-        if (!key)
-                return fail(error, error_size, "client-key-data is not a PEM private key");
-        if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA && EVP_PKEY_base_id(key) != EVP_PKEY_EC)
-                return fail(error, error_size, "client-key-data is neither an RSA nor an EC key");
-        cert_key = decode_key(&public_keys, ASN1_STRING_get0_data(cert->body->public_key),
-                              (size_t) ASN1_STRING_length(cert->body->public_key));
-        if (!cert_key)
-                return fail(error, error_size, "the public key of the client certificate does not parse");
-        if (EVP_PKEY_eq(cert_key, key) != 1)
-                return fail(error, error_size, "the private key does not match the client certificate");
+        r = check_key(key_pem, key_size, cert->body->public_key, error, error_size);
+        if (r < 0)
+                return r;
 
-key_checked:
         if (!ca_b64)
                 return fail(error, error_size, "the answer has no certificate-authority-data");
         r = decode(ca_b64, "certificate-authority-data", &ca_pem, &ca_size, error, error_size);

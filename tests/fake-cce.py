@@ -446,20 +446,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with LOCK:
             shape = STATE["shapes"].get(cluster_id, "internal")
         port = srv.server_address[1]
-        internal = {"name": "internalCluster", "cluster": {"server": "https://127.0.0.1:%d" % srv.apiserver_port,
-                                                           "certificate-authority-data": ca_data}}
+        doc = answer_document(cert_data, key_data, ca_data, "https://127.0.0.1:%d" % srv.apiserver_port)
+        internal = doc["clusters"][0]
+        clusters, contexts = doc["clusters"], doc["contexts"]
         if fault == "missing-ca":
             del internal["cluster"]["certificate-authority-data"]
         if fault == "http-server":
             internal["cluster"]["server"] = "http://127.0.0.1:%d" % srv.apiserver_port
-        clusters = [internal]
-        contexts = [{"name": "internal", "context": {"cluster": "internalCluster", "user": "user"}}]
-        current = "internal"
         if shape in ("external", "external-tls"):
             clusters.append({"name": "externalCluster", "cluster": {"server": "https://localhost:%d" % port,
                                                                     "insecure-skip-tls-verify": True}})
             contexts.append({"name": "external", "context": {"cluster": "externalCluster", "user": "user"}})
-            current = "external"
+            doc["current-context"] = "external"
         if shape == "external-tls":
             clusters.append({"name": "externalClusterTLSVerify",
                              "cluster": {"server": "https://localhost:%d" % port, "certificate-authority-data": ca_data}})
@@ -468,13 +466,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # An entry that is not the current one, with CA data that is no certificate.
             clusters.append({"name": "otherCluster", "cluster": {"server": "https://localhost:%d" % port,
                                                                  "certificate-authority-data": b64(b"not a CA\n")}})
-        users = [{"name": "user", "user": {"client-certificate-data": cert_data, "client-key-data": key_data}}]
         if fault == "duplicate-entries":
             clusters.append(dict(clusters[0]))
         if fault == "missing-entries":
-            users = []
-        doc = {"kind": "Config", "apiVersion": "v1", "preferences": {}, "clusters": clusters,
-               "users": users, "contexts": contexts, "current-context": current}
+            doc["users"] = []
         if fault == "wrong-types":
             doc["clusters"] = {"internalCluster": internal}
         return doc, cert

@@ -31,8 +31,9 @@ def run_revoke(config, *args, timeout=60):
 def handshake(kubeconfig, context):
     """What the cluster's API server (the fake's stand-in) says to kubectl
     with this kubeconfig's certificate: "ok", "refused" (401) or the error."""
+    cache = pathlib.Path(kubeconfig).parent / "kubectl-cache"  # not in $HOME
     p = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "--context", context, "--request-timeout", "10s",
-                        "get", "--raw", "/version"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                        "--cache-dir", str(cache), "get", "--raw", "/version"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=30)
     if p.returncode == 0 and "gitVersion" in p.stdout:
         return "ok"
