@@ -14,6 +14,7 @@
 #include "error-buffer.h"
 #include "macro.h"
 #include "safe-path.h"
+#include "time-util.h"
 
 #define SYMLINKS_MAX 32
 
@@ -226,8 +227,148 @@ static int resolve(const char *path, bool directory, SafePath *ret, char *error,
         return 0;
 }
 
+/* ---- directories checked lately ----------------------------------------- */
+
+/* A directory that passed the walk above is used again for a file in it,
+ * without a walk, for at most reuse_usec, and only while
+ *   - stat(2) of the same directory path (the kernel's own lookup, now)
+ *     finds the same directory (device and inode: the fd held here keeps
+ *     its inode number from being reused), with the owner and mode that
+ *     passed, and
+ *   - the file's name in it is a regular file or nothing (a symlink, a
+ *     directory and the rest are walked, to be judged).
+ * Anything else walks from "/" again. So a swapped component (the path now
+ * leads elsewhere) and a directory that changed its own owner or mode are
+ * seen at once; an ancestor's new owner or mode at the next walk, within
+ * reuse_usec. */
+#define CHECKED_MAX 32
+
+static bool streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+
+typedef struct CheckedDirectory {
+        char *dir;              /* as written in the path given */
+        char *resolved;         /* as the walk found it, for messages */
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        uid_t uid;
+        mode_t mode;
+        uint64_t checked_usec;  /* CLOCK_MONOTONIC */
+} CheckedDirectory;
+
+static CheckedDirectory checked[CHECKED_MAX];
+static size_t n_checked;
+static uint64_t reuse_usec = SAFE_PATH_REUSE_USEC;
+static uint64_t walks;
+
+static void checked_drop(size_t i) {
+        safe_close(checked[i].fd);
+        free(checked[i].dir);
+        free(checked[i].resolved);
+        checked[i] = checked[--n_checked];
+}
+
+void safe_path_forget_checked(void) {
+        while (n_checked > 0)
+                checked_drop(n_checked - 1);
+}
+
+void safe_path_set_reuse_usec(uint64_t usec) {
+        reuse_usec = usec;
+        safe_path_forget_checked();
+}
+
+uint64_t safe_path_walks(void) {
+        return walks;
+}
+
+/* path's directory (as written) and final name, when the name is a plain
+ * one (not ".", "..", empty). */
+static bool split_path(const char *path, char **ret_dir, const char **ret_name) {
+        const char *slash = strrchr(path, '/');
+        if (!slash || !slash[1] || streq(slash + 1, ".") || streq(slash + 1, ".."))
+                return false;
+        *ret_dir = slash == path ? strdup("/") : strndup(path, (size_t) (slash - path));
+        *ret_name = slash + 1;
+        return *ret_dir != NULL;
+}
+
+/* 1 and *ret filled when a check of path's directory can be used again. */
+static int reuse_checked(const char *path, SafePath *ret) {
+        _cleanup_free_ char *dir = NULL;
+        const char *name;
+        struct stat st;
+
+        if (!split_path(path, &dir, &name))
+                return 0;
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        for (size_t i = 0; i < n_checked; i++) {
+                CheckedDirectory *c = &checked[i];
+                if (!streq(c->dir, dir))
+                        continue;
+                if (now - c->checked_usec >= reuse_usec || stat(dir, &st) < 0 || st.st_dev != c->dev ||
+                    st.st_ino != c->ino || st.st_uid != c->uid || st.st_mode != c->mode) {
+                        checked_drop(i);
+                        return 0;
+                }
+                if (fstatat(c->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno != ENOENT : !S_ISREG(st.st_mode))
+                        return 0;  /* a symlink, a directory...: the walk judges and says */
+                _cleanup_close_ int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+                _cleanup_free_ char *n = strdup(name), *p = NULL;
+                if (fd < 0 || !n || asprintf(&p, "%s/%s", streq(c->resolved, "/") ? "" : c->resolved, name) < 0)
+                        return fd < 0 ? negative_errno() : -ENOMEM;
+                *ret = (SafePath) { .dir_fd = TAKE_FD(fd), .name = TAKE_PTR(n), .path = TAKE_PTR(p) };
+                return 1;
+        }
+        return 0;
+}
+
+/* Keeps what the walk of path found, when it is path's own directory (not
+ * one a symlink led to) and can be listed. */
+static void remember_checked(const char *path, const SafePath *p) {
+        _cleanup_free_ char *dir = NULL;
+        const char *name;
+        struct stat st, found;
+
+        if (reuse_usec == 0 || !split_path(path, &dir, &name) || !streq(p->name, name) ||
+            stat(dir, &st) < 0 || fstat(p->dir_fd, &found) < 0 || st.st_dev != found.st_dev ||
+            st.st_ino != found.st_ino || !S_ISDIR(found.st_mode))
+                return;
+        int flags = fcntl(p->dir_fd, F_GETFL);
+        if (flags < 0 || (flags & O_PATH))
+                return;  /* one that cannot be read is walked each time */
+        const char *slash = strrchr(p->path, '/');
+        _cleanup_free_ char *resolved = slash == p->path ? strdup("/") : strndup(p->path, (size_t) (slash - p->path));
+        int fd = fcntl(p->dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (!resolved || fd < 0) {
+                safe_close(fd);
+                return;
+        }
+        if (n_checked == CHECKED_MAX) {
+                size_t oldest = 0;
+                for (size_t i = 1; i < n_checked; i++)
+                        if (checked[i].checked_usec < checked[oldest].checked_usec)
+                                oldest = i;
+                checked_drop(oldest);
+        }
+        checked[n_checked++] = (CheckedDirectory) {
+                .dir = TAKE_PTR(dir), .resolved = TAKE_PTR(resolved), .fd = fd, .dev = found.st_dev,
+                .ino = found.st_ino, .uid = found.st_uid, .mode = found.st_mode,
+                .checked_usec = now_usec(CLOCK_MONOTONIC),
+        };
+}
+
 int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_size) {
-        return resolve(path, false, ret, error, error_size);
+        int r = reuse_checked(path, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        walks++;
+        r = resolve(path, false, ret, error, error_size);
+        if (r >= 0)
+                remember_checked(path, ret);
+        return r;
 }
 
 int safe_path_open_directory(const char *path, int *ret_fd, char *error, size_t error_size) {

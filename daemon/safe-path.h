@@ -19,9 +19,15 @@
  * What is returned is the directory the file is in, open, and the file's
  * name in it: every later operation (open, link, rename, unlink) is made
  * relative to that directory fd, so nothing can be swapped in between the
- * check and the use. */
+ * check and the use.
+ *
+ * The walk of a directory is used again for the next file in it for at
+ * most SAFE_PATH_REUSE_USEC, and only while the directory path still leads
+ * to the same directory with the same owner and mode (safe-path.c says
+ * exactly when). */
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The errno of a refusal (the error text says why and names the component). */
 #define SAFE_PATH_REFUSED ENOLINK
@@ -43,6 +49,15 @@ int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_si
 
 /* Resolves a directory by the same rules: *ret_fd is it, open (owned). */
 int safe_path_open_directory(const char *path, int *ret_fd, char *error, size_t error_size);
+
+#define SAFE_PATH_REUSE_USEC (10 * UINT64_C(1000000))
+
+/* Closes the directories kept for reuse. */
+void safe_path_forget_checked(void);
+/* For tests: how long a check is used again (0: never), and how many walks
+ * from "/" safe_path_open() has made. */
+void safe_path_set_reuse_usec(uint64_t usec);
+uint64_t safe_path_walks(void);
 
 void safe_path_done(SafePath *p);
 static inline void safe_path_donep(SafePath *p) {

@@ -116,6 +116,71 @@ TEST(resolve) {
         ASSERT_STREQ(c, "new");
 }
 
+/* A directory's walk is used again for the next file in it, and never once
+ * the path leads elsewhere, the directory itself changed owner or mode, the
+ * name became something else than a file, or the check is older than the
+ * reuse time (then an ancestor's change is seen too). */
+TEST(checked_directory_reused_until_changed) {
+        char d[256], old[256], path[300], target[300], anc[256], sub[300], deep[320], error[512];
+        uint64_t walks;
+
+        path_of(d, sizeof(d), "reuse");
+        path_of(old, sizeof(old), "reuse.old");
+        ASSERT_EQ(mkdir(d, 0755), 0);
+        snprintf(path, sizeof(path), "%s/kubeconfig", d);
+#define WRITE(p, text) atomic_file_write(p, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1, 0, error, sizeof(error))
+        walks = safe_path_walks();
+        ASSERT_EQ(WRITE(path, "one"), 0);
+        ASSERT_EQ(WRITE(path, "two"), 0);
+        _cleanup_free_ char *two = read_plain(path);
+        ASSERT_STREQ(two, "two");
+        ASSERT_EQ(safe_path_walks(), walks + 1);
+
+        /* The directory swapped for another: the new one is walked and written. */
+        ASSERT_EQ(rename(d, old), 0);
+        ASSERT_EQ(mkdir(d, 0755), 0);
+        ASSERT_EQ(WRITE(path, "three"), 0);
+        ASSERT_EQ(safe_path_walks(), walks + 2);
+        _cleanup_free_ char *three = read_plain(path);
+        ASSERT_STREQ(three, "three");
+        snprintf(target, sizeof(target), "%s/kubeconfig", old);
+        _cleanup_free_ char *kept = read_plain(target);
+        ASSERT_STREQ(kept, "two");
+
+        /* The directory made writable by all: refused at once. */
+        ASSERT_EQ(chmod(d, 0777), 0);
+        ASSERT_EQ(WRITE(path, "four"), -SAFE_PATH_REFUSED);
+        ASSERT(strstr(error, "is writable by every user"));
+        ASSERT_EQ(chmod(d, 0755), 0);
+
+        /* The name now a symlink (ours): followed, as by the walk. */
+        ASSERT_EQ(WRITE(path, "five"), 0);
+        ASSERT_EQ(unlink(path), 0);
+        ASSERT_EQ(symlink("../reuse.old/kubeconfig", path), 0);
+        ASSERT_EQ(WRITE(path, "six"), 0);
+        _cleanup_free_ char *six = read_plain(target);
+        ASSERT_STREQ(six, "six");
+
+        /* An ancestor made writable by all: seen once the check is older
+         * than the reuse time. */
+        safe_path_set_reuse_usec(200 * 1000);
+        path_of(anc, sizeof(anc), "ancestor");
+        snprintf(sub, sizeof(sub), "%s/sub", anc);
+        snprintf(deep, sizeof(deep), "%s/kubeconfig", sub);
+        ASSERT_EQ(mkdir(anc, 0755), 0);
+        ASSERT_EQ(mkdir(sub, 0755), 0);
+        ASSERT_EQ(WRITE(deep, "seven"), 0);
+        ASSERT_EQ(chmod(anc, 0777), 0);
+        usleep(250 * 1000);
+        ASSERT_EQ(WRITE(deep, "eight"), -SAFE_PATH_REFUSED);
+        ASSERT(strstr(error, "is writable by every user"));
+        ASSERT_EQ(chmod(anc, 0755), 0);
+        _cleanup_free_ char *seven = read_plain(deep);
+        ASSERT_STREQ(seven, "seven");
+        safe_path_set_reuse_usec(SAFE_PATH_REUSE_USEC);
+#undef WRITE
+}
+
 /* Another process holding an flock on path, until flock_holder_stop(). */
 typedef struct FlockHolder {
         pid_t pid;
@@ -281,6 +346,9 @@ TEST(permission_denied) {
 static int namespace_child(void *f) {
         if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return 77;
+        /* Directories kept open for reuse are the old namespace's: mounts made
+         * here are not under them. */
+        safe_path_forget_checked();
         return ((int (*)(void)) f)();
 }
 
@@ -961,7 +1029,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 
 int main(int argc, char **argv) {
         static const TestCase tests[] = {
-                T(write_and_mode), T(resolve), T(locks), T(lock_without_proc), T(lock_always_names_its_owner),
+                T(write_and_mode), T(resolve), T(checked_directory_reused_until_changed), T(locks), T(lock_without_proc), T(lock_always_names_its_owner),
                 T(directory_in_the_way_and_missing_directory),
                 T(permission_denied), T(full_disk), T(read_only_file_system), T(bind_mounted_file), T(crash_safety),
                 T(crash_safety_under_lock), T(replace_through_the_lock), T(directory_synced_later),
