@@ -39,6 +39,11 @@ static void parse_clusters(Loader *l, const YamlNode *seq, const ClusterConfig *
                 if (apply_defaults(l, c, defaults) < 0)
                         return;
                 check_cluster(l, c, i, seq->children[i], defaults_node);
+                /* Nothing reads a cluster's part of the tree once it is
+                 * made (positions are kept in c): freed now, so that ten
+                 * thousand clusters never hold the tree and their records
+                 * at once. An alias of it elsewhere keeps it (refs). */
+                ((YamlNode **) seq->children)[i] = yaml_node_free(seq->children[i]);
         }
         check_across_clusters(l);
 }

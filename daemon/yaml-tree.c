@@ -75,6 +75,8 @@ const char *yaml_node_type_name(const YamlNode *node) {
         return "an unknown node";
 }
 
+_Static_assert(sizeof(YamlNode) <= 56, "YamlNode grew: ten thousand clusters are over a hundred thousand of them");
+
 static YamlNode *node_alloc(YamlNodeType type, unsigned line, unsigned column) {
         YamlNode *n = calloc(1, sizeof(YamlNode));
         if (!n)
@@ -112,8 +114,8 @@ int yaml_node_new_collection(YamlNodeType type, YamlNode **ret) {
 int yaml_node_append(YamlNode *parent, YamlNode *child) {
         assert(parent->type != YAML_TREE_SCALAR);
         if (parent->n_children == parent->n_allocated) {
-                size_t n = parent->n_allocated ? parent->n_allocated * 2 : 4;
-                YamlNode **c = reallocarray(parent->children, n, sizeof(YamlNode *));
+                size_t n = parent->n_allocated ? (size_t) parent->n_allocated * 2 : 4;
+                YamlNode **c = n <= UINT32_MAX ? reallocarray(parent->children, n, sizeof(YamlNode *)) : NULL;
                 if (!c) {
                         yaml_node_free(child);
                         return -ENOMEM;
@@ -447,6 +449,8 @@ static int tree_parse(const char *data, size_t size, bool aliases, YamlNode **re
 
         assert(data || size == 0);
         *error = (YamlError) {};
+        if (size > UINT32_MAX)
+                return -EFBIG;  /* a node's length is 32 bits */
 
         if (!yaml_parser_initialize(&parser))
                 return -ENOMEM;
