@@ -62,6 +62,39 @@ static char *load_fail(const char *text) {
                 }                                                                       \
         } while (0)
 
+/* A cluster's part of the tree is freed once its record is made: what a
+ * later cluster takes from it through an alias or a merge key is still there. */
+TEST(aliases_into_earlier_clusters) {
+        _cleanup_(config_freep) Config *c = load_ok(
+                CREDENTIALS
+                "defaults:\n"
+                "  region: cn-north-4\n"
+                "  credentials: ops\n"
+                "clusters:\n"
+                "  - &first\n"
+                "    name: a\n"
+                "    project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9\n"
+                "    cluster-id: 4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c\n"
+                "    kubeconfig: /k/a\n"
+                "    on-renew: &hook [/usr/bin/systemctl, reload, proxy]\n"
+                "  - <<: *first\n"
+                "    name: b\n"
+                "    kubeconfig: /k/b\n"
+                "  - name: c\n"
+                "    project-id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9\n"
+                "    cluster-id: 4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c\n"
+                "    kubeconfig: /k/c\n"
+                "    on-renew: *hook\n");
+
+        ASSERT_EQ(c->n_clusters, 3);
+        for (size_t i = 0; i < 3; i++) {
+                ASSERT(c->clusters[i].on_renew);
+                ASSERT_STREQ(c->clusters[i].on_renew[0], "/usr/bin/systemctl");
+                ASSERT_STREQ(c->clusters[i].on_renew[2], "proxy");
+        }
+        ASSERT_STREQ(config_find_cluster(c, "b")->cluster_id, "4a6f1b2c-3d4e-11ee-9f8a-0255ac100b0c");
+}
+
 TEST(minimal_and_defaults) {
         _cleanup_(config_freep) Config *c = load_ok(
                 CREDENTIALS
@@ -661,7 +694,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 int main(int argc, char **argv) {
         static const TestCase tests[] = {
-                T(minimal_and_defaults), T(top_level_settings), T(builtin_defaults), T(all_errors_in_one_run), T(missing_keys),
+                T(minimal_and_defaults), T(aliases_into_earlier_clusters), T(top_level_settings), T(builtin_defaults), T(all_errors_in_one_run), T(missing_keys),
                 T(top_level), T(bad_bytes), T(secret_files), T(inline_secret_never_echoed),
                 T(credential_kinds), T(urls), T(shared_files), T(many_clusters), T(dump_round_trip), T(discover), T(with_discovered_clusters), T(discovered_collisions),
         };
