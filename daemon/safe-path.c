@@ -230,18 +230,21 @@ static int resolve(const char *path, bool directory, SafePath *ret, char *error,
 /* ---- directories checked lately ----------------------------------------- */
 
 /* A directory that passed the walk above is used again for a file in it,
- * without a walk, for at most reuse_usec, and only while
- *   - stat(2) of the same directory path (the kernel's own lookup, now)
- *     finds the same directory (device and inode: the fd held here keeps
- *     its inode number from being reused), with the owner and mode that
- *     passed, and
+ * without a walk, for at most reuse_usec, and only when
+ *   - the same directory path, opened now with the kernel's own lookup, is
+ *     the very directory that passed: same device, inode and birth time (a
+ *     new directory given a freed inode's number is born later), with the
+ *     owner and mode that passed, and
  *   - the file's name in it is a regular file or nothing (a symlink, a
  *     directory and the rest are walked, to be judged).
  * Anything else walks from "/" again. So a swapped component (the path now
  * leads elsewhere) and a directory that changed its own owner or mode are
  * seen at once; an ancestor's new owner or mode at the next walk, within
- * reuse_usec. */
+ * reuse_usec. No directory is held open in between (that would keep a
+ * removed one alive, and delay what inotify says of it). Where the file
+ * system tells no birth time, every write walks. */
 #define CHECKED_MAX 32
+#define CHECKED_STATX (STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_BTIME)
 
 static bool streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
@@ -250,11 +253,7 @@ static bool streq(const char *a, const char *b) {
 typedef struct CheckedDirectory {
         char *dir;              /* as written in the path given */
         char *resolved;         /* as the walk found it, for messages */
-        int fd;
-        dev_t dev;
-        ino_t ino;
-        uid_t uid;
-        mode_t mode;
+        struct statx stx;       /* what passed */
         uint64_t checked_usec;  /* CLOCK_MONOTONIC */
 } CheckedDirectory;
 
@@ -264,7 +263,6 @@ static uint64_t reuse_usec = SAFE_PATH_REUSE_USEC;
 static uint64_t walks;
 
 static void checked_drop(size_t i) {
-        safe_close(checked[i].fd);
         free(checked[i].dir);
         free(checked[i].resolved);
         checked[i] = checked[--n_checked];
@@ -295,30 +293,41 @@ static bool split_path(const char *path, char **ret_dir, const char **ret_name) 
         return *ret_dir != NULL;
 }
 
-/* 1 and *ret filled when a check of path's directory can be used again. */
+static bool same_directory(const struct statx *a, const struct statx *b) {
+        return (a->stx_mask & CHECKED_STATX) == CHECKED_STATX && (b->stx_mask & CHECKED_STATX) == CHECKED_STATX &&
+                a->stx_dev_major == b->stx_dev_major && a->stx_dev_minor == b->stx_dev_minor &&
+                a->stx_ino == b->stx_ino && a->stx_btime.tv_sec == b->stx_btime.tv_sec &&
+                a->stx_btime.tv_nsec == b->stx_btime.tv_nsec && a->stx_uid == b->stx_uid && a->stx_mode == b->stx_mode;
+}
+
+/* 1 and *ret filled when the check of path's directory can be used again. */
 static int reuse_checked(const char *path, SafePath *ret) {
         _cleanup_free_ char *dir = NULL;
         const char *name;
+        struct statx now;
         struct stat st;
 
         if (!split_path(path, &dir, &name))
                 return 0;
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
         for (size_t i = 0; i < n_checked; i++) {
                 CheckedDirectory *c = &checked[i];
                 if (!streq(c->dir, dir))
                         continue;
-                if (now - c->checked_usec >= reuse_usec || stat(dir, &st) < 0 || st.st_dev != c->dev ||
-                    st.st_ino != c->ino || st.st_uid != c->uid || st.st_mode != c->mode) {
+                if (now_usec(CLOCK_MONOTONIC) - c->checked_usec >= reuse_usec) {
                         checked_drop(i);
                         return 0;
                 }
-                if (fstatat(c->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno != ENOENT : !S_ISREG(st.st_mode))
+                _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0 || statx(fd, "", AT_EMPTY_PATH, CHECKED_STATX, &now) < 0 ||
+                    !same_directory(&now, &c->stx)) {
+                        checked_drop(i);
+                        return 0;
+                }
+                if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno != ENOENT : !S_ISREG(st.st_mode))
                         return 0;  /* a symlink, a directory...: the walk judges and says */
-                _cleanup_close_ int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
                 _cleanup_free_ char *n = strdup(name), *p = NULL;
-                if (fd < 0 || !n || asprintf(&p, "%s/%s", streq(c->resolved, "/") ? "" : c->resolved, name) < 0)
-                        return fd < 0 ? negative_errno() : -ENOMEM;
+                if (!n || asprintf(&p, "%s/%s", streq(c->resolved, "/") ? "" : c->resolved, name) < 0)
+                        return -ENOMEM;
                 *ret = (SafePath) { .dir_fd = TAKE_FD(fd), .name = TAKE_PTR(n), .path = TAKE_PTR(p) };
                 return 1;
         }
@@ -326,26 +335,24 @@ static int reuse_checked(const char *path, SafePath *ret) {
 }
 
 /* Keeps what the walk of path found, when it is path's own directory (not
- * one a symlink led to) and can be listed. */
+ * one a symlink led to), readable, and its file system tells birth times. */
 static void remember_checked(const char *path, const SafePath *p) {
         _cleanup_free_ char *dir = NULL;
         const char *name;
-        struct stat st, found;
+        struct statx found, named;
 
-        if (reuse_usec == 0 || !split_path(path, &dir, &name) || !streq(p->name, name) ||
-            stat(dir, &st) < 0 || fstat(p->dir_fd, &found) < 0 || st.st_dev != found.st_dev ||
-            st.st_ino != found.st_ino || !S_ISDIR(found.st_mode))
+        if (reuse_usec == 0 || !split_path(path, &dir, &name) || !streq(p->name, name))
                 return;
         int flags = fcntl(p->dir_fd, F_GETFL);
         if (flags < 0 || (flags & O_PATH))
                 return;  /* one that cannot be read is walked each time */
+        if (statx(p->dir_fd, "", AT_EMPTY_PATH, CHECKED_STATX, &found) < 0 ||
+            statx(AT_FDCWD, dir, 0, CHECKED_STATX, &named) < 0 || !same_directory(&found, &named))
+                return;
         const char *slash = strrchr(p->path, '/');
         _cleanup_free_ char *resolved = slash == p->path ? strdup("/") : strndup(p->path, (size_t) (slash - p->path));
-        int fd = fcntl(p->dir_fd, F_DUPFD_CLOEXEC, 3);
-        if (!resolved || fd < 0) {
-                safe_close(fd);
+        if (!resolved)
                 return;
-        }
         if (n_checked == CHECKED_MAX) {
                 size_t oldest = 0;
                 for (size_t i = 1; i < n_checked; i++)
@@ -354,8 +361,7 @@ static void remember_checked(const char *path, const SafePath *p) {
                 checked_drop(oldest);
         }
         checked[n_checked++] = (CheckedDirectory) {
-                .dir = TAKE_PTR(dir), .resolved = TAKE_PTR(resolved), .fd = fd, .dev = found.st_dev,
-                .ino = found.st_ino, .uid = found.st_uid, .mode = found.st_mode,
+                .dir = TAKE_PTR(dir), .resolved = TAKE_PTR(resolved), .stx = found,
                 .checked_usec = now_usec(CLOCK_MONOTONIC),
         };
 }

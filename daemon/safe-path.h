@@ -23,8 +23,8 @@
  *
  * The walk of a directory is used again for the next file in it for at
  * most SAFE_PATH_REUSE_USEC, and only while the directory path still leads
- * to the same directory with the same owner and mode (safe-path.c says
- * exactly when). */
+ * to the same directory (device, inode, birth time) with the same owner and
+ * mode (safe-path.c says exactly when). */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -52,7 +52,7 @@ int safe_path_open_directory(const char *path, int *ret_fd, char *error, size_t 
 
 #define SAFE_PATH_REUSE_USEC (10 * UINT64_C(1000000))
 
-/* Closes the directories kept for reuse. */
+/* Forgets the directories checked lately: the next path in each is walked. */
 void safe_path_forget_checked(void);
 /* For tests: how long a check is used again (0: never), and how many walks
  * from "/" safe_path_open() has made. */

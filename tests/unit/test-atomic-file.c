@@ -134,6 +134,13 @@ TEST(checked_directory_reused_until_changed) {
         ASSERT_EQ(WRITE(path, "two"), 0);
         _cleanup_free_ char *two = read_plain(path);
         ASSERT_STREQ(two, "two");
+        struct statx stx;
+        ASSERT_EQ(statx(AT_FDCWD, d, 0, STATX_BTIME, &stx), 0);
+        if (!(stx.stx_mask & STATX_BTIME)) {
+                printf("  no birth times here: every write walks\n");
+                ASSERT_EQ(safe_path_walks(), walks + 3);
+                return;
+        }
         ASSERT_EQ(safe_path_walks(), walks + 1);
 
         /* The directory swapped for another: the new one is walked and written. */
@@ -346,9 +353,6 @@ TEST(permission_denied) {
 static int namespace_child(void *f) {
         if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return 77;
-        /* Directories kept open for reuse are the old namespace's: mounts made
-         * here are not under them. */
-        safe_path_forget_checked();
         return ((int (*)(void)) f)();
 }
 
