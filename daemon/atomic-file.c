@@ -195,9 +195,10 @@ size_t atomic_file_unsynced(void) {
         return n_unsynced;
 }
 
-size_t atomic_file_sync_directories(void) {
-        size_t n = n_unsynced;
+size_t atomic_file_sync_directories(size_t max) {
+        size_t n = MIN(n_unsynced, max);
 
+        /* The oldest first: unsynced[] is kept in the order they came. */
         for (size_t i = 0; i < n; i++) {
                 if (fsync(unsynced[i].fd) < 0) {
                         char fd_path[64], dir[PATH_MAX] = "";
@@ -210,7 +211,8 @@ size_t atomic_file_sync_directories(void) {
                 }
                 safe_close(unsynced[i].fd);
         }
-        n_unsynced = 0;
+        n_unsynced -= n;
+        memmove(unsynced, unsynced + n, n_unsynced * sizeof(unsynced[0]));
         return n;
 }
 
@@ -223,9 +225,9 @@ static void sync_directory(int dir_fd, const char *path, AtomicFileFlags flags) 
                 for (size_t i = 0; i < n_unsynced; i++)
                         if (unsynced[i].dev == st.st_dev && unsynced[i].ino == st.st_ino)
                                 return;
-                if (n_unsynced == UNSYNCED_MAX)
-                        (void) atomic_file_sync_directories();
-                int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+                /* A full table: this one is synced now, like a write
+                 * without batching (never a whole table at once). */
+                int fd = n_unsynced < UNSYNCED_MAX ? fcntl(dir_fd, F_DUPFD_CLOEXEC, 3) : -1;
                 if (fd >= 0) {
                         unsynced[n_unsynced++] = (typeof(unsynced[0])) { .fd = fd, .dev = st.st_dev, .ino = st.st_ino };
                         return;

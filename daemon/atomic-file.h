@@ -66,9 +66,10 @@ int atomic_file_write_at(int dir_fd, const char *name, const char *path, const v
                          AtomicFileFlags flags, char *error, size_t error_size);
 
 /* Syncs the directories of the replacements made with
- * ATOMIC_FILE_SYNC_DIRECTORY_LATER since the last call, each once; a failure
- * is logged. Returns how many directories were waiting. */
-size_t atomic_file_sync_directories(void);
+ * ATOMIC_FILE_SYNC_DIRECTORY_LATER, each once, the oldest first, at most max
+ * of them (SIZE_MAX: all); a failure is logged. Returns how many were
+ * synced. At most 256 wait: past that a directory is synced at its write. */
+size_t atomic_file_sync_directories(size_t max);
 /* How many directories wait to be synced. */
 size_t atomic_file_unsynced(void);
 

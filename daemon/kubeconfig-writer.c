@@ -27,8 +27,14 @@
 
 #define WRITE_PACE_MAX_USEC (2 * USEC_PER_SEC)  /* the longest a certificate for a shared file waits */
 
+/* One directory per turn of the loop, the oldest first: the loop never
+ * waits on more than one fsync here, and what else is ready runs between
+ * them (the timer, due again at once, comes after what was waiting). */
 int on_directory_sync_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        (void) atomic_file_sync_directories();
+        (void) atomic_file_sync_directories(1);
+        if (atomic_file_unsynced() > 0 &&
+            (sd_event_source_set_time(s, usec) < 0 || sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0))
+                (void) atomic_file_sync_directories(SIZE_MAX);
         return 0;
 }
 
@@ -44,7 +50,7 @@ static void directory_sync_soon(Manager *m) {
         if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0 ||
             sd_event_source_set_time(m->directory_sync_timer, now + DIRECTORY_SYNC_DELAY_USEC) < 0 ||
             sd_event_source_set_enabled(m->directory_sync_timer, SD_EVENT_ONESHOT) < 0)
-                (void) atomic_file_sync_directories();  /* now, then */
+                (void) atomic_file_sync_directories(SIZE_MAX);  /* now, then */
 }
 
 /* --dry-run: what would be written, and nothing written. */

@@ -505,7 +505,7 @@ int manager_run(Manager *m) {
         if (r < 0)
                 return EX_SOFTWARE;
         r = sd_event_loop(m->event);
-        (void) atomic_file_sync_directories();  /* what was written last, before the exit */
+        (void) atomic_file_sync_directories(SIZE_MAX);  /* what was written last, before the exit */
         safe_path_forget_checked();
         if (m->options.once)
                 once_write_metrics(m);

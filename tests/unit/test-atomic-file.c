@@ -852,17 +852,19 @@ TEST(contended_writers_never_share_the_lock) {
 }
 
 /* ATOMIC_FILE_SYNC_DIRECTORY_LATER: each directory once, until
- * atomic_file_sync_directories(); the table syncs itself when full. */
+ * atomic_file_sync_directories(), some at a time or all. */
 TEST(directory_synced_later) {
         char path[256], error[256];
-        (void) atomic_file_sync_directories();
+        (void) atomic_file_sync_directories(SIZE_MAX);
         path_of(path, sizeof(path), "later");
         for (int i = 0; i < 3; i++)
                 ASSERT_EQ(atomic_file_write(path, "x", 1, 0600, (uid_t) -1, (gid_t) -1,
                                             ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER, error, sizeof(error)), 0);
         ASSERT_EQ(atomic_file_unsynced(), 1u);
-        ASSERT_EQ(atomic_file_sync_directories(), 1u);
+        ASSERT_EQ(atomic_file_sync_directories(SIZE_MAX), 1u);
         ASSERT_EQ(atomic_file_unsynced(), 0u);
+        /* Past 256 waiting, each is synced at its write: never the whole
+         * table at once. Synced some at a time, the oldest first. */
         for (int i = 0; i < 300; i++) {
                 char sub[300], file[320];
                 snprintf(sub, sizeof(sub), "%s/later-%d", dir, i);
@@ -870,9 +872,21 @@ TEST(directory_synced_later) {
                 snprintf(file, sizeof(file), "%s/f", sub);
                 ASSERT_EQ(atomic_file_write(file, "x", 1, 0600, (uid_t) -1, (gid_t) -1,
                                             ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER, error, sizeof(error)), 0);
-                ASSERT(atomic_file_unsynced() <= 256);
+                ASSERT_EQ(atomic_file_unsynced(), (size_t) MIN(i + 1, 256));
         }
-        (void) atomic_file_sync_directories();
+        ASSERT_EQ(atomic_file_sync_directories(1), 1u);
+        ASSERT_EQ(atomic_file_unsynced(), 255u);
+        /* The oldest went: a write in the second directory waits no more. */
+        char again[320];
+        snprintf(again, sizeof(again), "%s/later-1/f", dir);
+        ASSERT_EQ(atomic_file_write(again, "y", 1, 0600, (uid_t) -1, (gid_t) -1,
+                                    ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER, error, sizeof(error)), 0);
+        ASSERT_EQ(atomic_file_unsynced(), 255u);  /* later-1 waits already */
+        snprintf(again, sizeof(again), "%s/later-0/f", dir);
+        ASSERT_EQ(atomic_file_write(again, "y", 1, 0600, (uid_t) -1, (gid_t) -1,
+                                    ATOMIC_FILE_DURABLE | ATOMIC_FILE_SYNC_DIRECTORY_LATER, error, sizeof(error)), 0);
+        ASSERT_EQ(atomic_file_unsynced(), 256u);  /* later-0 was synced: it waits anew */
+        ASSERT_EQ(atomic_file_sync_directories(SIZE_MAX), 256u);
 }
 
 /* The sweep removes a dead writer's new file and lock, and leaves alone:
