@@ -506,7 +506,6 @@ int manager_run(Manager *m) {
                 return EX_SOFTWARE;
         r = sd_event_loop(m->event);
         (void) atomic_file_sync_directories(SIZE_MAX);  /* what was written last, before the exit */
-        safe_path_forget_checked();
         if (m->options.once)
                 once_write_metrics(m);
         else if (m->status_dirty)

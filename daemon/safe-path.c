@@ -250,9 +250,12 @@ static bool streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }
 
+/* Held in place, not on the heap: a process that forks and _exit()s
+ * leaves nothing allocated behind (valgrind's leak check says so). A
+ * directory path of PATH_MAX or longer is walked each time. */
 typedef struct CheckedDirectory {
-        char *dir;              /* as written in the path given */
-        char *resolved;         /* as the walk found it, for messages */
+        char dir[PATH_MAX];     /* as written in the path given */
+        char resolved[PATH_MAX]; /* as the walk found it, for messages */
         struct statx stx;       /* what passed */
         uint64_t checked_usec;  /* CLOCK_MONOTONIC */
 } CheckedDirectory;
@@ -263,9 +266,8 @@ static uint64_t reuse_usec = SAFE_PATH_REUSE_USEC;
 static uint64_t walks;
 
 static void checked_drop(size_t i) {
-        free(checked[i].dir);
-        free(checked[i].resolved);
-        checked[i] = checked[--n_checked];
+        if (i != --n_checked)
+                memcpy(&checked[i], &checked[n_checked], sizeof(checked[i]));
 }
 
 void safe_path_forget_checked(void) {
@@ -350,8 +352,8 @@ static void remember_checked(const char *path, const SafePath *p) {
             statx(AT_FDCWD, dir, 0, CHECKED_STATX, &named) < 0 || !same_directory(&found, &named))
                 return;
         const char *slash = strrchr(p->path, '/');
-        _cleanup_free_ char *resolved = slash == p->path ? strdup("/") : strndup(p->path, (size_t) (slash - p->path));
-        if (!resolved)
+        size_t resolved_len = slash == p->path ? 1 : (size_t) (slash - p->path);
+        if (strlen(dir) >= PATH_MAX || resolved_len >= PATH_MAX)
                 return;
         if (n_checked == CHECKED_MAX) {
                 size_t oldest = 0;
@@ -360,10 +362,12 @@ static void remember_checked(const char *path, const SafePath *p) {
                                 oldest = i;
                 checked_drop(oldest);
         }
-        checked[n_checked++] = (CheckedDirectory) {
-                .dir = TAKE_PTR(dir), .resolved = TAKE_PTR(resolved), .stx = found,
-                .checked_usec = now_usec(CLOCK_MONOTONIC),
-        };
+        CheckedDirectory *c = &checked[n_checked++];
+        strcpy(c->dir, dir);
+        memcpy(c->resolved, p->path, resolved_len);
+        c->resolved[resolved_len] = 0;
+        c->stx = found;
+        c->checked_usec = now_usec(CLOCK_MONOTONIC);
 }
 
 int safe_path_open(const char *path, SafePath *ret, char *error, size_t error_size) {
