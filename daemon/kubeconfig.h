@@ -164,6 +164,14 @@ typedef struct KubeconfigWrite {
         char error[768];                /* when result < 0 */
 } KubeconfigWrite;
 
+/* The first 64 bits of the SHA-256 of a file's content and of the settings
+ * of cl that its entries depend on (names, cluster id, path, endpoint),
+ * never 0 or KUBECONFIG_NOT_PLAIN (0 when it cannot be computed): tells the
+ * content cce-certd wrote under these settings from any other, and says
+ * nothing of the key in it. */
+uint64_t kubeconfig_content_hash(const ClusterConfig *cl, const char *data, size_t size);
+#define KUBECONFIG_NOT_PLAIN UINT64_C(1)
+
 /* kubeconfig_update() for n clusters that merge into the same file (all
  * w[i].cl->kubeconfig equal; the first's file-mode, owner and group apply):
  * one lock, one read and parse, each cluster's entries applied in turn as if
@@ -175,12 +183,5 @@ typedef struct KubeconfigWrite {
  * read, parsed or written. ret_identity_read (when not NULL) gets the
  * identity (kubeconfig_identity()) of the file as it was read under the
  * lock: "" when there was none. */
-/* The first 64 bits of the SHA-256 of a file's content and of the settings
- * of cl that its entries depend on (names, cluster id, path, endpoint),
- * never 0 or KUBECONFIG_NOT_PLAIN (0 when it cannot be computed): tells the
- * content cce-certd wrote under these settings from any other, and says
- * nothing of the key in it. */
-uint64_t kubeconfig_content_hash(const ClusterConfig *cl, const char *data, size_t size);
-#define KUBECONFIG_NOT_PLAIN UINT64_C(1)
 int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, char *ret_identity_read,
                            size_t identity_size);

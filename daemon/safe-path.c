@@ -251,8 +251,9 @@ static bool streq(const char *a, const char *b) {
 }
 
 /* Held in place, not on the heap: a process that forks and _exit()s
- * leaves nothing allocated behind (valgrind's leak check says so). A
- * directory path of PATH_MAX or longer is walked each time. */
+ * leaves nothing allocated behind (valgrind's leak check says so), and a
+ * lookup allocates nothing. A directory path of PATH_MAX or longer is
+ * walked each time. */
 typedef struct CheckedDirectory {
         char dir[PATH_MAX];     /* as written in the path given */
         char resolved[PATH_MAX]; /* as the walk found it, for messages */
@@ -270,14 +271,9 @@ static void checked_drop(size_t i) {
                 memcpy(&checked[i], &checked[n_checked], sizeof(checked[i]));
 }
 
-void safe_path_forget_checked(void) {
-        while (n_checked > 0)
-                checked_drop(n_checked - 1);
-}
-
 void safe_path_set_reuse_usec(uint64_t usec) {
         reuse_usec = usec;
-        safe_path_forget_checked();
+        n_checked = 0;
 }
 
 uint64_t safe_path_walks(void) {
@@ -285,14 +281,18 @@ uint64_t safe_path_walks(void) {
 }
 
 /* path's directory (as written) and final name, when the name is a plain
- * one (not ".", "..", empty). */
-static bool split_path(const char *path, char **ret_dir, const char **ret_name) {
+ * one (not ".", "..", empty) and the directory shorter than PATH_MAX. */
+static bool split_path(const char *path, char dir[static PATH_MAX], const char **ret_name) {
         const char *slash = strrchr(path, '/');
         if (!slash || !slash[1] || streq(slash + 1, ".") || streq(slash + 1, ".."))
                 return false;
-        *ret_dir = slash == path ? strdup("/") : strndup(path, (size_t) (slash - path));
+        size_t len = slash == path ? 1 : (size_t) (slash - path);
+        if (len >= PATH_MAX)
+                return false;
+        memcpy(dir, path, len);
+        dir[len] = 0;
         *ret_name = slash + 1;
-        return *ret_dir != NULL;
+        return true;
 }
 
 static bool same_directory(const struct statx *a, const struct statx *b) {
@@ -304,12 +304,12 @@ static bool same_directory(const struct statx *a, const struct statx *b) {
 
 /* 1 and *ret filled when the check of path's directory can be used again. */
 static int reuse_checked(const char *path, SafePath *ret) {
-        _cleanup_free_ char *dir = NULL;
+        char dir[PATH_MAX];
         const char *name;
         struct statx now;
         struct stat st;
 
-        if (!split_path(path, &dir, &name))
+        if (!split_path(path, dir, &name))
                 return 0;
         for (size_t i = 0; i < n_checked; i++) {
                 CheckedDirectory *c = &checked[i];
@@ -339,11 +339,11 @@ static int reuse_checked(const char *path, SafePath *ret) {
 /* Keeps what the walk of path found, when it is path's own directory (not
  * one a symlink led to), readable, and its file system tells birth times. */
 static void remember_checked(const char *path, const SafePath *p) {
-        _cleanup_free_ char *dir = NULL;
+        char dir[PATH_MAX];
         const char *name;
         struct statx found, named;
 
-        if (reuse_usec == 0 || !split_path(path, &dir, &name) || !streq(p->name, name))
+        if (reuse_usec == 0 || !split_path(path, dir, &name) || !streq(p->name, name))
                 return;
         int flags = fcntl(p->dir_fd, F_GETFL);
         if (flags < 0 || (flags & O_PATH))
@@ -353,7 +353,7 @@ static void remember_checked(const char *path, const SafePath *p) {
                 return;
         const char *slash = strrchr(p->path, '/');
         size_t resolved_len = slash == p->path ? 1 : (size_t) (slash - p->path);
-        if (strlen(dir) >= PATH_MAX || resolved_len >= PATH_MAX)
+        if (resolved_len >= PATH_MAX)
                 return;
         if (n_checked == CHECKED_MAX) {
                 size_t oldest = 0;

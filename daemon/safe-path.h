@@ -52,10 +52,8 @@ int safe_path_open_directory(const char *path, int *ret_fd, char *error, size_t 
 
 #define SAFE_PATH_REUSE_USEC (10 * UINT64_C(1000000))
 
-/* Forgets the directories checked lately: the next path in each is walked. */
-void safe_path_forget_checked(void);
-/* For tests: how long a check is used again (0: never), and how many walks
- * from "/" safe_path_open() has made. */
+/* For tests: how long a check is used again (0: never; the checks kept so
+ * far are forgotten), and how many walks from "/" safe_path_open() has made. */
 void safe_path_set_reuse_usec(uint64_t usec);
 uint64_t safe_path_walks(void);
 
