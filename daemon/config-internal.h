@@ -103,7 +103,9 @@ const void *setting_field_const(const ClusterConfig *c, ClusterSetting s);
 void parse_setting(Loader *l, ClusterConfig *c, ClusterSetting s, const YamlNode *value);
 /* Reads a cluster entry or defaults (is_defaults refuses cluster-only keys). */
 void parse_settings(Loader *l, const YamlNode *map, const char *where, bool is_defaults, ClusterConfig *c);
-/* Fills what c does not set from d, then from the built-in defaults. */
+/* Fills what c does not set from d, then from the built-in defaults. Its
+ * strings and lists are d's, shared (d must outlive c), and the entry names
+ * it does not set are its name, shared too. */
 int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d);
 /* Where setting s of c was written (while loading; else, or when unknown, c's mapping). */
 static inline ConfigPos setting_pos(const ClusterConfig *c, ClusterSetting s) {

@@ -162,6 +162,8 @@ static int positions(Loader *l, ClusterConfig *c) {
 }
 
 void config_drop_positions(Config *cfg) {
+        free(cfg->defaults.setting_pos);
+        cfg->defaults.setting_pos = NULL;
         for (size_t i = 0; i < cfg->n_clusters; i++) {
                 free(cfg->clusters[i].setting_pos);
                 cfg->clusters[i].setting_pos = NULL;
@@ -266,6 +268,19 @@ ClusterConfig *cluster_config_free(ClusterConfig *c) {
         return NULL;
 }
 
+/* Points c's string or list s at value, which c does not own: the
+ * defaults' (they live as long as the Config) or c's own name. */
+static void share_setting(ClusterConfig *c, ClusterSetting s, void *value) {
+        if (!is_borrowed(c, s)) {
+                if (setting_rows[s].kind == VALUE_STRING)
+                        free(*(char **) setting_field(c, s));
+                else
+                        strv_free(*(char ***) setting_field(c, s));
+        }
+        *(void **) setting_field(c, s) = value;
+        c->borrowed |= UINT32_C(1) << s;
+}
+
 /* Fills what the cluster does not set from defaults, then from built-in
  * defaults. renew-at and renew-before count as one setting: a cluster that
  * gives either one does not inherit the other. */
@@ -279,17 +294,9 @@ int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d) {
                         continue;
                 if (own_renewal && (i == SETTING_RENEW_AT || i == SETTING_RENEW_BEFORE))
                         continue;
-                if (row->kind == VALUE_STRING) {
-                        if (set_string(l, setting_field(c, i), *(char *const *) setting_field_const(d, i)) < 0)
-                                return -ENOMEM;
-                } else if (row->kind == VALUE_ARGV) {
-                        char **copy = strv_copy(*(char **const *) setting_field_const(d, i));
-                        if (!copy) {
-                                l->oom = true;
-                                return -ENOMEM;
-                        }
-                        *(char ***) setting_field(c, i) = copy;
-                } else
+                if (row->kind == VALUE_STRING || row->kind == VALUE_ARGV)
+                        share_setting(c, i, *(void *const *) setting_field_const(d, i));
+                else
                         memcpy(setting_field(c, i), setting_field_const(d, i), value_size(row->kind));
                 if (positions(l, c) < 0)
                         return -ENOMEM;
@@ -306,8 +313,8 @@ int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d) {
         if (!c->set[SETTING_ENDPOINT])
                 c->endpoint = ENDPOINT_AUTO;
         for (ClusterSetting s = SETTING_CONTEXT_NAME; s <= SETTING_USER_ENTRY_NAME; s++)
-                if (!c->set[s] && c->name && set_string(l, setting_field(c, s), c->name) < 0)
-                        return -ENOMEM;
+                if (!c->set[s] && c->name)
+                        share_setting(c, s, c->name);
         return 0;
 }
 

@@ -145,7 +145,6 @@ static ConfigPos offset_pos(const char *data, size_t offset) {
 int config_load_buffer(const char *path, const char *data, size_t size, Config **ret, ConfigErrors *errors) {
         _cleanup_(config_freep) Config *cfg = NULL;
         _cleanup_(yaml_node_freep) YamlNode *root = NULL;
-        ClusterConfig defaults = {};
         TopWalk top = {};
         YamlError yerr;
         const char *why = NULL;
@@ -213,20 +212,18 @@ int config_load_buffer(const char *path, const char *data, size_t size, Config *
             parse_path(&l, top.values[TOP_METRICS_FILE], "metrics-file", &cfg->metrics_file) == -ENOMEM)
                 return -ENOMEM;
         if (top.values[TOP_DEFAULTS])
-                parse_settings(&l, top.values[TOP_DEFAULTS], "defaults", true, &defaults);
+                parse_settings(&l, top.values[TOP_DEFAULTS], "defaults", true, &cfg->defaults);
         if (top.values[TOP_CREDENTIALS])
                 parse_credentials(&l, top.values[TOP_CREDENTIALS]);
         if (root->type == YAML_TREE_MAPPING) {
                 if (top.values[TOP_CLUSTERS])
-                        parse_clusters(&l, top.values[TOP_CLUSTERS], &defaults, top.values[TOP_DEFAULTS]);
+                        parse_clusters(&l, top.values[TOP_CLUSTERS], &cfg->defaults, top.values[TOP_DEFAULTS]);
                 if (top.values[TOP_DISCOVER])
-                        parse_discover(&l, top.values[TOP_DISCOVER], &defaults, top.values[TOP_DEFAULTS]);
+                        parse_discover(&l, top.values[TOP_DISCOVER], &cfg->defaults, top.values[TOP_DEFAULTS]);
                 if (!top.values[TOP_CLUSTERS] && !top.values[TOP_DISCOVER])
                         error_at(&l, node_pos(root), "no clusters list: the file needs \"clusters:\" with at least one "
                                  "cluster, or \"discover:\"");
         }
-        cluster_config_done(&defaults);
-
         if (l.oom)
                 return -ENOMEM;
         if (errors->n_errors == 0) {
@@ -310,6 +307,7 @@ Config *config_free(Config *c) {
         for (size_t i = 0; i < c->n_clusters; i++)
                 cluster_config_done(&c->clusters[i]);
         free(c->clusters);
+        cluster_config_done(&c->defaults);
         for (size_t i = 0; i < c->n_discover; i++)
                 discover_config_done(&c->discover[i]);
         free(c->discover);

@@ -179,6 +179,10 @@ typedef struct Config {
         size_t n_credentials;
         ClusterConfig *clusters;
         size_t n_clusters;
+        /* defaults: as read; the clusters and discover entries of the file
+         * share its strings and lists (ClusterConfig.borrowed), not copies.
+         * Empty in a Config from config_with_clusters(): those own theirs. */
+        ClusterConfig defaults;
         DiscoverConfig *discover;
         size_t n_discover;
 } Config;

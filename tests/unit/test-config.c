@@ -124,6 +124,13 @@ TEST(minimal_and_defaults) {
         ASSERT_STREQ(a->context_name, "a");
         ASSERT_STREQ(a->cluster_entry_name, "a");
         ASSERT_STREQ(a->user_entry_name, "a");
+        /* Shared, not copied (ten thousand clusters): what defaults give,
+         * and the entry names that are the cluster's name. */
+        ASSERT(a->region == c->defaults.region);
+        ASSERT(a->credentials == c->defaults.credentials);
+        ASSERT(a->context_name == a->name);
+        ASSERT(a->cluster_entry_name == a->name);
+        ASSERT(a->user_entry_name == a->name);
         ASSERT(a->credential == &c->credentials[0]);
         ASSERT_EQ(a->credential->kind, CREDENTIAL_AKSK);
         ASSERT_EQ(a->uid, (uid_t) -1);
@@ -132,6 +139,7 @@ TEST(minimal_and_defaults) {
         ASSERT_EQ(b->renew_at_percent, 50);
         ASSERT_EQ(b->renew_before_sec, 0);
         ASSERT_STREQ(b->region, "eu-west-101");
+        ASSERT(b->region != c->defaults.region);
         ASSERT_EQ(b->lifetime_sec, CERT_LIFETIME_UNLIMITED);
         ASSERT_NULL(config_find_cluster(c, "c"));
 }
