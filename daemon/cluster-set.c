@@ -30,6 +30,10 @@ Cluster *cluster_free(Cluster *c) {
         return NULL;
 }
 
+/* Ten thousand of these are the daemon's largest allocation: no room for
+ * the worst case in it, texts that are mostly absent are pointers. */
+_Static_assert(sizeof(Cluster) <= 544, "a cluster's runtime record grew");
+
 /* A cluster as it stands at start (or when its settings changed): its
  * file, its remembered state, its schedule. */
 static int cluster_new(Manager *m, const ClusterConfig *cl, KubeconfigReading **reading, Cluster **ret) {

@@ -70,31 +70,33 @@ typedef struct Cluster {
         FileStatus file;
         int64_t due;                    /* INT64_MAX: parked, nothing scheduled */
         size_t heap_index;              /* SIZE_MAX when not in the heap */
-        ClusterPhase phase;
         CceCall *call;
         ConfigRef *call_ref;
         CceKubeconfig *pending;         /* fetched, not yet written */
         CertDates pending_cert;
         char *pending_request_id;       /* of the answer, while pending */
-        unsigned write_failures;
-        bool warned_insecure;
-        bool sweeps_directory;          /* its next write removes killed writers' leftovers there */
-        SharedFile *shared;             /* its kubeconfig, when shared (merge: true) */
-        bool queued;                    /* in the write queue */
-        bool kept;                      /* adopt_config(): carried into the new list */
-        unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
-        uint64_t renewals_total;        /* since start, for the metrics */
-        uint32_t revocations_total, revocation_failures_total;  /* since start */
-        bool revoke_failed;             /* --revoke: its revocation failed */
         char *pending_serial;           /* --revoke: the new certificate's, for the report */
-        uint64_t failures_total[_API_ERROR_CLASS_MAX];
-        uint64_t file_changes_total[_FILE_CHANGE_MAX];
-        unsigned restores;              /* restores of its file that followed each other */
+        SharedFile *shared;             /* its kubeconfig, when shared (merge: true) */
         int64_t restore_at;             /* when the last restore was planned for: not before then (sched_restore_time()) */
-        bool restoring_damaged;         /* its own file, ours until it stopped parsing: replaced by the next write */
         StateVersion state_version;     /* of its state file as the daemon last wrote or read it */
-        bool selected, done, failed;    /* --once */
-        bool unavailable;               /* discovered, and CCE says it is not Available: not renewed */
+        ClusterPhase phase;
+        unsigned write_failures;
+        unsigned expiry_level;          /* 0, 1 expiring soon, 2 expired: logged once each */
+        unsigned restores;              /* restores of its file that followed each other */
+        /* Since start, for the metrics: 32 bits each (ten thousand clusters;
+         * a counter that wraps is read by Prometheus as a restart). */
+        uint32_t renewals_total;
+        uint32_t revocations_total, revocation_failures_total;
+        uint32_t failures_total[_API_ERROR_CLASS_MAX];
+        uint32_t file_changes_total[_FILE_CHANGE_MAX];
+        bool warned_insecure : 1;
+        bool sweeps_directory : 1;      /* its next write removes killed writers' leftovers there */
+        bool queued : 1;                /* in the write queue */
+        bool kept : 1;                  /* adopt_config(): carried into the new list */
+        bool revoke_failed : 1;         /* --revoke: its revocation failed */
+        bool restoring_damaged : 1;     /* its own file, ours until it stopped parsing: replaced by the next write */
+        bool selected : 1, done : 1, failed : 1;   /* --once */
+        bool unavailable : 1;           /* discovered, and CCE says it is not Available: not renewed */
 } Cluster;
 
 typedef struct HookRun HookRun;

@@ -91,8 +91,10 @@ void write_metrics(Manager *m, int64_t now) {
                         .revocation_failures_total = c->revocation_failures_total,
                         .previous_not_revoked = c->state.revoke_error != NULL,
                 };
-                memcpy(rows[i].failures_total, c->failures_total, sizeof(c->failures_total));
-                memcpy(rows[i].file_changes_total, c->file_changes_total, sizeof(c->file_changes_total));
+                for (size_t k = 0; k < _API_ERROR_CLASS_MAX; k++)
+                        rows[i].failures_total[k] = c->failures_total[k];
+                for (size_t k = 0; k < _FILE_CHANGE_MAX; k++)
+                        rows[i].file_changes_total[k] = c->file_changes_total[k];
         }
         if (metrics_format(PACKAGE_VERSION, rows, m->n_clusters, &text, &size) < 0)
                 return;

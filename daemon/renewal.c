@@ -57,7 +57,7 @@ static void renewal_failed(Manager *m, Cluster *c, const ApiError *e) {
         c->failures_total[e->klass]++;
         c->state.last_error_class = e->klass;
         c->state.last_http_status = e->http_status;
-        snprintf(c->state.last_error_code, sizeof(c->state.last_error_code), "%s", e->code);
+        state_set_text(&c->state.last_error_code, e->code);
         state_set_text(&c->state.last_error, e->message);
         bool revoked = cluster_state_revoked_unwritten(&c->state);
         if (revoked)  /* the file's certificate was revoked: soon, whatever its dates say */

@@ -64,6 +64,7 @@ int state_directory_prepare(const char *dir, char *error, size_t error_size) {
 }
 
 void cluster_state_done(ClusterState *s) {
+        free(s->last_error_code);
         free(s->last_error);
         free(s->last_hook_error);
         free(s->revoked_identity);
@@ -198,7 +199,7 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
         if (json_get(root, "parked") && json_get(root, "parked")->type == JSON_BOOLEAN && json_get(root, "parked")->boolean)
                 s.next_attempt = INT64_MAX;
         s.last_http_status = (long) get_int(root, "last-http-status");
-        get_text(root, "last-error-code", s.last_error_code, sizeof(s.last_error_code));
+        state_set_text(&s.last_error_code, json_get_string(root, "last-error-code"));
         state_set_text(&s.last_error, json_get_string(root, "last-error"));
         const char *klass = json_get_string(root, "last-error-class");
         for (int c = 0; klass && c < _API_ERROR_CLASS_MAX; c++)
@@ -245,7 +246,7 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         json_gen_bool(g, "parked", s->next_attempt == INT64_MAX);
         json_gen_string(g, "last-error-class", api_error_class_to_string(s->last_error_class));
         json_gen_int(g, "last-http-status", s->last_http_status);
-        json_gen_string(g, "last-error-code", s->last_error_code);
+        json_gen_string(g, "last-error-code", s->last_error_code ?: "");
         json_gen_string(g, "last-error", s->last_error ?: "");
         json_gen_string(g, "last-hook-error", s->last_hook_error ?: "");
         json_gen_int(g, "not-before", s->not_before);

@@ -13,15 +13,12 @@
 #include "json.h"
 
 typedef struct ClusterState {
-        char cluster_id[64];
         uint64_t fingerprint;           /* cluster_config_fingerprint() when written */
         int64_t last_attempt;           /* seconds since the epoch; 0 = never */
         int64_t last_success;
-        unsigned failures;              /* consecutive */
         int64_t next_attempt;           /* 0 = by the certificate; INT64_MAX = parked */
-        ApiErrorClass last_error_class; /* none after a success */
         long last_http_status;
-        char last_error_code[64];
+        char *last_error_code;          /* CCE's or IAM's error code of the last failure, or NULL */
         char *last_error;               /* NULL or not empty (allocated: most clusters have none) */
         int64_t not_before, not_after;  /* of the certificate last written */
         char *last_hook_error;          /* the last hook that failed, NULL after one that worked */
@@ -37,6 +34,9 @@ typedef struct ClusterState {
         char *revoke_error;             /* why the last revocation failed (the previous certificate still works), or NULL */
         int64_t expire_at_refused;      /* when its endpoint answered 400 to expire_at: asked in days since (0 never) */
         uint64_t kubeconfig_digest;     /* own file: KubeconfigWrite.written_plain_hash of the last write, 0 none */
+        unsigned failures;              /* consecutive */
+        ApiErrorClass last_error_class; /* none after a success */
+        char cluster_id[64];
 } ClusterState;
 
 /* The file holds a certificate that may be revoked, and no new one yet. */

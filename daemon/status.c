@@ -121,7 +121,7 @@ static void print_table(const Row *rows, size_t n, int64_t now, FILE *out) {
                                  r->state.revoked_identity ?: "?");
                 else if (r->state.last_error)
                         snprintf(err, sizeof(err), "%s%s%s%s%s", api_error_class_to_string(r->state.last_error_class),
-                                 r->state.last_error_code[0] ? " " : "", r->state.last_error_code, ": ", r->state.last_error);
+                                 r->state.last_error_code ? " " : "", r->state.last_error_code ?: "", ": ", r->state.last_error);
                 else if (r->lock == 2)
                         snprintf(err, sizeof(err), "%s", r->lock_text);
                 else if (r->paused)
@@ -186,7 +186,7 @@ static int print_json(const Row *rows, size_t n, int64_t now, int exit_status, F
                         yajl_gen_map_open(g);
                         json_gen_string(g, "class", api_error_class_to_string(r->state.last_error_class));
                         json_gen_int(g, "http-status", r->state.last_http_status);
-                        json_gen_string(g, "code", r->state.last_error_code[0] ? r->state.last_error_code : NULL);
+                        json_gen_string(g, "code", r->state.last_error_code);
                         json_gen_string(g, "message", r->state.last_error);
                         yajl_gen_map_close(g);
                 } else
