@@ -106,7 +106,7 @@ static void check_discover(Loader *l, DiscoverConfig *d, size_t index, const Yam
         bool placeholder = false;
 
         snprintf(label, sizeof(label), "discover entry #%zu", index + 1);
-        if (!c->set[SETTING_PROJECT_ID])
+        if (!setting_given(c, SETTING_PROJECT_ID))
                 error_at(l, c->pos, "%s has no project-id", label);
         if (!key_written(node, defaults, SETTING_KUBECONFIG))
                 error_at(l, c->pos, "%s has no kubeconfig (a template such as /etc/kubernetes/cce-certd/{name}.kubeconfig; "
@@ -159,7 +159,7 @@ void parse_discover(Loader *l, const YamlNode *seq, const ClusterConfig *default
                 walk_mapping(l, node, where, discover_keys(), _DISCOVER_OWN_MAX + _SETTING_MAX, on_discover_key, d);
                 if (node->type != YAML_TREE_MAPPING)
                         continue;  /* reported */
-                if (d->settings.set[SETTING_RENEW_AT] && d->settings.set[SETTING_RENEW_BEFORE])
+                if (setting_given(&d->settings, SETTING_RENEW_AT) && setting_given(&d->settings, SETTING_RENEW_BEFORE))
                         error_at(l, setting_pos(&d->settings, SETTING_RENEW_BEFORE),
                                  "renew-at and renew-before are alternatives: give one of them");
                 if (!d->name_template && set_string(l, &d->name_template, "{name}") < 0)
@@ -209,7 +209,7 @@ int discover_cluster_config(const DiscoverConfig *d, size_t entry, const char *c
                 cluster_config_done(&c);
                 return -ENOMEM;
         }
-        c.set[SETTING_NAME] = c.set[SETTING_CLUSTER_ID] = true;
+        c.given |= UINT32_C(1) << SETTING_NAME | UINT32_C(1) << SETTING_CLUSTER_ID;
         c.discovered = true;
         *ret = c;
         return 0;

@@ -101,7 +101,7 @@ static char **strv_copy(char *const *v) {
         return c;
 }
 
-_Static_assert(_SETTING_MAX <= 32, "ClusterConfig.borrowed has a bit per setting");
+_Static_assert(_SETTING_MAX <= 32, "ClusterConfig.given and .borrowed have a bit per setting");
 
 static bool is_borrowed(const ClusterConfig *c, size_t s) {
         return c->borrowed & (UINT32_C(1) << s);
@@ -184,7 +184,7 @@ void parse_setting(Loader *l, ClusterConfig *c, ClusterSetting s, const YamlNode
 
         if (row->parse(l, value, row->key, setting_field(c, s)) < 0 || positions(l, c) < 0)
                 return;
-        c->set[s] = true;
+        c->given |= UINT32_C(1) << s;
         c->setting_pos[s] = node_pos(value);
 }
 
@@ -205,7 +205,7 @@ void parse_settings(Loader *l, const YamlNode *map, const char *where, bool is_d
         c->pos = node_pos(map);
         walk_mapping(l, map, where, setting_keys(), _SETTING_MAX, on_setting, &w);
 
-        if (c->set[SETTING_RENEW_AT] && c->set[SETTING_RENEW_BEFORE])
+        if (setting_given(c, SETTING_RENEW_AT) && setting_given(c, SETTING_RENEW_BEFORE))
                 error_at(l, setting_pos(c, SETTING_RENEW_BEFORE),
                          "renew-at and renew-before are alternatives: give one of them");
 }
@@ -285,12 +285,12 @@ static void share_setting(ClusterConfig *c, ClusterSetting s, void *value) {
  * defaults. renew-at and renew-before count as one setting: a cluster that
  * gives either one does not inherit the other. */
 int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d) {
-        bool own_renewal = c->set[SETTING_RENEW_AT] || c->set[SETTING_RENEW_BEFORE];
+        bool own_renewal = setting_given(c, SETTING_RENEW_AT) || setting_given(c, SETTING_RENEW_BEFORE);
 
         for (size_t i = 0; i < _SETTING_MAX; i++) {
                 const SettingRow *row = &setting_rows[i];
 
-                if (c->set[i] || !d->set[i])
+                if (setting_given(c, i) || !setting_given(d, i))
                         continue;
                 if (own_renewal && (i == SETTING_RENEW_AT || i == SETTING_RENEW_BEFORE))
                         continue;
@@ -300,20 +300,20 @@ int apply_defaults(Loader *l, ClusterConfig *c, const ClusterConfig *d) {
                         memcpy(setting_field(c, i), setting_field_const(d, i), value_size(row->kind));
                 if (positions(l, c) < 0)
                         return -ENOMEM;
-                c->set[i] = true;
+                c->given |= UINT32_C(1) << i;
                 c->setting_pos[i] = setting_pos(d, i);
         }
 
-        if (!c->set[SETTING_DURATION])
+        if (!setting_given(c, SETTING_DURATION))
                 c->lifetime_sec = (int64_t) DEFAULT_CERT_DAYS * 86400;
-        if (!c->set[SETTING_RENEW_AT] && !c->set[SETTING_RENEW_BEFORE])
+        if (!setting_given(c, SETTING_RENEW_AT) && !setting_given(c, SETTING_RENEW_BEFORE))
                 c->renew_at_percent = DEFAULT_RENEW_AT_PERCENT;
-        if (!c->set[SETTING_FILE_MODE])
+        if (!setting_given(c, SETTING_FILE_MODE))
                 c->file_mode = DEFAULT_FILE_MODE;
-        if (!c->set[SETTING_ENDPOINT])
+        if (!setting_given(c, SETTING_ENDPOINT))
                 c->endpoint = ENDPOINT_AUTO;
         for (ClusterSetting s = SETTING_CONTEXT_NAME; s <= SETTING_USER_ENTRY_NAME; s++)
-                if (!c->set[s] && c->name)
+                if (!setting_given(c, s) && c->name)
                         share_setting(c, s, c->name);
         return 0;
 }

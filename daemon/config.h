@@ -120,37 +120,42 @@ typedef struct ClusterConfig {
         char *ca_file;                  /* CA bundle for the API, or NULL = system store */
         char *credentials;              /* name of a Credential */
         int64_t lifetime_sec;           /* duration: seconds (CERT_LIFETIME_MIN_SEC..MAX_SEC) or CERT_LIFETIME_UNLIMITED */
-        unsigned renew_at_percent;      /* 0 when renew_before_sec is used */
         uint64_t renew_before_sec;      /* 0 when renew_at_percent is used */
-        char *kubeconfig;               /* absolute path */
-        bool merge;
+        unsigned renew_at_percent;      /* 0 when renew_before_sec is used */
         EndpointChoice endpoint;
+        char *kubeconfig;               /* absolute path */
         char *tls_server_name;          /* or NULL */
-        bool set_current_context;
         char *context_name, *cluster_entry_name, *user_entry_name;     /* default: name */
-        mode_t file_mode;
         char *owner, *group;            /* as written; NULL = the daemon's own */
         char **on_renew, **on_failure;  /* hook argv (NULL-terminated), or NULL */
-        bool revoke_previous;           /* each rotation revokes this identity's earlier certificates first */
+        mode_t file_mode;
         uid_t uid;                      /* resolved owner, (uid_t) -1 when unset */
         gid_t gid;                      /* resolved group, (gid_t) -1 when unset */
+        bool merge;
+        bool set_current_context;
+        bool revoke_previous;           /* each rotation revokes this identity's earlier certificates first */
+        bool discovered;                /* made by discover_cluster_config() */
 
         ConfigPos pos;                  /* the cluster's mapping */
-        bool set[_SETTING_MAX];         /* given in the file (here or in defaults) */
+        uint32_t given;                 /* bit 1 << ClusterSetting: given in the file (here or in defaults); setting_given() */
         /* While the file is read: where each setting was written
          * ([_SETTING_MAX], for errors; setting_pos()). NULL in a loaded
          * configuration: a cluster's record is kept small (thousands). */
         ConfigPos *setting_pos;
         /* Settings (bit 1 << ClusterSetting) whose string or list this
-         * record does not own: a discovered cluster shares those of its
-         * Config's discover entry, and its entry names are its name. */
+         * record does not own: shared with its Config's defaults or, for a
+         * discovered cluster, its discover entry; entry names that are its
+         * name. */
         uint32_t borrowed;
 
         const Credential *credential;   /* borrowed from the Config */
-        bool discovered;                /* made by discover_cluster_config() */
         char *discovered_phase;         /* CCE's status.phase of a discovered cluster ("Available", ...) */
         size_t discovered_by;           /* the index of the discover entry that found it */
 } ClusterConfig;
+
+static inline bool setting_given(const ClusterConfig *c, ClusterSetting s) {
+        return c->given & (UINT32_C(1) << s);
+}
 
 #define DISCOVER_INTERVAL_DEFAULT_SEC (10 * 60)
 #define DISCOVER_INTERVAL_MIN_SEC 5

@@ -172,7 +172,7 @@ TEST(builtin_defaults) {
         ASSERT_EQ(a->gid, 0);
         ASSERT_STREQ(a->context_name, "ctx");
         ASSERT_STREQ(a->user_entry_name, "a");
-        ASSERT(!a->set[SETTING_DURATION]);
+        ASSERT(!setting_given(a, SETTING_DURATION));
 }
 
 TEST(all_errors_in_one_run) {
