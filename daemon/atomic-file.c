@@ -118,18 +118,30 @@ static void temporary_name(const char *name, char buf[static NAME_MAX + 1]) {
         snprintf(buf, NAME_MAX + 1, ".%.*s" TEMP_INFIX "%016llx", NAME_MAX - 30, name, (unsigned long long) rnd);
 }
 
-/* Links the file without a name that fd has open as name in dir_fd:
- * through /proc/self/fd, or where there is no /proc with AT_EMPTY_PATH
- * (CAP_DAC_READ_SEARCH). -EEXIST when the name is taken, else why not. */
+/* Links the file without a name that fd has open as name in dir_fd: by the
+ * fd itself (AT_EMPTY_PATH: Linux 6.10 and later allow it for a file opened
+ * with the caller's credentials, earlier ones only with CAP_DAC_READ_SEARCH),
+ * else through /proc/self/fd, which costs a lookup of four components (the
+ * first refusal is remembered). Both link the very inode fd has open.
+ * -EEXIST when the name is taken, else why not. */
 static int link_unnamed(int fd, int dir_fd, const char *name) {
+        static bool by_fd_refused = false;
+        bool tried = false;
         char fd_path[64];
 
+        if (!by_fd_refused) {
+                if (linkat(fd, "", dir_fd, name, AT_EMPTY_PATH) == 0)
+                        return 0;
+                if (errno != ENOENT)
+                        return negative_errno();
+                tried = true;
+        }
         snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
-        if (linkat(AT_FDCWD, fd_path, dir_fd, name, AT_SYMLINK_FOLLOW) == 0)
-                return 0;
-        if (errno != ENOENT)
+        if (linkat(AT_FDCWD, fd_path, dir_fd, name, AT_SYMLINK_FOLLOW) < 0)
                 return negative_errno();
-        return linkat(fd, "", dir_fd, name, AT_EMPTY_PATH) == 0 ? 0 : negative_errno();
+        if (tried)
+                by_fd_refused = true;  /* refused, not gone: this kernel wants CAP_DAC_READ_SEARCH */
+        return 0;
 }
 
 /* A new file in dir_fd, flocked (so that atomic_file_sweep() leaves it

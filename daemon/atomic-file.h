@@ -13,9 +13,10 @@
  *      made or linked), flocked, its final mode and owner set on the fd
  *      (one given to another owner is linked as in 4 first: without
  *      CAP_FOWNER a file of another user's cannot be linked), data, fsync;
- *   4. linked as .NAME.cce-certd-RANDOM, renamed over NAME, the directory
- *      synced (at once, or once for a batch with
- *      ATOMIC_FILE_SYNC_DIRECTORY_LATER);
+ *   4. linked as .NAME.cce-certd-RANDOM (by the fd, or through
+ *      /proc/self/fd where the kernel wants CAP_DAC_READ_SEARCH for that),
+ *      renamed over NAME, the directory synced (at once, or once for a
+ *      batch with ATOMIC_FILE_SYNC_DIRECTORY_LATER);
  *   5. the lock removed.
  *
  * No file is reused, none is kept beside the target, and nothing is hard

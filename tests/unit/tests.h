@@ -84,12 +84,17 @@ typedef struct TestCase {
 #define TEST(n) static void test_##n(void)
 #define T(n) { #n, test_##n }
 
-/* Runs the tests named on the command line, or all; prints each name. */
+/* Runs the tests named on the command line, or all but those named "!NAME"
+ * (or all); prints each name. */
 static inline int run_tests(const TestCase *tests, size_t n, int argc, char **argv) {
+        bool only_named = false;
+        for (int a = 1; a < argc; a++)
+                only_named = only_named || argv[a][0] != '!';
         for (size_t i = 0; i < n; i++) {
-                bool selected = argc < 2;
-                for (int a = 1; a < argc && !selected; a++)
-                        selected = strcmp(argv[a], tests[i].name) == 0;
+                bool selected = !only_named;
+                for (int a = 1; a < argc; a++)
+                        if (argv[a][0] == '!' ? strcmp(argv[a] + 1, tests[i].name) == 0 : strcmp(argv[a], tests[i].name) == 0)
+                                selected = argv[a][0] != '!';
                 if (!selected)
                         continue;
                 printf("== %s\n", tests[i].name);
