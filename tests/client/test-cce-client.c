@@ -83,9 +83,14 @@ static void start_fake(void) {
         close(out[1]);
         fake_stdin = in[1];
 
+        /* The whole line, newline included, before the pipe is closed: the
+         * fake may write it in parts, and one written after the close fails
+         * (EPIPE) and ends the fake. */
         FILE *f = fdopen(out[0], "r");
+        char line[128];
         ASSERT(f);
-        ASSERT_EQ(fscanf(f, "READY %u %u", &port, &metadata_port), 2);
+        ASSERT(fgets(line, sizeof(line), f) && strchr(line, '\n'));
+        ASSERT_EQ(sscanf(line, "READY %u %u", &port, &metadata_port), 2);
         fclose(f);
         snprintf(ca_file, sizeof(ca_file), "%s/fake/ca.pem", dir);
 }
