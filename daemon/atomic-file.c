@@ -126,7 +126,6 @@ static void temporary_name(const char *name, char buf[static NAME_MAX + 1]) {
  * -EEXIST when the name is taken, else why not. */
 static int link_unnamed(int fd, int dir_fd, const char *name) {
         static bool by_fd_refused = false;
-        bool tried = false;
         char fd_path[64];
 
         if (!by_fd_refused) {
@@ -134,13 +133,11 @@ static int link_unnamed(int fd, int dir_fd, const char *name) {
                         return 0;
                 if (errno != ENOENT)
                         return negative_errno();
-                tried = true;
         }
         snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
         if (linkat(AT_FDCWD, fd_path, dir_fd, name, AT_SYMLINK_FOLLOW) < 0)
                 return negative_errno();
-        if (tried)
-                by_fd_refused = true;  /* refused, not gone: this kernel wants CAP_DAC_READ_SEARCH */
+        by_fd_refused = true;  /* refused, not gone: this kernel wants CAP_DAC_READ_SEARCH */
         return 0;
 }
 

@@ -279,9 +279,10 @@ static int setup_easy(HttpRequest *r) {
                 if (curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK)
                         return -EIO;
         } else {
-                /* The body is read from ours, not copied: it may hold a password.
-                 * libcurl's smallest upload buffer, not its 64 KiB: bodies are
-                 * small, and one buffer is held per request in flight. */
+                /* The body is read from ours (no copy made at setup: it may
+                 * hold a password), chunk by chunk into libcurl's upload
+                 * buffer, its smallest, not its 64 KiB: bodies are small, and
+                 * one buffer is held per request in flight. */
                 if (curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK ||
                     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) != CURLE_OK ||
                     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read_body) != CURLE_OK ||
