@@ -106,11 +106,12 @@ def test_lifecycle(d):
         make(fake, (1, "prod-renamed", None), (2, "prod-b", "Available"), (3, "dev-c", None))
         check("a renamed cluster is written under its new name",
               wait_for(lambda: (d / "kube/prod-renamed.kubeconfig").exists(), INTERVAL + 10), daemon.log())
+        # The file goes first, then the record is sent, then the state: each waited for.
         check("... and its earlier file is removed",
-              wait_for(lambda: not (d / "kube/prod-a.kubeconfig").exists(), 5) and
-              "prod-renamed was renamed in CCE from prod-a: removed its earlier kubeconfig" in daemon.log(),
+              wait_for(lambda: not (d / "kube/prod-a.kubeconfig").exists() and
+                       "prod-renamed was renamed in CCE from prod-a: removed its earlier kubeconfig" in daemon.log(), 5),
               daemon.log())
-        check("... its earlier state too", not (d / "state/clusters/prod-a.json").exists() and
+        check("... its earlier state too", wait_for(lambda: not (d / "state/clusters/prod-a.json").exists(), 5) and
               (d / "state/clusters/prod-renamed.json").exists())
         check("... the new file is whole and for the new name",
               "current-context: prod-renamed" in (d / "kube/prod-renamed.kubeconfig").read_text())
