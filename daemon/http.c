@@ -381,6 +381,9 @@ int http_client_new(sd_event *event, unsigned max_in_flight, HttpClient **ret) {
         int k;
 
         assert(max_in_flight > 0);
+        k = secure_memory_setup_curl();
+        if (k < 0)
+                return k;
         c = calloc(1, sizeof(HttpClient));
         if (!c)
                 return -ENOMEM;

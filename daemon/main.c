@@ -19,6 +19,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "revocation.h"
+#include "secure-memory.h"
 #include "state.h"
 #include "status.h"
 
@@ -383,6 +384,11 @@ int main(int argc, char *argv[]) {
         int r;
 
         log_setup();
+        r = secure_memory_setup();
+        if (r < 0) {
+                log_error_errno(r, "Cannot make OpenSSL wipe the memory it frees: %m");
+                return EX_SOFTWARE;
+        }
         /* No core dump, no ptrace by other processes of this user, /proc/PID
          * files owned by root: this process holds private keys and secrets. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -22,7 +22,9 @@ static inline void free_wipedp(void *p) {
 }
 #define _cleanup_free_wiped_ _cleanup_(free_wipedp)
 
-/* realloc that never leaves a copy of the old contents behind. */
+/* realloc that never leaves a copy of the old contents behind: what fits
+ * in the block stays there, anything larger moves to a new block and the
+ * old one is wiped. */
 static inline void *realloc_wiped(void *p, size_t n) {
         void *q;
 
@@ -32,11 +34,19 @@ static inline void *realloc_wiped(void *p, size_t n) {
                 free_wiped(p);
                 return NULL;
         }
+        size_t old = malloc_usable_size(p);
+        if (n <= old)
+                return p;
         q = malloc(n);
         if (!q)
                 return NULL;
-        size_t old = malloc_usable_size(p);
-        memcpy(q, p, old < n ? old : n);
+        memcpy(q, p, old);
         free_wiped(p);
         return q;
 }
+
+/* Makes OpenSSL wipe what it frees (secure-memory.c): call first thing,
+ * before OpenSSL is used. -EBUSY when it has allocated memory already. */
+int secure_memory_setup(void);
+/* The same for libcurl: before its first use; once is enough. */
+int secure_memory_setup_curl(void);

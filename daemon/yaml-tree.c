@@ -13,6 +13,39 @@
 #include "secure-memory.h"
 #include "yaml-tree.h"
 
+/* ---- libyaml's allocations, wiped --------------------------------------- */
+
+/* libyaml copies what it reads and writes (a kubeconfig's private keys) into
+ * buffers of its own, grows them by realloc and frees them, through these
+ * two functions of its own, which it calls by their exported names. Defined
+ * here, in the program, they replace libyaml's for libyaml itself (the
+ * dynamic linker binds a name to the program's definition first; the program
+ * exports them, daemon/meson.build): every block libyaml frees or moves is
+ * wiped first. yaml_tree_wiped_frees() counts them, for the test that
+ * proves it. Part of secure-memory.c's set. */
+void *yaml_realloc(void *ptr, size_t size);
+void yaml_free(void *ptr);
+
+static size_t wiped_frees;
+
+void *yaml_realloc(void *ptr, size_t size) {
+        if (ptr)
+                wiped_frees++;
+        return realloc_wiped(ptr, size ?: 1);
+}
+
+void yaml_free(void *ptr) {
+        if (ptr)
+                wiped_frees++;
+        free_wiped(ptr);
+}
+
+size_t yaml_tree_wiped_frees(void) {
+        return wiped_frees;
+}
+
+/* ---- nodes ---------------------------------------------------------------- */
+
 YamlNode *yaml_node_free(YamlNode *node) {
         if (!node)
                 return NULL;

@@ -104,3 +104,7 @@ bool yaml_string_needs_quotes(const char *s);
 /* Emits the document as block-style YAML into a new NUL-terminated buffer
  * (free it with free_wiped() when it may hold a key). */
 int yaml_tree_emit(const YamlNode *root, char **ret, size_t *ret_size);
+
+/* How many blocks libyaml freed or moved, each wiped first (see
+ * yaml-tree.c): for the test that proves libyaml uses the wiping ones. */
+size_t yaml_tree_wiped_frees(void);

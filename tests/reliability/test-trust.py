@@ -3,9 +3,11 @@
 spares, locks, symlinks and hard links in a shared directory); after
 rotations, a cluster removal and a kubeconfig deletion the only files that
 hold a private key are the configured kubeconfigs; the daemon is not
-dumpable; a hook sees only fds 0-2; a dry run shows no secret of a merged
+dumpable, and no piece of a key stays in its memory (its own buffers and
+what libcurl, OpenSSL and libyaml freed); a hook sees only fds 0-2; a dry run shows no secret of a merged
 file. The other user is a temporary account (useradd), removed whatever
 happens; where the tests do not run as root they are skipped."""
+import base64
 import json
 import os
 import pathlib
@@ -364,7 +366,147 @@ def test_state_directory_and_metrics_file_paths(d):
         fake.stop()
 
 
+def process_memory(pid):
+    """What a process holds in memory that no file backs (heap, stacks,
+    anonymous maps), by region: read from /proc/PID/mem, as root. Regions
+    larger than 1 GiB (a sanitizer's shadow) are passed over."""
+    regions = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            name = fields[5] if len(fields) > 5 else "[anon]"
+            if "r" not in fields[1] or name.startswith("/") or name in ("[vvar]", "[vsyscall]") or \
+                    high - low > 1 << 30:
+                continue
+            try:
+                mem.seek(low)
+                regions.append((name, mem.read(high - low)))
+            except OSError:
+                pass
+    return regions
+
+
+def key_needles(key_data):
+    """Pieces of one private key in each form it passes through: the
+    base64 of its PEM (the API's answer, the kubeconfig), a PEM line (the
+    base64 of its DER), its DER, its private scalar in both byte orders.
+    Pieces from the middle: every key's header is the same."""
+    from cryptography.hazmat.primitives import serialization
+    pem = base64.b64decode(key_data)
+    der = serialization.load_pem_private_key(pem, None).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    scalar = serialization.load_pem_private_key(pem, None).private_numbers().private_value.to_bytes(32, "big")
+    return {"base64 of the PEM": key_data.encode()[40:88], "a PEM line": pem.splitlines()[1][8:56],
+            "the DER": der[len(der) // 2:len(der) // 2 + 24], "the scalar": scalar[4:28],
+            "the scalar, little-endian": scalar[::-1][4:28]}
+
+
+def check_no_key_in_memory(pid, keys, enough):
+    """Checks that no piece of any key is in the process's memory; what is
+    found is named by key number, form and region."""
+    found = []
+    for name, data in process_memory(pid):
+        for n, key in enumerate(sorted(keys)):
+            for form, needle in key_needles(key).items():
+                if needle in data:
+                    found.append(f"key {n}: {form} in {name}")
+    check(f"none of the {len(keys)} keys seen is in the daemon's memory", not found and enough, found or len(keys))
+
+
+def can_read_memory(what):
+    if os.geteuid() != 0:
+        skip(what, "reading another process's memory needs root")
+    elif WRAPPER:
+        skip(what, "under valgrind the memory is valgrind's")
+    else:
+        return True
+    return False
+
+
+def read_keys(paths, keys):
+    """Adds the client keys of the kubeconfigs to keys; False, for wait_for()."""
+    for path in paths:
+        try:
+            for user in yaml.safe_load(path.read_text())["users"]:
+                keys.add(user["user"]["client-key-data"])
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            pass
+    return False
+
+
+def test_no_key_left_in_memory(d):
+    """After rotations of own and merged files, with the API gone so that
+    nothing is in flight, no private key the daemon fetched, wrote or read
+    back is anywhere in its memory: not in its own buffers, nor in what
+    libcurl, OpenSSL or libyaml freed (secure-memory.c). Found pieces are
+    named by form and region, never shown."""
+    what = "no key left in the daemon's memory after rotations"
+    if not can_read_memory(what):
+        return
+    fake = Fake(d, day_seconds=4)
+    notify = Notify(d)
+    config = write_config(d, fake, [(1, ""), (2, ""), (4, f", kubeconfig: {d}/kube/shared, merge: true"),
+                                    (5, f", kubeconfig: {d}/kube/shared, merge: true")])
+    files = [d / "kube/c1", d / "kube/c2", d / "kube/shared"]
+    daemon = Daemon(d, config, notify)
+    keys = set()
+    try:
+        check("READY=1", wait_for(lambda: notify.find("READY=1"), 10), daemon.log())
+        rotated = wait_for(lambda: read_keys(files, keys) or all(fake.count(i) >= 3 for i in (1, 2, 4, 5)), 40,
+                           step=0.02)
+        check("every cluster rotated at least twice", rotated, fake.calls())
+        fake.stop()  # from here every renewal fails before an answer
+        time.sleep(1)
+        before = [p.stat().st_mtime_ns for p in files]
+        time.sleep(1)
+        read_keys(files, keys)
+        check("nothing was written in the last second", before == [p.stat().st_mtime_ns for p in files])
+        sample = key_needles(next(iter(keys)))["base64 of the PEM"]
+        check("the search finds a key where one is (this test's own memory)",
+              any(sample in data for _, data in process_memory(os.getpid())))
+        check_no_key_in_memory(daemon.proc.pid, keys, len(keys) >= 10)
+    finally:
+        status = daemon.stop()
+        notify.close()
+        fake.stop()
+    check("SIGTERM: exit 0", status == 0, daemon.log())
+
+
+def test_no_key_in_memory_between_renewals(d):
+    """Between renewals, with the connections to the API kept open, none of
+    the keys just written is in the daemon's memory: not in libcurl's or
+    OpenSSL's buffers of those connections."""
+    what = "no key in the daemon's memory between renewals"
+    if not can_read_memory(what):
+        return
+    fake = Fake(d, day_seconds=3600)
+    notify = Notify(d)
+    config = write_config(d, fake, [(1, ""), (2, ""), (3, "")])
+    files = [d / "kube/c1", d / "kube/c2", d / "kube/c3"]
+    daemon = Daemon(d, config, notify)
+    keys = set()
+    try:
+        check("every kubeconfig written", wait_for(lambda: all(fake.count(i) == 1 for i in (1, 2, 3)) and
+                                                   all(p.exists() for p in files), 15), daemon.log())
+        time.sleep(1)
+        read_keys(files, keys)
+        pid = daemon.proc.pid
+        sockets = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{pid}/fd")
+                   if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")}
+        tcp = [line.split() for line in pathlib.Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]]
+        check("a connection to the API is still open",
+              any(f[3] == "01" and f[9] in sockets for f in tcp))  # 01: ESTABLISHED
+        check_no_key_in_memory(pid, keys, len(keys) == 3)
+    finally:
+        status = daemon.stop()
+        notify.close()
+        fake.stop()
+    check("SIGTERM: exit 0", status == 0, daemon.log())
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([test_other_user_cannot_turn_the_writes, test_keys_only_in_kubeconfigs, test_not_dumpable,
                         test_hook_sees_only_standard_fds, test_dry_run_redacts_every_secret,
-                        test_owner_under_the_system_units_sandbox, test_state_directory_and_metrics_file_paths]))
+                        test_owner_under_the_system_units_sandbox, test_state_directory_and_metrics_file_paths,
+                        test_no_key_left_in_memory, test_no_key_in_memory_between_renewals]))

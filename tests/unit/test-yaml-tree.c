@@ -316,5 +316,32 @@ TEST(emit_round_trip) {
         ASSERT(yaml_mapping_get(back, "flag")->plain);
 }
 
+/* libyaml frees and moves its buffers through the program's wiping
+ * yaml_free() and yaml_realloc(), not its own: they held the key. */
+TEST(libyaml_frees_through_the_wiping_functions) {
+        _cleanup_(yaml_node_freep) YamlNode *root = NULL;
+        _cleanup_(yaml_node_freep) YamlNode *back = NULL;
+        _cleanup_free_ char *text = NULL;
+        char key[3000];
+        YamlError e;
+        size_t size;
+
+        memset(key, 'K', sizeof(key) - 1);
+        key[sizeof(key) - 1] = 0;
+        ASSERT_EQ(yaml_node_new_collection(YAML_TREE_MAPPING, &root), 0);
+        ASSERT_EQ(yaml_mapping_append_plain(root, "client-key-data", key), 0);
+
+        size_t before = yaml_tree_wiped_frees();
+        ASSERT_EQ(yaml_tree_emit(root, &text, &size), 0);
+        size_t emitted = yaml_tree_wiped_frees();
+        ASSERT(emitted > before);  /* the emitter's buffers, the events' copies */
+
+        ASSERT_EQ(yaml_tree_parse(text, size, &back, &e), 0);
+        ASSERT_STREQ(yaml_mapping_get(back, "client-key-data")->value, key);
+        /* The parser's buffers, and the scalar grown block by block to 3,000 bytes. */
+        ASSERT(yaml_tree_wiped_frees() > emitted + 8);
+}
+
 RUN_TESTS(T(positions), T(empty_document), T(errors), T(aliases_share_the_anchored_node), T(merge_keys),
-          T(alias_errors), T(alias_expansion_cap), T(depth_cap), T(needs_quotes), T(emit_round_trip))
+          T(alias_errors), T(alias_expansion_cap), T(depth_cap), T(needs_quotes), T(emit_round_trip),
+          T(libyaml_frees_through_the_wiping_functions))
