@@ -23,9 +23,14 @@ static inline void free_wipedp(void *p) {
 #define _cleanup_free_wiped_ _cleanup_(free_wipedp)
 
 /* realloc that never leaves a copy of the old contents behind: what fits
- * in the block stays there, anything larger moves to a new block and the
- * old one is wiped. */
+ * in the block stays there. A small block's contents wait on the stack
+ * while it is wiped and realloc() grows it, in place when it can, as a
+ * plain realloc would (blocks moved by copy instead left as many holes in
+ * the heap: libyaml grows the string of every scalar it reads, and a
+ * 10,000-cluster configuration cost 3 MiB more); a large one is copied to
+ * a new block. */
 static inline void *realloc_wiped(void *p, size_t n) {
+        char saved[1024];
         void *q;
 
         if (!p)
@@ -37,6 +42,14 @@ static inline void *realloc_wiped(void *p, size_t n) {
         size_t old = malloc_usable_size(p);
         if (n <= old)
                 return p;
+        if (old <= sizeof(saved)) {
+                memcpy(saved, p, old);
+                explicit_bzero(p, old);
+                q = realloc(p, n);
+                memcpy(q ?: p, saved, old);  /* on failure p is still there, and still the caller's */
+                explicit_bzero(saved, old);
+                return q;
+        }
         q = malloc(n);
         if (!q)
                 return NULL;
