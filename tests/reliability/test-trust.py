@@ -4,8 +4,8 @@ spares, locks, symlinks and hard links in a shared directory); after
 rotations, a cluster removal and a kubeconfig deletion the only files that
 hold a private key are the configured kubeconfigs; the daemon is not
 dumpable, and no piece of a key stays in its memory (its own buffers and
-what libcurl, OpenSSL and libyaml freed); a hook sees only fds 0-2; a dry run shows no secret of a merged
-file. The other user is a temporary account (useradd), removed whatever
+what libcurl, OpenSSL and libyaml freed); a hook sees only fds 0-2; a dry
+run shows no secret of a merged file. The other user is a temporary account (useradd), removed whatever
 happens; where the tests do not run as root they are skipped."""
 import base64
 import json
@@ -394,9 +394,10 @@ def key_needles(key_data):
     Pieces from the middle: every key's header is the same."""
     from cryptography.hazmat.primitives import serialization
     pem = base64.b64decode(key_data)
-    der = serialization.load_pem_private_key(pem, None).private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
-    scalar = serialization.load_pem_private_key(pem, None).private_numbers().private_value.to_bytes(32, "big")
+    key = serialization.load_pem_private_key(pem, None)
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption())
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
     return {"base64 of the PEM": key_data.encode()[40:88], "a PEM line": pem.splitlines()[1][8:56],
             "the DER": der[len(der) // 2:len(der) // 2 + 24], "the scalar": scalar[4:28],
             "the scalar, little-endian": scalar[::-1][4:28]}
@@ -405,10 +406,11 @@ def key_needles(key_data):
 def check_no_key_in_memory(pid, keys, enough):
     """Checks that no piece of any key is in the process's memory; what is
     found is named by key number, form and region."""
+    needles = [key_needles(key) for key in sorted(keys)]
     found = []
     for name, data in process_memory(pid):
-        for n, key in enumerate(sorted(keys)):
-            for form, needle in key_needles(key).items():
+        for n, pieces in enumerate(needles):
+            for form, needle in pieces.items():
                 if needle in data:
                     found.append(f"key {n}: {form} in {name}")
     check(f"none of the {len(keys)} keys seen is in the daemon's memory", not found and enough, found or len(keys))
