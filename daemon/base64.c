@@ -4,64 +4,81 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 
 #include "base64.h"
 #include "secure-memory.h"
 
-static int value_of(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
+/* Each byte's value in the alphabet plus one: 0 for a byte outside it, 66
+ * for '=' (which is no value). */
+static const unsigned char values[256] = {
+        ['A'] = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,
+        ['a'] = 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52,
+        ['0'] = 53, 54, 55, 56, 57, 58, 59, 60, 61, 62,
+        ['+'] = 63, ['/'] = 64, ['='] = 66,
+};
+
+/* Decodes s[0..n) into out (n / 4 * 3 bytes at most), or only checks it
+ * when out is NULL. Returns the decoded size, or -EINVAL. */
+static ssize_t decode(const char *s, size_t n, unsigned char *out) {
+        size_t size = 0;
+
+        if (n % 4 != 0)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i += 4) {
+                const unsigned char *q = (const unsigned char *) s + i;
+                int v0 = values[q[0]] - 1, v1 = values[q[1]] - 1, v2 = values[q[2]] - 1, v3 = values[q[3]] - 1;
+                size_t pad = 0;
+
+                /* '=' only as the last one or two of the last four. */
+                if (i + 4 == n && v3 == 65) {
+                        pad = v2 == 65 ? 2 : 1;
+                        v3 = 0;
+                        if (pad == 2)
+                                v2 = 0;
+                }
+                if ((v0 | v1 | v2 | v3) < 0 || v0 > 63 || v1 > 63 || v2 > 63 || v3 > 63)
+                        return -EINVAL;
+                uint32_t triple = (uint32_t) v0 << 18 | (uint32_t) v1 << 12 | (uint32_t) v2 << 6 | (uint32_t) v3;
+                /* Bits under the padding must be zero (canonical encoding). */
+                if ((pad == 1 && (triple & 0xFF)) || (pad == 2 && (triple & 0xFFFF)))
+                        return -EINVAL;
+                if (out) {
+                        out[size] = (unsigned char) (triple >> 16);
+                        out[size + 1] = (unsigned char) (triple >> 8);
+                        out[size + 2] = (unsigned char) triple;
+                }
+                size += 3 - pad;
+        }
+        return (ssize_t) size;
+}
+
+int base64_check(const char *s, size_t n, size_t *ret_size) {
+        ssize_t k = decode(s, n, NULL);
+
+        if (k < 0)
+                return (int) k;
+        *ret_size = (size_t) k;
+        return 0;
 }
 
 int base64_decode(const char *s, size_t n, unsigned char **ret, size_t *ret_size) {
-        unsigned char *out, *p;
+        unsigned char *out;
+        ssize_t k;
 
         if (n % 4 != 0)
                 return -EINVAL;
         out = malloc(n / 4 * 3 + 1);
         if (!out)
                 return -ENOMEM;
-        p = out;
-        for (size_t i = 0; i < n; i += 4) {
-                int v[4];
-                size_t pad = 0;
-
-                for (size_t j = 0; j < 4; j++) {
-                        if (s[i + j] == '=' && i + 4 == n && j >= 2) {
-                                v[j] = 0;
-                                pad++;
-                                continue;
-                        }
-                        v[j] = pad > 0 ? -1 : value_of(s[i + j]);
-                        if (v[j] < 0) {
-                                free_wiped(out);
-                                return -EINVAL;
-                        }
-                }
-                uint32_t triple = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 | (uint32_t) v[2] << 6 | (uint32_t) v[3];
-                /* Bits under the padding must be zero (canonical encoding). */
-                if ((pad == 1 && (triple & 0xFF)) || (pad == 2 && (triple & 0xFFFF))) {
-                        free_wiped(out);
-                        return -EINVAL;
-                }
-                *p++ = (unsigned char) (triple >> 16);
-                if (pad < 2)
-                        *p++ = (unsigned char) (triple >> 8);
-                if (pad < 1)
-                        *p++ = (unsigned char) triple;
+        k = decode(s, n, out);
+        if (k < 0) {
+                free_wiped(out);
+                return (int) k;
         }
-        *p = 0;
+        out[k] = 0;
         *ret = out;
-        *ret_size = (size_t) (p - out);
+        *ret_size = (size_t) k;
         return 0;
 }
 

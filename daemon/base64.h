@@ -13,5 +13,9 @@
  * key material. */
 int base64_decode(const char *s, size_t n, unsigned char **ret, size_t *ret_size);
 
+/* What base64_decode() would say of s[0..n), without decoding it anywhere:
+ * 0 and the decoded size in *ret_size, or -EINVAL. */
+int base64_check(const char *s, size_t n, size_t *ret_size);
+
 /* Encodes into a new NUL-terminated string. */
 int base64_encode(const void *data, size_t n, char **ret);

@@ -630,9 +630,10 @@ bool yaml_string_needs_quotes(const char *s) {
 
         if (*s == 0)
                 return true;
-        for (size_t i = 0; i < ELEMENTSOF(words); i++)
-                if (strcmp(s, words[i]) == 0)
-                        return true;
+        if (strnlen(s, 6) <= 5)  /* the longest word: base64 and the like skip the list */
+                for (size_t i = 0; i < ELEMENTSOF(words); i++)
+                        if (strcmp(s, words[i]) == 0)
+                                return true;
         /* Anything that might read as a number, date or signed value. */
         if (strchr("0123456789+-.", *s))
                 return true;
