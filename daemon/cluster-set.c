@@ -32,7 +32,7 @@ Cluster *cluster_free(Cluster *c) {
 
 /* Ten thousand of these are the daemon's largest allocation: no room for
  * the worst case in it, texts that are mostly absent are pointers. */
-_Static_assert(sizeof(Cluster) <= 544, "a cluster's runtime record grew");
+_Static_assert(sizeof(Cluster) <= 480, "a cluster's runtime record grew");
 
 /* A cluster as it stands at start (or when its settings changed): its
  * file, its remembered state, its schedule. */
@@ -70,10 +70,9 @@ static int cluster_new(Manager *m, const ClusterConfig *cl, KubeconfigReading **
         /* The file as we last wrote it, for these settings: its dates are in
          * the state, no need to read and parse it (with thousands of
          * clusters, that is most of the time to READY=1). */
-        char identity[sizeof(c->state.kubeconfig_identity)];
-        if (state_current && c->state.kubeconfig_identity[0] && c->state.not_after > 0 &&
-            (kubeconfig_identity(cl->kubeconfig, identity, sizeof(identity)),
-             strcmp(identity, c->state.kubeconfig_identity) == 0))
+        FileIdentity identity;
+        if (state_current && file_identity_known(&c->state.kubeconfig_identity) && c->state.not_after > 0 &&
+            (identity = file_identity_of(cl->kubeconfig), file_identity_same(&identity, &c->state.kubeconfig_identity)))
                 c->file = (FileStatus) {
                         .state = KUBECONFIG_OK,
                         .certificate = { .not_before = c->state.not_before, .not_after = c->state.not_after },
@@ -163,10 +162,10 @@ static int share_files(Manager *m, Cluster **by_file, size_t n) {
                 if (!f || strcmp(f->path, c->config->kubeconfig) != 0) {
                         f = f ? f + 1 : files;
                         f->path = c->config->kubeconfig;
-                        kubeconfig_identity(f->path, f->identity, sizeof(f->identity));
+                        f->identity = file_identity_of(f->path);
                 }
                 if (c->kept && c->shared)  /* same settings: the same file */
-                        snprintf(f->identity, sizeof(f->identity), "%s", c->shared->identity);
+                        f->identity = c->shared->identity;
                 c->shared = f;
         }
         free(m->shared_files);

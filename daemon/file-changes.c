@@ -48,16 +48,15 @@ static void report_blocked(Manager *m, Cluster *c, const KubeconfigStatus *file)
  * due at once, then started as any due renewal). Returns true when it was
  * blocked: this start is off. */
 bool path_still_blocked(Manager *m, Cluster *c) {
-        char identity[sizeof(c->state.kubeconfig_identity)];
+        FileIdentity identity = file_identity_of(c->config->kubeconfig);
         KubeconfigStatus file;
 
-        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
         kubeconfig_inspect(c->config, &file);
         if (cannot_write(c, file.state)) {
                 report_blocked(m, c, &file);
                 return true;
         }
-        kubeconfig_changed(m, c, &file, identity);
+        kubeconfig_changed(m, c, &file, &identity);
         return true;
 }
 
@@ -66,7 +65,7 @@ bool path_still_blocked(Manager *m, Cluster *c) {
  * copy from another host; older: a copy put back) and not due: state and
  * schedule from it, no call. identity: of the file read, for an own file's
  * state. Returns whether it was adopted. */
-static bool adopt_certificate(Manager *m, Cluster *c, const KubeconfigStatus *file, const char *identity) {
+static bool adopt_certificate(Manager *m, Cluster *c, const KubeconfigStatus *file, const FileIdentity *identity) {
         char when[32];
         LogContext ctx;
 
@@ -91,7 +90,7 @@ static bool adopt_certificate(Manager *m, Cluster *c, const KubeconfigStatus *fi
         state_set_text(&c->state.last_error, NULL);
         c->state.not_before = file->certificate.not_before;
         c->state.not_after = file->certificate.not_after;
-        snprintf(c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity), "%s", identity);
+        c->state.kubeconfig_identity = *identity;
         c->expiry_level = 0;
         schedule(m, c);
         save_state(m, c);
@@ -108,7 +107,7 @@ static bool adopt_certificate(Manager *m, Cluster *c, const KubeconfigStatus *fi
 
 /* A shared file changed by someone else: every cluster of it that waits is
  * looked at again (one read and parse for all), and adopts what is newer. */
-static void shared_file_changed(Manager *m, SharedFile *shared, const char *identity) {
+static void shared_file_changed(Manager *m, SharedFile *shared, const FileIdentity *identity) {
         _cleanup_(kubeconfig_reading_freep) KubeconfigReading *reading = NULL;
 
         for (size_t i = 0; i < m->n_clusters; i++) {
@@ -119,7 +118,7 @@ static void shared_file_changed(Manager *m, SharedFile *shared, const char *iden
                 kubeconfig_inspect_shared(d->config, &reading, &file);
                 (void) adopt_certificate(m, d, &file, identity);
         }
-        snprintf(shared->identity, sizeof(shared->identity), "%s", identity);
+        shared->identity = *identity;
 }
 
 /* A fetched certificate whose write waited (the file was locked): when the
@@ -128,17 +127,17 @@ static void shared_file_changed(Manager *m, SharedFile *shared, const char *iden
  * ended the one held here), that one is adopted and ours dropped. Returns
  * true when it was. */
 bool pending_superseded(Manager *m, Cluster *c) {
-        char identity[sizeof(c->state.kubeconfig_identity)];
+        FileIdentity identity = file_identity_of(c->config->kubeconfig);
         KubeconfigStatus file;
 
-        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
-        if (!identity[0] || strcmp(identity, c->shared ? c->shared->identity : c->state.kubeconfig_identity) == 0)
+        if (!file_identity_known(&identity) ||
+            file_identity_same(&identity, c->shared ? &c->shared->identity : &c->state.kubeconfig_identity))
                 return false;
         kubeconfig_inspect(c->config, &file);
         if (file.state != KUBECONFIG_OK || file.certificate.not_before <= c->pending_cert.not_before)
                 return false;
         CceKubeconfig *held = TAKE_PTR(c->pending);
-        if (!adopt_certificate(m, c, &file, identity)) {
+        if (!adopt_certificate(m, c, &file, &identity)) {
                 c->pending = held;
                 return false;
         }
@@ -155,26 +154,25 @@ bool pending_superseded(Manager *m, Cluster *c) {
  * with --once --force, which asks for a certificate whatever the file
  * holds. Returns true when the renewal is off. */
 bool file_certificate_adopted(Manager *m, Cluster *c) {
-        char identity[sizeof(c->state.kubeconfig_identity)];
         KubeconfigStatus file;
 
         if (m->options.force)
                 return false;
-        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
-        if (!identity[0])
+        FileIdentity identity = file_identity_of(c->config->kubeconfig);
+        if (!file_identity_known(&identity))
                 return false;  /* gone: renewing restores it */
         if (c->shared) {
-                if (strcmp(identity, c->shared->identity) == 0)
+                if (file_identity_same(&identity, &c->shared->identity))
                         return false;
                 if (!m->options.once) {
-                        shared_file_changed(m, c->shared, identity);  /* c with the others */
+                        shared_file_changed(m, c->shared, &identity);  /* c with the others */
                         return c->due > now_realtime(m);
                 }
-                snprintf(c->shared->identity, sizeof(c->shared->identity), "%s", identity);
-        } else if (strcmp(identity, c->state.kubeconfig_identity) == 0)
+                c->shared->identity = identity;
+        } else if (file_identity_same(&identity, &c->state.kubeconfig_identity))
                 return false;
         kubeconfig_inspect(c->config, &file);
-        return adopt_certificate(m, c, &file, identity);
+        return adopt_certificate(m, c, &file, &identity);
 }
 
 /* c's kubeconfig changed, and no write of ours is under way: file is what it
@@ -183,13 +181,13 @@ bool file_certificate_adopted(Manager *m, Cluster *c) {
  * (there is no copy of the key to write back), at once the first time,
  * later with backoff when restores follow each other; a path that can no
  * longer hold the file is reported, not fought over. */
-void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *file, const char *identity) {
+void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *file, const FileIdentity *identity) {
         int64_t now = now_realtime(m);
         char when[32], plan[160];
         LogContext ctx;
 
         if (!c->shared)  /* seen: the check before the renewal need not read it again */
-                snprintf(c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity), "%s", identity);
+                c->state.kubeconfig_identity = *identity;
         if (cannot_write(c, c->file.state) && !cannot_write(c, file->state)) {
                 /* Fixed: the backoff was the path's (no call was made), not the API's. */
                 c->state.failures = 0;
@@ -254,7 +252,6 @@ void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *file, co
  * daemon): the daemon takes what it says, so that its STATUS=, metrics and
  * --status agree; the certificate it names when the file is that version. */
 void state_file_changed(Manager *m, Cluster *c) {
-        char identity[sizeof(c->state.kubeconfig_identity)];
         StateVersion version;
         ClusterState s;
 
@@ -278,8 +275,8 @@ void state_file_changed(Manager *m, Cluster *c) {
         }
         cluster_state_done(&c->state);
         c->state = s;
-        kubeconfig_identity(c->config->kubeconfig, identity, sizeof(identity));
-        if (s.not_after > 0 && strcmp(identity, s.kubeconfig_identity) == 0)
+        FileIdentity identity = file_identity_of(c->config->kubeconfig);
+        if (s.not_after > 0 && file_identity_same(&identity, &s.kubeconfig_identity))
                 c->file = (FileStatus) { .state = KUBECONFIG_OK, .certificate = { s.not_before, s.not_after } };
         schedule(m, c);
         status_changed(m);

@@ -159,7 +159,7 @@ static void write_done(Manager *m, Cluster *c, int r, const char *error, bool in
         c->state.revoke_error = revoke_error;
         c->state.expire_at_refused = expire_at_refused;
         c->state.kubeconfig_digest = kubeconfig_digest;
-        kubeconfig_identity(c->config->kubeconfig, c->state.kubeconfig_identity, sizeof(c->state.kubeconfig_identity));
+        c->state.kubeconfig_identity = file_identity_of(c->config->kubeconfig);
         file_watch_written(m->watch, c->config->kubeconfig);
         c->pending = cce_kubeconfig_free(c->pending);
         c->renewals_total++;
@@ -232,12 +232,12 @@ void write_queued(Manager *m) {
                         queue[i]->sweeps_directory = false;
                 }
                 SharedFile *shared = queue[start]->shared;
-                char read_as[sizeof(shared->identity)];
-                int r = kubeconfig_update_many(w, end - start, sweep, read_as, sizeof(read_as));
+                FileIdentity read_as = FILE_IDENTITY_NONE;
+                int r = kubeconfig_update_many(w, end - start, sweep, &read_as);
                 /* The daemon still knows the whole file when it was the
                  * version last seen: it is now the one just written. */
-                if (shared && r >= 0 && strcmp(read_as, shared->identity) == 0)
-                        kubeconfig_identity(shared->path, shared->identity, sizeof(shared->identity));
+                if (shared && r >= 0 && file_identity_same(&read_as, &shared->identity))
+                        shared->identity = file_identity_of(shared->path);
                 for (size_t i = start; i < end; i++)
                         write_done(m, queue[i], w[i - start].result, w[i - start].error, w[i - start].insecure);
         }
@@ -264,7 +264,7 @@ void write_pending(Manager *m, Cluster *c) {
                                       .retire = retired_here(m, c), .plain_hash = c->state.kubeconfig_digest };
                 bool sweep = c->sweeps_directory;
                 c->sweeps_directory = false;
-                kubeconfig_update_many(&w, 1, sweep, NULL, 0);
+                kubeconfig_update_many(&w, 1, sweep, NULL);
                 c->state.kubeconfig_digest = w.result >= 0 ? w.written_plain_hash : 0;
                 write_done(m, c, w.result, w.error, w.insecure);
                 return;

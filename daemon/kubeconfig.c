@@ -649,24 +649,6 @@ static bool remove_entries(YamlNode *root, const ClusterConfig *cl, bool *ret_cu
         return true;
 }
 
-static void identity_of(const struct stat *st, char *buf, size_t size) {
-        if (!S_ISREG(st->st_mode)) {
-                if (size > 0)
-                        buf[0] = 0;
-                return;
-        }
-        snprintf(buf, size, "%llx:%llx:%llx:%lld.%09ld", (unsigned long long) st->st_dev, (unsigned long long) st->st_ino,
-                 (unsigned long long) st->st_size, (long long) st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
-}
-
-void kubeconfig_identity(const char *path, char *buf, size_t size) {
-        struct stat st;
-
-        if (stat(path, &st) < 0)
-                st.st_mode = 0;
-        identity_of(&st, buf, size);
-}
-
 /* Marks every write still without a result as failed with this error. */
 static int fail_rest(KubeconfigWrite *w, size_t n, int r, const char *error) {
         for (size_t i = 0; i < n; i++)
@@ -725,8 +707,7 @@ static bool own_file_plain(const ClusterConfig *cl, const CceKubeconfig *answer,
         return text_size == size && memcmp(text, content, size) == 0;
 }
 
-int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, char *ret_identity_read,
-                           size_t identity_size) {
+int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, FileIdentity *ret_identity_read) {
         _cleanup_(file_lock_releasep) FileLock *lock = NULL;
         _cleanup_free_wiped_ char *old = NULL, *new = NULL;
         _cleanup_(yaml_node_freep) YamlNode *root = NULL;
@@ -755,9 +736,7 @@ int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, 
 
         if (ret_identity_read) {
                 struct stat st;
-                if (file_lock_stat(lock, &st) < 0)
-                        st.st_mode = 0;
-                identity_of(&st, ret_identity_read, identity_size);
+                *ret_identity_read = file_lock_stat(lock, &st) < 0 ? FILE_IDENTITY_NONE : file_identity_from_stat(&st);
         }
         r = file_lock_read(lock, KUBECONFIG_FILE_MAX, &old, &old_size);
         if (r == -EISDIR)
@@ -828,7 +807,7 @@ int kubeconfig_update(const ClusterConfig *cl, const CceKubeconfig *answer, bool
                       char *error, size_t error_size) {
         KubeconfigWrite w = { .cl = cl, .answer = answer };
 
-        kubeconfig_update_many(&w, 1, remove_leftovers, NULL, 0);
+        kubeconfig_update_many(&w, 1, remove_leftovers, NULL);
         if (ret_insecure)
                 *ret_insecure = w.insecure;
         if (w.result < 0)

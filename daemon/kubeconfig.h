@@ -28,6 +28,7 @@
 #include "cce.h"
 #include "cert.h"
 #include "config.h"
+#include "file-identity.h"
 
 #define KUBECONFIG_FILE_MAX (4 * 1024 * 1024)
 #define KUBECONFIG_EXTENSION "cce-certd"
@@ -58,11 +59,6 @@ typedef struct KubeconfigStatus {
 } KubeconfigStatus;
 
 const char *kubeconfig_state_to_string(KubeconfigState s);
-
-/* Which file version is at path, as "DEV:INODE:SIZE:MTIME" (following
- * symlinks): a file replaced or modified since has another one. Empty when
- * it cannot be seen. */
-void kubeconfig_identity(const char *path, char *buf, size_t size);
 
 /* What the file at cl->kubeconfig holds for this cluster. */
 void kubeconfig_inspect(const ClusterConfig *cl, KubeconfigStatus *ret);
@@ -181,7 +177,6 @@ uint64_t kubeconfig_content_hash(const ClusterConfig *cl, const char *data, size
  * written fails them all. Returns how many were applied (0 when every one
  * was refused), or a negative errno when the file could not be locked,
  * read, parsed or written. ret_identity_read (when not NULL) gets the
- * identity (kubeconfig_identity()) of the file as it was read under the
- * lock: "" when there was none. */
-int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, char *ret_identity_read,
-                           size_t identity_size);
+ * identity of the file as it was read under the lock: unknown when there
+ * was none. */
+int kubeconfig_update_many(KubeconfigWrite *w, size_t n, bool remove_leftovers, FileIdentity *ret_identity_read);

@@ -53,7 +53,7 @@ typedef struct CertDates {
  * file changes its identity, so one per cluster would not tell). */
 typedef struct SharedFile {
         const char *path;               /* borrowed from a cluster's config */
-        char identity[96];              /* kubeconfig_identity(); "" none */
+        FileIdentity identity;          /* unknown: none */
 } SharedFile;
 
 /* The kubeconfig as the scheduler sees it. */
@@ -270,7 +270,7 @@ bool cannot_write(const Cluster *c, KubeconfigState s);
 bool path_still_blocked(Manager *m, Cluster *c);
 bool file_certificate_adopted(Manager *m, Cluster *c);
 bool pending_superseded(Manager *m, Cluster *c);
-void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *file, const char *identity);
+void kubeconfig_changed(Manager *m, Cluster *c, const KubeconfigStatus *file, const FileIdentity *identity);
 void state_file_changed(Manager *m, Cluster *c);
 
 /* ---- renewal.c: a renewal, start to answer ---- */

@@ -34,7 +34,6 @@ static int on_write_queue(sd_event_source *s, uint64_t usec, void *userdata) {
 static void on_kubeconfig_changed(const char *path, void *userdata) {
         _cleanup_(kubeconfig_reading_freep) KubeconfigReading *reading = NULL;
         Manager *m = userdata;
-        char identity[sizeof(m->shared_files->identity)];
         size_t lo = 0, hi = m->n_clusters;
 
         while (lo < hi) {  /* the first cluster of that file */
@@ -46,7 +45,7 @@ static void on_kubeconfig_changed(const char *path, void *userdata) {
         }
         if (lo == m->n_clusters || strcmp(m->by_kubeconfig[lo]->config->kubeconfig, path) != 0)
                 return;
-        kubeconfig_identity(path, identity, sizeof(identity));
+        FileIdentity identity = file_identity_of(path);
         SharedFile *shared = m->by_kubeconfig[lo]->shared;
         for (size_t i = lo; i < m->n_clusters && strcmp(m->by_kubeconfig[i]->config->kubeconfig, path) == 0; i++) {
                 Cluster *c = m->by_kubeconfig[i];
@@ -56,16 +55,17 @@ static void on_kubeconfig_changed(const char *path, void *userdata) {
                  * was blocked: the same file may be back (its directory
                  * moved away and back). No file, before and now: what is
                  * around it changed (a directory in its place removed). */
-                if (identity[0] && strcmp(identity, shared ? shared->identity : c->state.kubeconfig_identity) == 0 &&
+                if (file_identity_known(&identity) &&
+                    file_identity_same(&identity, shared ? &shared->identity : &c->state.kubeconfig_identity) &&
                     !cannot_write(c, c->file.state))
                         continue;
                 if (c->phase != PHASE_WAITING || c->pending || c->queued)
                         continue;  /* a write of ours comes, and takes the file as it is then */
                 kubeconfig_inspect_shared(c->config, &reading, &file);
-                kubeconfig_changed(m, c, &file, identity);
+                kubeconfig_changed(m, c, &file, &identity);
         }
         if (shared)
-                snprintf(shared->identity, sizeof(shared->identity), "%s", identity);
+                shared->identity = identity;
         dispatch(m);
 }
 

@@ -208,7 +208,8 @@ int state_load(const char *dir, const char *name, ClusterState *ret) {
         state_set_text(&s.last_hook_error, json_get_string(root, "last-hook-error"));
         s.not_before = get_int(root, "not-before");
         s.not_after = get_int(root, "not-after");
-        get_text(root, "kubeconfig-identity", s.kubeconfig_identity, sizeof(s.kubeconfig_identity));
+        /* Unreadable: unknown, so that the file is read again. */
+        (void) file_identity_parse(json_get_string(root, "kubeconfig-identity") ?: "", &s.kubeconfig_identity);
         s.paused_until = get_int(root, "paused-until");
         s.revoke_started = get_int(root, "revoke-started");
         s.last_revocation = get_int(root, "last-revocation");
@@ -251,7 +252,9 @@ int state_save(const char *dir, const char *name, const ClusterState *s, char *e
         json_gen_string(g, "last-hook-error", s->last_hook_error ?: "");
         json_gen_int(g, "not-before", s->not_before);
         json_gen_int(g, "not-after", s->not_after);
-        json_gen_string(g, "kubeconfig-identity", s->kubeconfig_identity);
+        char identity[FILE_IDENTITY_TEXT_MAX];
+        file_identity_format(&s->kubeconfig_identity, identity);
+        json_gen_string(g, "kubeconfig-identity", identity);
         json_gen_int(g, "paused-until", s->paused_until);
         json_gen_int(g, "revoke-started", s->revoke_started);
         json_gen_int(g, "last-revocation", s->last_revocation);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "api-error.h"
+#include "file-identity.h"
 #include "json.h"
 
 typedef struct ClusterState {
@@ -22,7 +23,7 @@ typedef struct ClusterState {
         char *last_error;               /* NULL or not empty (allocated: most clusters have none) */
         int64_t not_before, not_after;  /* of the certificate last written */
         char *last_hook_error;          /* the last hook that failed, NULL after one that worked */
-        char kubeconfig_identity[96];   /* of the file as last written, kubeconfig_identity(); "" unknown */
+        FileIdentity kubeconfig_identity; /* of the file as last written; unknown: none known */
         int64_t paused_until;           /* its credentials' identity was refused: no call before then (0 none) */
         /* Revocation (revoke-previous, --revoke): a revocation began at
          * revoke_started and no certificate was written since, so the file

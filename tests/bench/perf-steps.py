@@ -30,7 +30,7 @@ STEPS = [
     ("the cluster's entries applied", lambda s: "apply_entries" in s),
     ("the state file written", lambda s: "save_state" in s),
     ("the journal line", lambda s: "log_struct_internal" in s),
-    ("the file watch told", lambda s: "file_watch_written" in s or "kubeconfig_identity" in s),
+    ("the file watch told", lambda s: "file_watch_written" in s or "file_identity_of" in s),
     ("the request started (credentials, signing, handle)", lambda s: "start_mint" in s or "cce_call_start" in s),
 ]
 

@@ -560,9 +560,9 @@ TEST(many_in_one_write) {
         KubeconfigWrite w[2] = { { .cl = &c->clusters[0], .answer = a }, { .cl = &c->clusters[1], .answer = a } };
 
         /* No file yet: both written, the first one's context current. */
-        char read_as[96] = "x", before[96], after[96];
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false, read_as, sizeof(read_as)), 2);
-        ASSERT_STREQ(read_as, "");  /* there was none */
+        FileIdentity read_as = { .ino = 1 }, before, after;
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, &read_as), 2);
+        ASSERT(!file_identity_known(&read_as));  /* there was none */
         ASSERT_EQ(w[0].result, 1);
         ASSERT_EQ(w[1].result, 1);
         _cleanup_free_wiped_ char *text = NULL;
@@ -573,18 +573,18 @@ TEST(many_in_one_write) {
         ASSERT(strstr(text, "current-context: prod\n"));
 
         /* Nothing changes: nothing written; the identity read is the file's. */
-        kubeconfig_identity(path, before, sizeof(before));
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false, read_as, sizeof(read_as)), 2);
+        before = file_identity_of(path);
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, &read_as), 2);
         ASSERT_EQ(w[0].result, 0);
         ASSERT_EQ(w[1].result, 0);
-        kubeconfig_identity(path, after, sizeof(after));
-        ASSERT(before[0]);
-        ASSERT_STREQ(read_as, before);
-        ASSERT_STREQ(after, before);
+        after = file_identity_of(path);
+        ASSERT(file_identity_known(&before));
+        ASSERT(file_identity_same(&read_as, &before));
+        ASSERT(file_identity_same(&after, &before));
 
         /* A user entry "staging" of someone else's: staging refused, prod written. */
         write_file(path, "apiVersion: v1\nkind: Config\nusers:\n- name: staging\n  user:\n    token: abc\n");
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL, 0), 1);
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL), 1);
         ASSERT_EQ(w[0].result, 1);
         ASSERT_EQ(w[1].result, -EEXIST);
         ASSERT(strstr(w[1].error, "user entry staging that authenticates otherwise"));
@@ -596,7 +596,7 @@ TEST(many_in_one_write) {
 
         /* A file that does not parse: both fail, the file as it was. */
         write_file(path, "clusters: [\n");
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL, 0), -EBADMSG);
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL), -EBADMSG);
         ASSERT_EQ(w[0].result, -EBADMSG);
         ASSERT_EQ(w[1].result, -EBADMSG);
         ASSERT(strstr(w[1].error, "cannot parse the existing file"));
@@ -616,7 +616,7 @@ TEST(inspect_shared_reads_once) {
         KubeconfigReading *reading = NULL;
         KubeconfigStatus st;
 
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL, 0), 2);
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL), 2);
         kubeconfig_inspect_shared(&c->clusters[0], &reading, &st);
         ASSERT_EQ(st.state, KUBECONFIG_OK);
         /* Gone from disk: the second cluster is still served from the reading. */
@@ -751,7 +751,7 @@ TEST(remove_files) {
         ASSERT(access(own_path, F_OK) < 0 && errno == ENOENT);
         ASSERT_EQ(kubeconfig_remove(&own->clusters[0], error, sizeof(error)), 0);  /* none */
 
-        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL, 0), 2);
+        ASSERT_EQ(kubeconfig_update_many(w, 2, false, NULL), 2);
         ASSERT_EQ(chmod(merged_path, 0640), 0);
         ASSERT_EQ(kubeconfig_remove(&merged->clusters[0], error, sizeof(error)), KUBECONFIG_REMOVE_ENTRIES);
         ASSERT_EQ(stat(merged_path, &st), 0);
@@ -817,7 +817,7 @@ TEST(own_file_as_written) {
         size_t size, size2;
 
         /* A new file: plain, its hash given back. */
-        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL), 1);
         ASSERT_EQ(w.result, 1);
         _cleanup_free_ char *first = slurp(path, &size);
         ASSERT_EQ(w.written_plain_hash, kubeconfig_content_hash(&c->clusters[0], first, size));
@@ -828,10 +828,10 @@ TEST(own_file_as_written) {
          * write without it (parsed) elsewhere: the same bytes. */
         uint64_t h = w.written_plain_hash;
         w = (KubeconfigWrite) { .cl = &c->clusters[0], .answer = b, .plain_hash = h };
-        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL), 1);
         write_file(other, first);
         KubeconfigWrite p = { .cl = &d->clusters[0], .answer = b };
-        ASSERT_EQ(kubeconfig_update_many(&p, 1, false, NULL, 0), 1);
+        ASSERT_EQ(kubeconfig_update_many(&p, 1, false, NULL), 1);
         _cleanup_free_ char *fast = slurp(path, &size), *parsed = slurp(other, &size2);
         ASSERT(size == size2 && memcmp(fast, parsed, size) == 0);
         ASSERT(w.written_plain_hash > KUBECONFIG_NOT_PLAIN && p.written_plain_hash > KUBECONFIG_NOT_PLAIN);
@@ -848,13 +848,13 @@ TEST(own_file_as_written) {
         ASSERT(asprintf(&with_ns, "%.*s    namespace: team-a\n%s", (int) (ctx - edited), edited, ctx) > 0);
         write_file(path, with_ns);
         w = (KubeconfigWrite) { .cl = &c->clusters[0], .answer = a, .plain_hash = h };
-        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL), 1);
         _cleanup_free_ char *kept = slurp(path, &size);
         ASSERT(strstr(kept, "namespace: team-a"));
         ASSERT_EQ(w.written_plain_hash, KUBECONFIG_NOT_PLAIN);
         /* Known so: the next write parses (and keeps it) without checking again. */
         w = (KubeconfigWrite) { .cl = &c->clusters[0], .answer = b, .plain_hash = KUBECONFIG_NOT_PLAIN };
-        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+        ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL), 1);
         _cleanup_free_ char *still = slurp(path, &size);
         ASSERT(strstr(still, "namespace: team-a"));
         ASSERT_EQ(w.written_plain_hash, KUBECONFIG_NOT_PLAIN);
@@ -881,7 +881,7 @@ TEST(rename_in_one_write) {
                 /* Without retire: merged, written beside the old entries, which stay; own, refused (another's entries). */
                 ASSERT_EQ(kubeconfig_update(&renamed, a, false, NULL, error, sizeof(error)), merge ? 1 : -EEXIST);
                 w.retire = &c->clusters[0];
-                ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL, 0), 1);
+                ASSERT_EQ(kubeconfig_update_many(&w, 1, false, NULL), 1);
                 ASSERT_EQ(w.result, 1);
                 _cleanup_free_wiped_ char *text = NULL;
                 size_t size;
