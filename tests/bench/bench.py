@@ -4,10 +4,11 @@
 For each N it measures, as the median of --runs runs:
   renew-all   time to renew all N clusters when all are due, renewals/s
               (no kubeconfig exists yet)
-  cpu         the daemon's CPU time (user+sys) per 1,000 renewals
+  cpu         the daemon's CPU time (user+sys) per renewal, and the fake's
+              per call
   steady      the same when all N kubeconfigs exist and are due, as at
               every renewal but a file's first: renewals/s and CPU per
-              1,000 (counted from READY=1) in the third round, after a
+              renewal (counted from READY=1) in the third round, after a
               warm-up round (not with --merge)
   rss         the daemon's peak RSS (VmHWM)
   calls       API calls per renewal (must be exactly 1)
@@ -16,11 +17,11 @@ For each N it measures, as the median of --runs runs:
               due, without and with the watchdog (WATCHDOG_USEC=30s)
 and the fake service's own ceiling: clustercert calls/s it serves to a
 minimal client (curl over 1, 2, 4, 8 and 16 keep-alive connections, the
-best), so the daemon's throughput can be read as a share of it. The daemon
-runs with parallel-requests one above the best number of connections (or
---parallel): the Python fake serves fewer calls/s the more requests it has
-at once, and one request more keeps it as busy while the daemon writes an
-answer.
+best), so the daemon's throughput can be read as a share of it, and curl's
+CPU time per call there. The daemon runs with parallel-requests one above
+the best number of connections (or --parallel): the Python fake serves
+fewer calls/s the more requests it has at once, and one request more keeps
+it as busy while the daemon writes an answer.
 
 The fake service is fast-fake (--fake fast, the default: C, answers minted
 before the runs by answer-pool.py with the Python fake's code, over 10,000
@@ -47,8 +48,9 @@ entries (a few lines). Measured instead, as the median of --runs runs:
   python3 tests/bench/bench.py --daemon build/daemon/cce-certd --sizes 10000 --discover 1,10
 
 Each daemon's log goes to daemon-*.log in its run's directory; BENCH_KEEP=1
-keeps the runs' directories. Loopback only; everything started here is
-stopped here."""
+keeps the runs' directories. --perf FILE records the measured steady round
+with perf, for tests/bench/perf-steps.py. Loopback only; everything started
+here is stopped here."""
 import argparse
 import http.client
 import json
@@ -244,11 +246,13 @@ def replaced_since(d, n, t0_ns):
                if not p.name.startswith(".") and not p.name.endswith(".lock") and written_since(p)) >= n
 
 
-def renew_again(daemon, fake, d, n, parallel, duration):
+def renew_again(daemon, fake, d, n, parallel, duration, perf=None):
     """Makes all N existing kubeconfigs due (asks for DURATION-day
     certificates, renewed with DURATION-1 days left: the 30-day ones on disk
     are due at once, the new ones are not) and renews them: seconds and CPU
-    seconds from READY=1 to the last file written."""
+    seconds from READY=1 to the last file written. With perf (a file name),
+    `perf record` samples the daemon with call graphs from READY=1 to the
+    last file written (the profile tests/bench/perf-steps.py reads)."""
     config = write_config(d, fake, n, False, parallel, duration=duration, renew_before=f"{duration - 1}d")
     # The daemon renews a cluster no sooner than a tenth of the lifetime
     # after its last success: forget that.
@@ -265,7 +269,12 @@ def renew_again(daemon, fake, d, n, parallel, duration):
     p, notify, _ = start(daemon, config, d)
     notify.wait_ready(120)
     t_ready = time.monotonic()
+    recorder = None
+    if perf:
+        recorder = subprocess.Popen(["perf", "record", "-q", "-F", "999", "--call-graph", "dwarf,16384",
+                                     "-p", str(p.pid), "-o", perf], stdin=subprocess.DEVNULL)
     cpu0, _, _ = proc_stats(p.pid)
+    fake_cpu0 = proc_stats(fake.proc.pid)[0]
     while fake.total() < base + n:
         time.sleep(0.05)
         if p.poll() is not None:
@@ -274,15 +283,20 @@ def renew_again(daemon, fake, d, n, parallel, duration):
         time.sleep(0.05)
     t_done = time.monotonic()
     cpu, hwm, _ = proc_stats(p.pid)
+    fake_cpu = proc_stats(fake.proc.pid)[0] - fake_cpu0
+    if recorder:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=600)
     stop(p)
     notify.close()
-    return t_done - t_ready, cpu - cpu0, hwm
+    return t_done - t_ready, cpu - cpu0, hwm, fake_cpu
 
 
 def renew_all(daemon, config, d, fake, n, merge):
     """Starts the daemon with no kubeconfig written: from start to READY=1,
     from READY=1 until all N are written (the answers, then the files),
     renewals/s, CPU per 1,000 renewals, calls per renewal, peak RSS."""
+    fake_cpu0 = proc_stats(fake.proc.pid)[0]
     p, notify, t0 = start(daemon, config, d)
     t_ready = notify.wait_ready(60)
     while fake.total() < n or written(d, n, merge) < n:
@@ -291,13 +305,15 @@ def renew_all(daemon, config, d, fake, n, merge):
             raise RuntimeError("the daemon died")
     t_done = time.monotonic()
     cpu, hwm, _ = proc_stats(p.pid)
+    fake_cpu = proc_stats(fake.proc.pid)[0] - fake_cpu0
     stop(p)
     notify.close()
     return {"ready_s": t_ready - t0, "renew_s": t_done - t_ready, "renewals_per_s": n / (t_done - t_ready),
-            "cpu_ms_per_1000": cpu * 1000 / n * 1000, "calls_per_renewal": fake.total() / n, "rss_kib": hwm}
+            "cpu_ms_per_1000": cpu * 1000 / n * 1000, "calls_per_renewal": fake.total() / n, "rss_kib": hwm,
+            "fake_cpu_ms_per_1000": fake_cpu * 1000 / n * 1000}
 
 
-def one_run(daemon, n, idle_seconds, merge, parallel, parent, fake_class):
+def one_run(daemon, n, idle_seconds, merge, parallel, parent, fake_class, perf=None):
     """One run in a new directory under parent, which is removed only when
     the benchmark ends: on ext4 without a journal, every file created skips
     over the inodes deleted in the last minutes, so removing a run's
@@ -330,9 +346,10 @@ def one_run(daemon, n, idle_seconds, merge, parallel, parent, fake_class):
         # the second is measured.
         if not merge:
             renew_again(daemon, fake, d, n, parallel, 60)
-            seconds, cpu, hwm = renew_again(daemon, fake, d, n, parallel, 90)
+            seconds, cpu, hwm, fake_cpu = renew_again(daemon, fake, d, n, parallel, 90, perf)
             r["steady_per_s"] = n / seconds
             r["steady_cpu_ms_per_1000"] = cpu * 1000 / n * 1000
+            r["steady_fake_cpu_ms_per_1000"] = fake_cpu * 1000 / n * 1000
             r["rss_kib"] = max(r["rss_kib"], hwm)
             r["steady_calls_per_renewal"] = (fake.total() - n) / (2 * n)
     finally:
@@ -407,10 +424,11 @@ def discovery_run(daemon, n, projects, parallel, parent):
 def fake_ceiling(requests, parallel, fake_class):
     """The fake's own rate: curl (a C client, keep-alive) asking for
     requests certificates over p connections, for each p in parallel.
-    Returns {p: calls/s}. The fake is one Python process whose threads
-    share one lock (the GIL): it serves fewer calls/s the more connections
-    are busy at once."""
-    rates = {}
+    Returns {p: calls/s} and {p: curl's CPU seconds per call}, the cost of
+    a request and its answer to a libcurl client that does nothing else.
+    The Python fake is one process whose threads share one lock (the GIL):
+    it serves fewer calls/s the more connections are busy at once."""
+    rates, client_cpu = {}, {}
     with tempfile.TemporaryDirectory(prefix="cce-certd-bench-fake-") as tmp:
         d = pathlib.Path(tmp)
         fake = fake_class(d)
@@ -422,14 +440,18 @@ def fake_ceiling(requests, parallel, fake_class):
                         f.write(f'url = "https://127.0.0.1:{fake.port}/api/v3/projects/{PROJECT}/clusters/'
                                 f'{cluster_id(p * 1000000 + i)}/clustercert"\noutput = /dev/null\n')
                 t0 = time.monotonic()
+                before = os.times()
                 out = subprocess.run(["curl", "--silent", "--parallel", "--parallel-max", str(p), "--cacert", str(fake.ca),
                                       "-H", f"X-Auth-Token: {TOKEN}", "-H", "Content-Type: application/json",
                                       "--data", json.dumps({"duration": 30}), "--write-out", "%{http_code}\n",
                                       "--config", str(urls)], capture_output=True, text=True, check=True).stdout
                 rates[p] = out.split().count("200") / (time.monotonic() - t0)
+                after = os.times()
+                client_cpu[p] = (after.children_user + after.children_system
+                                 - before.children_user - before.children_system) / requests
         finally:
             fake.stop()
-    return rates
+    return rates, client_cpu
 
 
 def median_rows(cases, runs, run_one, report):
@@ -465,6 +487,8 @@ def main():
                     help="the clusters discovered in P projects (each P in turn), not configured")
     ap.add_argument("--fake", choices=("fast", "python"), default="fast",
                     help="fast: tests/bench/fast-fake (C, answers minted before; the default); python: tests/fake-cce.py")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="record the measured steady round with perf (call graphs) into FILE, for perf-steps.py")
     ap.add_argument("--fast-fake", help="the fast-fake binary (default: tests/fast-fake next to the daemon's build)")
     args = ap.parse_args()
     daemon = os.path.abspath(args.daemon)
@@ -490,28 +514,32 @@ def main():
 
 
 def measure(args, daemon, fake_class):
-    rates = fake_ceiling(args.ceiling_requests, (1, 2, 4, 8, 16), fake_class)
+    rates, client_cpu = fake_ceiling(args.ceiling_requests, (1, 2, 4, 8, 16), fake_class)
     parallel, ceiling = max(rates.items(), key=lambda item: item[1])
-    parallel = args.parallel or parallel + 1
     print(f"fake service ceiling: {ceiling:.0f} clustercert calls/s (curl, {args.ceiling_requests} requests over "
           f"p keep-alive connections, the best p; "
-          + ", ".join(f"p={p}: {r:.0f}/s" for p, r in rates.items()) + ")")
+          + ", ".join(f"p={p}: {r:.0f}/s" for p, r in rates.items()) + f"); "
+          f"curl's own CPU per call at p={parallel}: {client_cpu[parallel] * 1000:.3f} ms")
+    parallel = args.parallel or parallel + 1
     print(f"the daemon runs with parallel-requests: {parallel}" + ("" if args.parallel else " (the fake's best p + 1)"))
-    print(f"{'N':>6} {'renew all':>10} {'renewals/s':>11} {'of ceiling':>10} {'CPU/1000':>9} {'peak RSS':>9} "
-          f"{'calls/ren':>9} {'READY':>8} {'idle wakeups/min':>17} {'+watchdog':>10} {'steady/s':>9} {'of ceiling':>10} "
-          f"{'CPU/1000':>9}")
+    print(f"{'N':>6} {'renew all':>10} {'renewals/s':>11} {'of ceiling':>10} {'CPU/ren':>9} {'fake/ren':>9} "
+          f"{'peak RSS':>9} {'calls/ren':>9} {'READY':>8} {'idle wakeups/min':>17} {'+watchdog':>10} {'steady/s':>9} "
+          f"{'of ceiling':>10} {'CPU/ren':>9} {'fake/ren':>9}")
     def report(n, med):
         print(f"{n:>6} {med['renew_s']:>9.2f}s {med['renewals_per_s']:>11.0f} {med['renewals_per_s'] / ceiling:>9.0%} "
-              f"{med['cpu_ms_per_1000'] / 1000:>7.2f}ms {med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f} "
+              f"{med['cpu_ms_per_1000'] / 1000:>7.2f}ms {med['fake_cpu_ms_per_1000'] / 1000:>7.3f}ms "
+              f"{med['rss_kib'] / 1024:>7.1f}MiB {med['calls_per_renewal']:>9.2f} "
               f"{med['ready_s'] * 1000:>6.0f}ms {med['idle_wakeups_per_min']:>17.1f} {med['idle_watchdog_wakeups_per_min']:>10.1f}"
               + (f" {med['steady_per_s']:>9.0f} {med['steady_per_s'] / ceiling:>9.0%} "
-                 f"{med['steady_cpu_ms_per_1000'] / 1000:>7.2f}ms" if "steady_per_s" in med else ""),
+                 f"{med['steady_cpu_ms_per_1000'] / 1000:>7.2f}ms {med['steady_fake_cpu_ms_per_1000'] / 1000:>7.3f}ms"
+                 if "steady_per_s" in med else ""),
               flush=True)
         return med["calls_per_renewal"] == 1 and med["calls_after_restarts"] == 0 \
             and med.get("steady_calls_per_renewal", 1) == 1
 
     ok = median_rows([int(x) for x in args.sizes.split(",")], args.runs,
-                     lambda n, parent: one_run(daemon, n, args.idle, args.merge, parallel, parent, fake_class), report)
+                     lambda n, parent: one_run(daemon, n, args.idle, args.merge, parallel, parent, fake_class,
+                                               args.perf), report)
     if not ok:
         print("FAILED: not exactly one API call per renewal, or restarts made calls")
     return 0 if ok else 1

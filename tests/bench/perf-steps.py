@@ -3,9 +3,15 @@
 
 Record a steady round of the benchmark with call graphs, then:
 
-  perf record -F 999 --call-graph dwarf,16384 -p PID -o steady.perf   # while it renews
+  python3 tests/bench/bench.py --sizes 10000 --runs 1 --idle 2 --perf steady.perf
   perf script -i steady.perf > steady.txt
-  python3 tests/bench/perf-steps.py steady.txt
+  python3 tests/bench/perf-steps.py steady.txt [CPU-MS-PER-RENEWAL]
+
+(--perf runs `perf record -F 999 --call-graph dwarf,16384 -p PID` over the
+measured steady round.) Each step's share is split into the kernel's
+(samples taken in a system call the step made) and user space's; given the
+CPU time per renewal the benchmark measured, the shares are also shown in
+microseconds per renewal.
 
 Samples taken while the daemon loaded its configuration (under manager_new)
 are left out. Each sample counts once, for the first step below whose
@@ -36,44 +42,49 @@ STEPS = [
 
 
 def stacks(path):
-    """Each sample's function names, innermost first."""
+    """Each sample's function names, innermost first, and whether it was
+    taken in the kernel."""
     current = None
     with open(path, errors="replace") as f:
         for line in f:
             if not line.strip():
                 if current is not None:
-                    yield current
+                    yield current, kernel
                 current = None
             elif not line[0].isspace():
-                current = []
+                current, kernel = [], None
             elif current is not None:
                 parts = line.split(None, 1)
                 if len(parts) == 2:
-                    name = parts[1].rsplit(" (", 1)[0]
+                    name, where = parts[1].rsplit(" (", 1) if " (" in parts[1] else (parts[1], "")
+                    if kernel is None:
+                        kernel = "kernel.kallsyms" in where
                     current.append(re.sub(r"\+0x[0-9a-f]+$", "", name))
     if current is not None:
-        yield current
+        yield current, kernel
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    samples = [set(s) for s in stacks(sys.argv[1]) if "manager_new" not in s]
+    cpu_us = float(sys.argv[2]) * 1000 if len(sys.argv) == 3 else None
+    samples = [(set(s), kernel) for s, kernel in stacks(sys.argv[1]) if "manager_new" not in s]
     if not samples:
         sys.exit("no samples outside start-up in " + sys.argv[1])
-    counts = [0] * len(STEPS)
-    rest = 0
-    for s in samples:
-        for i, (_, claims) in enumerate(STEPS):
-            if claims(s):
-                counts[i] += 1
-                break
-        else:
-            rest += 1
-    for (name, _), n in zip(STEPS, counts):
-        print(f"{100 * n / len(samples):5.1f}%  {name}")
-    print(f"{100 * rest / len(samples):5.1f}%  the rest (event loop, scheduling, freeing)")
-    print(f"{len(samples)} samples")
+    names = [name for name, _ in STEPS] + ["the rest (event loop, scheduling, freeing)"]
+    kernel_counts, user_counts = [0] * len(names), [0] * len(names)
+    for s, kernel in samples:
+        i = next((i for i, (_, claims) in enumerate(STEPS) if claims(s)), len(STEPS))
+        (kernel_counts if kernel else user_counts)[i] += 1
+    total = len(samples)
+    print(f"{'share':>6} {'kernel':>7} {'user':>6}" + (f" {'us/renewal':>11} {'kernel':>7} {'user':>6}" if cpu_us else ""))
+    rows = list(zip(names, kernel_counts, user_counts)) + [("all", sum(kernel_counts), sum(user_counts))]
+    for name, k, u in rows:
+        line = f"{100 * (k + u) / total:5.1f}% {100 * k / total:6.1f}% {100 * u / total:5.1f}%"
+        if cpu_us:
+            line += f" {cpu_us * (k + u) / total:11.1f} {cpu_us * k / total:7.1f} {cpu_us * u / total:6.1f}"
+        print(f"{line}  {name}")
+    print(f"{total} samples")
 
 
 if __name__ == "__main__":
