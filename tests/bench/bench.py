@@ -49,8 +49,9 @@ entries (a few lines). Measured instead, as the median of --runs runs:
 
 Each daemon's log goes to daemon-*.log in its run's directory; BENCH_KEEP=1
 keeps the runs' directories. --perf FILE records the measured steady round
-with perf, for tests/bench/perf-steps.py. Loopback only; everything started
-here is stopped here."""
+with perf, for tests/bench/perf-steps.py; --syscalls counts its system calls
+(perf, raw_syscalls:sys_enter) and prints them per renewal. Loopback only;
+everything started here is stopped here."""
 import argparse
 import http.client
 import json
@@ -246,13 +247,41 @@ def replaced_since(d, n, t0_ns):
                if not p.name.startswith(".") and not p.name.endswith(".lock") and written_since(p)) >= n
 
 
-def renew_again(daemon, fake, d, n, parallel, duration, perf=None):
+def syscall_names():
+    """System call numbers to names, from the kernel headers."""
+    names = {}
+    with open("/usr/include/x86_64-linux-gnu/asm/unistd_64.h") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "#define" and parts[1].startswith("__NR_"):
+                names[int(parts[2])] = parts[1][5:]
+    return names
+
+
+def syscalls_per_renewal(recording):
+    """From a perf recording of raw_syscalls:sys_enter over a steady round:
+    {name: calls per renewal}, counted per fsync (one per renewal: the new
+    kubeconfig's; perf starts after the first renewals, so not per N)."""
+    out = subprocess.run(["perf", "script", "-F", "trace", "-i", recording], capture_output=True, text=True,
+                         check=True).stdout
+    names, counts = syscall_names(), {}
+    for line in out.splitlines():
+        nr = line.split("NR ", 1)[1].split()[0] if "NR " in line else None
+        if nr is not None:
+            name = names.get(int(nr), nr)
+            counts[name] = counts.get(name, 0) + 1
+    renewals = counts.get("fsync", 0)
+    return {k: v / renewals for k, v in counts.items()} if renewals else {}
+
+
+def renew_again(daemon, fake, d, n, parallel, duration, perf=None, syscalls=False):
     """Makes all N existing kubeconfigs due (asks for DURATION-day
     certificates, renewed with DURATION-1 days left: the 30-day ones on disk
     are due at once, the new ones are not) and renews them: seconds and CPU
     seconds from READY=1 to the last file written. With perf (a file name),
     `perf record` samples the daemon with call graphs from READY=1 to the
-    last file written (the profile tests/bench/perf-steps.py reads)."""
+    last file written (the profile tests/bench/perf-steps.py reads). With
+    syscalls, its system calls are counted over that time and printed."""
     config = write_config(d, fake, n, False, parallel, duration=duration, renew_before=f"{duration - 1}d")
     # The daemon renews a cluster no sooner than a tenth of the lifetime
     # after its last success: forget that.
@@ -273,6 +302,9 @@ def renew_again(daemon, fake, d, n, parallel, duration, perf=None):
     if perf:
         recorder = subprocess.Popen(["perf", "record", "-q", "-F", "999", "--call-graph", "dwarf,16384",
                                      "-p", str(p.pid), "-o", perf], stdin=subprocess.DEVNULL)
+    elif syscalls:
+        recorder = subprocess.Popen(["perf", "record", "-q", "-e", "raw_syscalls:sys_enter", "-p", str(p.pid),
+                                     "-o", str(d / "syscalls.perf")], stdin=subprocess.DEVNULL)
     cpu0, _, _ = proc_stats(p.pid)
     fake_cpu0 = proc_stats(fake.proc.pid)[0]
     while fake.total() < base + n:
@@ -289,6 +321,11 @@ def renew_again(daemon, fake, d, n, parallel, duration, perf=None):
         recorder.wait(timeout=600)
     stop(p)
     notify.close()
+    if syscalls and not perf:
+        per = syscalls_per_renewal(str(d / "syscalls.perf"))
+        print(f"system calls per steady renewal (N={n}): {sum(per.values()):.1f}: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.05),
+              flush=True)
     return t_done - t_ready, cpu - cpu0, hwm, fake_cpu
 
 
@@ -313,7 +350,7 @@ def renew_all(daemon, config, d, fake, n, merge):
             "fake_cpu_ms_per_1000": fake_cpu * 1000 / n * 1000}
 
 
-def one_run(daemon, n, idle_seconds, merge, parallel, parent, fake_class, perf=None):
+def one_run(daemon, n, idle_seconds, merge, parallel, parent, fake_class, perf=None, syscalls=False):
     """One run in a new directory under parent, which is removed only when
     the benchmark ends: on ext4 without a journal, every file created skips
     over the inodes deleted in the last minutes, so removing a run's
@@ -346,7 +383,7 @@ def one_run(daemon, n, idle_seconds, merge, parallel, parent, fake_class, perf=N
         # the second is measured.
         if not merge:
             renew_again(daemon, fake, d, n, parallel, 60)
-            seconds, cpu, hwm, fake_cpu = renew_again(daemon, fake, d, n, parallel, 90, perf)
+            seconds, cpu, hwm, fake_cpu = renew_again(daemon, fake, d, n, parallel, 90, perf, syscalls)
             r["steady_per_s"] = n / seconds
             r["steady_cpu_ms_per_1000"] = cpu * 1000 / n * 1000
             r["steady_fake_cpu_ms_per_1000"] = fake_cpu * 1000 / n * 1000
@@ -489,6 +526,8 @@ def main():
                     help="fast: tests/bench/fast-fake (C, answers minted before; the default); python: tests/fake-cce.py")
     ap.add_argument("--perf", metavar="FILE",
                     help="record the measured steady round with perf (call graphs) into FILE, for perf-steps.py")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="count the measured steady round's system calls (perf) and print them per renewal")
     ap.add_argument("--fast-fake", help="the fast-fake binary (default: tests/fast-fake next to the daemon's build)")
     args = ap.parse_args()
     daemon = os.path.abspath(args.daemon)
@@ -539,7 +578,7 @@ def measure(args, daemon, fake_class):
 
     ok = median_rows([int(x) for x in args.sizes.split(",")], args.runs,
                      lambda n, parent: one_run(daemon, n, args.idle, args.merge, parallel, parent, fake_class,
-                                               args.perf), report)
+                                               args.perf, args.syscalls), report)
     if not ok:
         print("FAILED: not exactly one API call per renewal, or restarts made calls")
     return 0 if ok else 1
