@@ -37,13 +37,17 @@ void file_identity_format(const FileIdentity *id, char buf[static FILE_IDENTITY_
                  id->ino, id->size, id->mtime_sec, id->mtime_nsec);
 }
 
-/* Digits of the given base up to the separator sep, which must follow. */
+static bool is_digit(char c, int base) {
+        return (c >= '0' && c <= '9') || (base == 16 && c >= 'a' && c <= 'f');
+}
+
+/* A number in the given base (a '-' first when is_signed), then the
+ * separator sep; *p moves past both. No spaces, no '+'. */
 static int number(const char **p, int base, char sep, bool is_signed, uint64_t *ret) {
         const char *s = *p;
         char *end;
 
-        if (!(s[0] >= '0' && s[0] <= '9') && !(base == 16 && ((s[0] >= 'a' && s[0] <= 'f'))) &&
-            !(is_signed && s[0] == '-'))
+        if (!is_digit(s[0], base) && !(is_signed && s[0] == '-' && is_digit(s[1], base)))
                 return -EINVAL;
         errno = 0;
         if (is_signed)
